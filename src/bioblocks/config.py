@@ -1,0 +1,96 @@
+"""One typed settings object, read from ``BIOBLOCKS_*`` environment variables.
+
+Nothing happens at import time: call :func:`get_settings` (or build
+:class:`Settings` yourself in tests) and pass the object down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Each field is read from ``BIOBLOCKS_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="BIOBLOCKS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("files"),
+        description="Root of the files tree (datasets, analyses, media, the SQLite database).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store; default: SQLite file "
+        "`<data_dir>/bioblocks.sqlite3`. Use `postgresql+psycopg://...` for PostgreSQL.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (e.g. `redis://127.0.0.1:6379/0`). Unset: jobs run in "
+        "worker processes started by `bioblocks serve`.",
+    )
+    job_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        description="Local executor: number of job worker processes started by `bioblocks serve`.",
+    )
+    job_max_attempts: int = Field(default=3, description="Attempts before a job is marked error.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (`[\"*\"]` for any)."
+    )
+    public_reads: bool = Field(
+        default=True, description="If false, GET requests need a token as well."
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="Largest JSON/form request body accepted by the metadata API (413 above).",
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 1024**3, description="Largest matrix upload accepted (413 above)."
+    )
+    max_uncompressed_bytes: int = Field(
+        default=256 * 1024**3,
+        description="Archive/gzip limit: total uncompressed bytes of one import.",
+    )
+    max_compression_ratio: float = Field(
+        default=250.0,
+        description="Archive/gzip limit: uncompressed/compressed ratio above which an input "
+        "is rejected as a bomb.",
+    )
+    keep_original_upload: bool = Field(
+        default=False, description="Keep the uploaded original matrix beside the canonical one."
+    )
+    hca_url: str = Field(
+        default="https://service.azul.data.humancellatlas.org",
+        description="Base URL of the HCA Azul service.",
+    )
+    hca_catalog: str | None = Field(
+        default=None, description="Azul catalog; default: the service's default_catalog."
+    )
+    pipeline_schedule: str | None = Field(
+        default=None,
+        description="Cron expression: `bioblocks serve` (or Celery beat) runs the pipeline on it.",
+    )
+    spring_viewer_dir: Path | None = Field(
+        default=None, description="Folder of the SPRING viewer's static files, served at /spring/."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data directory as an absolute path."""
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to the SQLite file inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'bioblocks.sqlite3'}"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Return settings from the environment, with ``overrides`` taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]
