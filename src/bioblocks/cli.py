@@ -63,12 +63,721 @@ def main() -> None:
 
 # ---- section: db, token, populate, export, serve (foundation) -------------------------------
 
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="API tokens for writes (POST/PATCH/PUT/DELETE).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Apply pending schema migrations (also done when the server starts)."""
+    from .store import make_engine, upgrade
+
+    config = settings()
+    setup_logging(config.log_level)
+    if config.database_url is None:
+        config.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    try:
+        applied = upgrade(engine)
+    finally:
+        engine.dispose()
+    console.print("migrations applied" if applied else "database already up to date")
+
+
+@token_app.command("create")
+@friendly_errors
+def token_create(
+    name: str = typer.Option(..., "--name", help="Who or what uses the token."),
+) -> None:
+    """Create a token and print it once (only its SHA-256 hash is stored)."""
+    from .store import open_store
+
+    store = open_store(settings())
+    try:
+        token = store.create_token(name)
+    finally:
+        store.close()
+    console.print(f"token for {name!r} (shown once; store it safely):", highlight=False)
+    sys.stdout.write(token + "\n")
+
+
+@token_app.command("list")
+@friendly_errors
+def token_list() -> None:
+    """List tokens: name, creation time, revocation time."""
+    from .resources import format_date
+    from .store import open_store
+
+    store = open_store(settings())
+    try:
+        infos = store.list_tokens()
+    finally:
+        store.close()
+    for info in infos:
+        state = f"revoked {format_date(info.revoked)}" if info.revoked else "active"
+        sys.stdout.write(f"{info.name}\tcreated {format_date(info.created)}\t{state}\n")
+    if not infos:
+        console.print("no tokens; create one with `bioblocks token create --name NAME`")
+
+
+@token_app.command("revoke")
+@friendly_errors
+def token_revoke(name: str = typer.Argument(..., help="Name of the token(s) to revoke.")) -> None:
+    """Revoke every active token with this name."""
+    from .store import open_store
+
+    store = open_store(settings())
+    try:
+        count = store.revoke_token(name)
+    finally:
+        store.close()
+    console.print(f"revoked {count} token(s) named {name!r}")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, help="Server processes (all share one store)."),
+) -> None:
+    """Run the HTTP API with uvicorn (migrations are applied first)."""
+    import uvicorn
+
+    from .store import make_engine, upgrade
+
+    config = settings()
+    setup_logging(config.log_level)
+    if workers < 1:
+        raise InputError("--workers must be at least 1", field="workers")
+    if config.database_url is None:
+        config.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "bioblocks.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=config.log_level.lower(),
+    )
+
+
+# populate/export
+
+
+def _counts_table(title: str, counts: dict[str, Any], columns: tuple[str, ...]) -> None:
+    """Print one row per resource with the ``columns`` attributes of its counts (stdout)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("resource")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for resource, value in counts.items():
+        table.add_row(resource, *(str(getattr(value, c)) for c in columns))
+    Console().print(table)
+
+
+@app.command()
+@friendly_errors
+def populate(
+    file: str | None = typer.Argument(
+        None, help="Metadata JSON (db_init.json shape); default: the shipped example."
+    ),
+) -> None:
+    """Load metadata (analyses, datasets, visualizations, vignettes, jobs) from a JSON file.
+
+    Idempotent: new ids are created, changed ones replaced, identical ones left alone.
+    An `icon` is a path to an image file relative to the JSON file.
+    """
+    from pathlib import Path
+
+    from .metadata import populate as run_populate
+
+    config = settings()
+    setup_logging(config.log_level)
+    report = run_populate(config, Path(file) if file else None)
+    _counts_table("populate", report.counts, ("created", "updated", "unchanged"))
+    console.print(f"loaded {report.source}; {report.media_uploaded} icon(s) uploaded",
+                  highlight=False)
+
+
+@app.command()
+@friendly_errors
+def export(
+    file: str = typer.Argument(
+        "bioblocks-export/metadata.json",
+        help="Where to write the metadata JSON; icons go to icons/ beside it.",
+    ),
+) -> None:
+    """Write all metadata to a JSON file that `bioblocks populate` loads back."""
+    from pathlib import Path
+
+    from .metadata import export_metadata
+
+    config = settings()
+    setup_logging(config.log_level)
+    report = export_metadata(config, Path(file))
+    for resource, count in report.counts.items():
+        console.print(f"{resource}: {count} document(s)")
+    console.print(f"wrote {report.path} and {report.media_written} icon file(s)")
+
+
+@app.command("import-mongo")
+@friendly_errors
+def import_mongo(
+    paths: list[str] = typer.Argument(
+        ..., help="mongoexport --jsonArray files named after their collection, or a folder."
+    ),
+    keep_existing: bool = typer.Option(
+        default=False,
+        help="Fail instead of overwriting documents whose _id exists.",
+    ),
+) -> None:
+    """Import a MongoDB export of the old Eve server, keeping ids, dates and etags."""
+    from pathlib import Path
+
+    from .metadata import import_mongo as run_import
+
+    config = settings()
+    setup_logging(config.log_level)
+    report = run_import(config, [Path(p) for p in paths], replace=not keep_existing)
+    _counts_table("imported", report.counts, ("created", "updated"))
+    console.print(f"{report.media_imported} media file(s) imported")
+    if report.warnings:
+        console.print(f"[yellow]{len(report.warnings)} warning(s), logged above[/yellow]")
+
+
 # ---- section: dataset (ingest) --------------------------------------------------------------
+
+dataset_app = typer.Typer(help="Datasets: import count matrices, fetch remote ones, list them.",
+                          no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+
+
+def _parse_params(pairs: list[str] | None, *, option: str = "--param") -> dict[str, Any]:
+    """Parse ``name=value`` pairs; values are JSON when they parse (numbers, lists), else text."""
+    import json
+
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"{pair!r} is not name=value", field=option)
+        try:
+            params[name.strip()] = json.loads(value)
+        except ValueError:
+            params[name.strip()] = value
+    return params
+
+
+class _Bar:
+    """A rich progress bar driven by a :data:`bioblocks.progress.Progress` callback.
+
+    Each new stage message is also printed once above the bar, so the stages stay visible.
+    """
+
+    def __init__(self, title: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.title = title
+        self.stage = ""
+        self.task: Any = None
+
+    def __enter__(self) -> _Bar:
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.title, total=1.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if message and message != self.stage:
+            self.stage = message
+            console.print(f"  {message}", highlight=False)
+        self.bar.update(self.task, completed=min(max(fraction, 0.0), 1.0),
+                        description=f"{self.title}: {message}" if message else self.title)
+
+
+def _open_store() -> tuple[Settings, Any]:
+    from .store import open_store
+
+    config = settings()
+    setup_logging(config.log_level)
+    return config, open_store(config)
+
+
+@dataset_app.command("import")
+@friendly_errors
+def dataset_import(
+    paths: list[str] = typer.Argument(..., help="Matrix file(s) or 10x folder(s); several are "
+                                      "combined, each cell labelled with its library."),
+    name: str | None = typer.Option(None, "--name", help="Dataset name (required for a new dataset)."),
+    species: str | None = typer.Option(None, "--species", help="Species, e.g. mus_musculus."),
+    dataset_id: str | None = typer.Option(None, "--id", help="Dataset id: replace the matrix of "
+                                          "this dataset, or create it with this id."),
+    label: list[str] | None = typer.Option(None, "--label", help="Library label per input file "
+                                           "(default: the file name up to its first dot)."),
+) -> None:
+    """Import count matrices into a dataset (new, or an existing one with --id)."""
+    from pathlib import Path
+
+    from .pipeline.operations import import_dataset
+
+    config, store = _open_store()
+    try:
+        with _Bar("import") as bar:
+            doc = import_dataset(store, config, [Path(p) for p in paths], name=name,
+                                 species=species, dataset_id=dataset_id, labels=label or None,
+                                 progress=bar)
+    finally:
+        store.close()
+    info = doc.get("matrixInfo") or {}
+    console.print(f"dataset {doc['_id']} ({doc.get('name')}): {info.get('cells')} cells × "
+                  f"{info.get('genes')} genes, {info.get('nonzeros')} nonzeros, from "
+                  f"{info.get('sourceFormat')}", highlight=False)
+    sys.stdout.write(doc["_id"] + "\n")
+
+
+@dataset_app.command("fetch")
+@friendly_errors
+def dataset_fetch(dataset_id: str = typer.Argument(..., help="Dataset whose matrixLocation is "
+                                                   "an http(s) URL.")) -> None:
+    """Download a dataset's matrix from its http(s) matrixLocation and import it."""
+    from .pipeline.operations import fetch_dataset_matrix
+
+    config, store = _open_store()
+    try:
+        with _Bar("fetch") as bar:
+            doc = fetch_dataset_matrix(store, config, dataset_id, progress=bar)
+    finally:
+        store.close()
+    info = doc.get("matrixInfo") or {}
+    console.print(f"dataset {doc['_id']}: {info.get('cells')} cells × {info.get('genes')} genes",
+                  highlight=False)
+
+
+@dataset_app.command("list")
+@friendly_errors
+def dataset_list() -> None:
+    """List datasets: id, name, species, cells, genes, source format, analyses."""
+    from rich.table import Table
+
+    from .jobs import find_docs
+
+    _config, store = _open_store()
+    try:
+        docs = find_docs(store, "dataset", {}, sort=[("_created", 1)])
+    finally:
+        store.close()
+    table = Table(title=f"{len(docs)} dataset(s)")
+    for column in ("id", "name", "species", "cells", "genes", "format", "analyses"):
+        table.add_column(column, justify="right" if column in ("cells", "genes", "analyses")
+                         else "left", overflow="fold")
+    for doc in docs:
+        info = doc.get("matrixInfo") or {}
+        table.add_row(doc["_id"], str(doc.get("name", "")), str(doc.get("species") or ""),
+                      str(info.get("cells", "")), str(info.get("genes", "")),
+                      str(info.get("sourceFormat") or ("remote" if str(doc.get("matrixLocation", "")).startswith("http") else "")),
+                      str(len(doc.get("analyses") or [])))
+    Console().print(table)
+
 
 # ---- section: analyze (analyses) ------------------------------------------------------------
 
+
+@app.command()
+@friendly_errors
+def analyze(
+    dataset_id: str = typer.Argument(..., help="The dataset to analyse."),
+    process: str = typer.Option(..., "--process", help="SPRING, TSNE or UMAP."),
+    subsample: int | None = typer.Option(None, "--subsample", help="SPRING: analyse this many "
+                                         "cells, drawn uniformly (default: all)."),
+    param: list[str] | None = typer.Option(None, "--param", help="name=value, e.g. "
+                                           "n_force_iter=200, seed=7, springAnalysis=<id>."),
+) -> None:
+    """Run an analysis now, with a stage-by-stage progress bar; prints the analysis id."""
+    from .pipeline.operations import run_analysis
+
+    config, store = _open_store()
+    try:
+        with _Bar(process.upper()) as bar:
+            doc = run_analysis(store, config, dataset_id, process=process.upper(),
+                               subsample=subsample, params=_parse_params(param), progress=bar)
+    finally:
+        store.close()
+    console.print(f"{doc['processType']} analysis {doc['_id']} ({doc['name']}), seed "
+                  f"{doc.get('seed')}: datasets/{dataset_id}/analyses/{doc['_id']}/",
+                  highlight=False)
+    sys.stdout.write(doc["_id"] + "\n")
+
+
 # ---- section: job, worker, pipeline (jobs) --------------------------------------------------
 
+job_app = typer.Typer(help="Background jobs: submit, list, show, cancel.", no_args_is_help=True)
+app.add_typer(job_app, name="job")
+pipeline_app = typer.Typer(help="The pipeline: hca-sync, fetch-matrices, spring, tsne, umap.",
+                           no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+def _follow(store: Any, job_id: str) -> dict[str, Any]:
+    """Show a live progress bar until the job finishes; return the final job."""
+    import time
+
+    from .jobs import get_doc, require_doc
+
+    job = require_doc(store, "job", job_id)
+    with _Bar(f"{job.get('kind')} job") as bar:
+        while job.get("state") in ("queued", "running"):
+            bar(float(job.get("progress") or 0.0), str(job.get("message") or job.get("state")))
+            time.sleep(0.5)
+            job = get_doc(store, "job", job_id) or {"state": "error", "error": "the job vanished"}
+    return job
+
+
+def _print_outcome(job: dict[str, Any]) -> None:
+    state = job.get("state")
+    colour = {"complete": "green", "error": "red", "cancelled": "yellow"}.get(str(state), "white")
+    console.print(f"job {job.get('_id')}: [{colour}]{state}[/{colour}]"
+                  + (f" — {job['error']}" if job.get("error") else ""), highlight=False)
+    if job.get("results"):
+        console.print(f"results: {job['results']}", highlight=False)
+    if state in ("error", "cancelled"):
+        raise typer.Exit(1)
+
+
+@job_app.command("submit")
+@friendly_errors
+def job_submit(
+    kind: str = typer.Argument(..., help="import, fetch-matrix, SPRING, TSNE, UMAP, hca-sync or pipeline."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset id (analyses, fetch-matrix)."),
+    param: list[str] | None = typer.Option(None, "--param", help="name=value parameters of the job."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the job with a live progress bar."),  # noqa: FBT003
+    here: bool = typer.Option(False, "--here", help="Run the job in this process (no worker needed)."),  # noqa: FBT003
+) -> None:
+    """Queue a job; prints its id (and follows it with --wait, or runs it with --here)."""
+    import threading
+
+    from .jobs import execute, submit_job
+
+    config, store = _open_store()
+    try:
+        job = submit_job(store, config, kind, dataset_id=dataset, parameters=_parse_params(param))
+        sys.stdout.write(job["_id"] + "\n")
+        sys.stdout.flush()
+        if here:
+            runner = threading.Thread(target=execute, args=(store, config, job["_id"]), daemon=True)
+            runner.start()
+            final = _follow(store, job["_id"])
+            runner.join()
+            _print_outcome(final)
+        elif wait:
+            _print_outcome(_follow(store, job["_id"]))
+    finally:
+        store.close()
+
+
+@job_app.command("list")
+@friendly_errors
+def job_list(
+    state: str | None = typer.Option(None, "--state", help="queued, running, complete, error or cancelled."),
+    kind: str | None = typer.Option(None, "--kind", help="Only jobs of this kind."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Only jobs of this dataset."),
+    limit: int = typer.Option(50, "--limit", help="Newest N jobs."),
+) -> None:
+    """List jobs, newest first: id, kind, dataset, state, progress, message, times."""
+    from rich.table import Table
+
+    from .jobs import find_docs
+
+    where: dict[str, Any] = {}
+    if state:
+        where["state"] = state
+    if kind:
+        where["kind"] = kind
+    if dataset:
+        where["associatedDataset.dataset"] = dataset
+    _config, store = _open_store()
+    try:
+        docs = find_docs(store, "job", where, sort=[("_created", -1)], limit=limit)
+    finally:
+        store.close()
+    table = Table(title=f"{len(docs)} job(s)")
+    for column in ("id", "kind", "dataset", "state", "progress", "message", "attempts", "created"):
+        table.add_column(column, overflow="fold")
+    for doc in docs:
+        table.add_row(doc["_id"], str(doc.get("kind") or ""),
+                      str((doc.get("associatedDataset") or {}).get("dataset") or ""),
+                      str(doc.get("state") or doc.get("status") or ""),
+                      f"{100 * float(doc.get('progress') or 0):.0f}%",
+                      str(doc.get("error") or doc.get("message") or ""),
+                      str(doc.get("attempts", "")), str(doc.get("_created", "")))
+    Console().print(table)
+
+
+@job_app.command("show")
+@friendly_errors
+def job_show(
+    job_id: str = typer.Argument(..., help="The job id."),
+    follow: bool = typer.Option(False, "--follow", help="Follow it with a live progress bar."),  # noqa: FBT003
+) -> None:
+    """Print a job as JSON (or follow its progress with --follow)."""
+    import json
+
+    from .jobs import require_doc
+
+    _config, store = _open_store()
+    try:
+        if follow:
+            _print_outcome(_follow(store, job_id))
+            return
+        job = require_doc(store, "job", job_id)
+    finally:
+        store.close()
+    typer.echo(json.dumps(job, indent=2, default=str))
+
+
+@job_app.command("cancel")
+@friendly_errors
+def job_cancel(job_id: str = typer.Argument(..., help="The job id.")) -> None:
+    """Cancel a queued or running job (a running one stops within about a second)."""
+    from .jobs import cancel_job
+
+    _config, store = _open_store()
+    try:
+        job = cancel_job(store, job_id)
+    finally:
+        store.close()
+    console.print(f"job {job_id}: {job['state']}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def worker(
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Jobs run at once "
+                                           "(default: BIOBLOCKS_JOB_WORKERS)."),
+    beat: bool = typer.Option(False, "--beat", help="Celery: also run the pipeline schedule "  # noqa: FBT003
+                              "(BIOBLOCKS_PIPELINE_SCHEDULE) with Celery beat."),
+) -> None:
+    """Run job workers in the foreground: Celery with BIOBLOCKS_BROKER_URL, else local processes."""
+    config = settings()
+    setup_logging(config.log_level)
+    if config.broker_url:
+        from .jobs import run_celery_worker
+
+        run_celery_worker(config, concurrency=concurrency, beat=beat, loglevel=config.log_level)
+        return
+    if beat:
+        raise InputError("--beat needs BIOBLOCKS_BROKER_URL (Celery); without a broker "
+                         "`bioblocks serve` keeps the schedule", field="beat")
+    from .jobs import LocalWorkers
+
+    pool = LocalWorkers(config, processes=concurrency).start()
+    console.print(f"{pool.processes} local job worker(s) polling "
+                  f"{config.resolved_database_url.split('@')[-1]}; Ctrl-C stops", highlight=False)
+    pool.wait()
+
+
+@pipeline_app.command("run")
+@friendly_errors
+def pipeline_run(
+    steps: str | None = typer.Option(None, "--steps", help="Comma-separated steps (default all): "
+                                     "hca-sync,fetch-matrices,spring,tsne,umap."),
+    dataset: list[str] | None = typer.Option(None, "--dataset", help="Only these datasets (repeat)."),
+    limit: int | None = typer.Option(None, "--limit", help="At most N jobs per step."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be queued."),  # noqa: FBT003
+    param: list[str] | None = typer.Option(None, "--param", help="PROCESS.name=value for the "
+                                           "analysis jobs, e.g. SPRING.n_force_iter=200."),
+    hca: list[str] | None = typer.Option(None, "--hca", help="hca-sync filter name=value: "
+                                         "species, organ, format, maxCells."),
+) -> None:
+    """Queue what the pipeline steps need, run it, and print a summary table per step."""
+    from rich.table import Table
+
+    from .pipeline.steps import run_pipeline
+
+    per_process: dict[str, dict[str, Any]] = {}
+    for name, value in _parse_params(param).items():
+        process, sep, key = name.partition(".")
+        if not sep or process.upper() not in ("SPRING", "TSNE", "UMAP"):
+            raise InputError(f"{name!r}: write PROCESS.name=value, e.g. SPRING.n_force_iter=200",
+                             field="--param")
+        per_process.setdefault(process.upper(), {})[key] = value
+    config, store = _open_store()
+    try:
+        with _Bar("pipeline") as bar:
+            reports = run_pipeline(
+                store, config, steps=[s.strip() for s in steps.split(",")] if steps else None,
+                datasets=dataset or None, limit=limit, dry_run=dry_run, params=per_process,
+                hca_filter=_parse_params(hca, option="--hca"), progress=bar,
+            )
+    finally:
+        store.close()
+    table = Table(title="pipeline (dry run: nothing queued)" if dry_run else "pipeline")
+    for column in ("step", "planned", "done", "skipped", "failed", "seconds"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for report in reports:
+        table.add_row(report.step, str(report.planned), str(report.done), str(report.skipped),
+                      str(report.failed), f"{report.seconds:.1f}")
+    Console().print(table)
+    for report in reports:
+        for error in report.errors:
+            console.print(f"[red]failed:[/red] {error}", highlight=False)
+    if any(r.failed for r in reports):
+        raise typer.Exit(1)
+
+
 # ---- section: hca (HCA import) --------------------------------------------------------------
+
+hca_app = typer.Typer(help="Human Cell Atlas projects (Azul API): list and import.", no_args_is_help=True)
+app.add_typer(hca_app, name="hca")
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def _hca_settings(catalog: str | None) -> Settings:
+    """Settings with ``--catalog`` applied; logging set up, httpx's per-request lines hidden."""
+    current = settings()
+    setup_logging(current.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return current.model_copy(update={"hca_catalog": catalog}) if catalog else current
+
+
+@hca_app.command("projects")
+@friendly_errors
+def hca_projects(
+    catalog: str | None = typer.Option(None, help="Azul catalog (default: BIOBLOCKS_HCA_CATALOG or the service's default)."),
+    species: str | None = typer.Option(None, help="Species, e.g. homo_sapiens or 'Homo sapiens'."),
+    organ: str | None = typer.Option(None, help="HCA organ, e.g. kidney."),
+    fmt: str | None = typer.Option(None, "--format", help="Matrix format: loom, h5ad, mtx (.mtx.zip) or csv (.csv.zip)."),
+) -> None:
+    """List HCA projects that have a matrix the importer reads, with their matrix files."""
+    from rich.table import Table
+
+    from .sources.hca import AzulClient, matching_matrices, projects
+
+    current = _hca_settings(catalog)
+    with AzulClient.from_settings(current) as client:
+        table = Table(title=f"HCA projects ({client.base_url}, catalog {client.catalog})")
+        for column in ("short name", "title", "species", "organs", "est. cells", "matrix files"):
+            table.add_column(column, overflow="fold")
+        count = 0
+        for project in projects(client, species=species, organ=organ, fmt=fmt):
+            files = "\n".join(
+                f"{m.name} ({m.format}, {_human_size(m.size)}, "
+                f"{m.cell_count if m.cell_count is not None else '?'} cells, {m.origin})"
+                for m in matching_matrices(project, species=species, organ=organ, fmt=fmt)
+            )
+            cells = "?" if project.estimated_cells is None else f"{project.estimated_cells:,}"
+            table.add_row(
+                project.short_name, project.title, ", ".join(project.species),
+                ", ".join(project.organs), cells, files,
+            )
+            count += 1
+    Console().print(table)
+    console.print(f"{count} project(s)")
+
+
+def _hca_importer() -> Callable[..., Any] | None:
+    """``bioblocks.pipeline.operations.import_hca_project`` when this installation has it."""
+    import importlib
+
+    try:
+        operations = importlib.import_module("bioblocks.pipeline.operations")
+    except ModuleNotFoundError:
+        return None
+    return getattr(operations, "import_hca_project", None)
+
+
+def _print_hca_result(project: str, result: Any) -> None:
+    """One line for the outcome of ``import_hca_project`` (``{"dataset", "skipped", "warnings"}``)."""
+    if not isinstance(result, dict):
+        console.print(f"imported {project}: {result}", highlight=False)
+        return
+    for warning in result.get("warnings") or []:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    dataset = result.get("dataset") or {}
+    ident = dataset.get("_id", "?") if isinstance(dataset, dict) else dataset
+    if result.get("skipped"):
+        console.print(f"{project}: already imported at this file version (dataset {ident})", highlight=False)
+    else:
+        console.print(f"{project}: imported as dataset {ident}", highlight=False)
+    typer.echo(ident)
+
+
+@hca_app.command("import")
+@friendly_errors
+def hca_import(
+    project: str = typer.Argument(..., help="Project UUID or short name."),
+    file: str | None = typer.Option(None, "--file", help="Matrix file name or uuid (default: the preferred one)."),
+    catalog: str | None = typer.Option(None, help="Azul catalog (default: BIOBLOCKS_HCA_CATALOG or the service's default)."),
+    download_only: bool = typer.Option(False, "--download-only", help="Download and verify the matrix, print the dataset fields as JSON, import nothing."),  # noqa: FBT003
+) -> None:
+    """Import an HCA project's matrix as a dataset (a re-import of the same file version is a no-op)."""
+    import json
+
+    from rich.progress import BarColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    from .sources.hca import AzulClient, prepare_import
+    from .storage import tmp_dir
+
+    current = _hca_settings(catalog)
+    importer = None if download_only else _hca_importer()
+    if importer is None and not download_only:
+        raise BioblocksError(
+            "this installation cannot create datasets from HCA yet "
+            "(bioblocks.pipeline.operations.import_hca_project is missing); "
+            "use --download-only to download and verify the matrix"
+        )
+    columns = ("{task.description}", BarColumn(), "{task.percentage:>5.1f}%", TimeRemainingColumn())
+    with Bar(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("HCA import", total=1.0)
+
+        def progress(fraction: float, message: str) -> None:
+            bar.update(task, completed=fraction, description=message)
+
+        if importer is not None:
+            result = importer(current, project, file_name=file, progress=progress)
+        else:
+            with AzulClient.from_settings(current) as client:
+                prepared = prepare_import(
+                    client,
+                    project,
+                    file_name=file,
+                    dest_dir=tmp_dir(current.resolved_data_dir) / "hca",
+                    progress=progress,
+                    max_bytes=current.hca_max_download_bytes,
+                )
+    if importer is not None:
+        _print_hca_result(project, result)
+        return
+    for warning in prepared.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    typer.echo(json.dumps({"path": str(prepared.path), "dataset": prepared.dataset_fields()}, indent=2))
+
 
 # ---- section: demo (the README's first command) ---------------------------------------------

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     hca_catalog: str | None = Field(
         default=None, description="Azul catalog; default: the service's default_catalog."
     )
+    hca_requests_per_second: float = Field(
+        default=2.0,
+        description="Most requests per second sent to the Azul service (token bucket; 0: no limit).",
+    )
+    hca_timeout_s: float = Field(
+        default=60.0, description="Seconds to connect to / wait for each read from Azul and storage."
+    )
+    hca_max_download_bytes: int = Field(
+        default=64 * 1024**3,
+        description="Largest HCA matrix file `hca import` downloads (checked before and while "
+        "downloading).",
+    )
     pipeline_schedule: str | None = Field(
         default=None,
         description="Cron expression: `bioblocks serve` (or Celery beat) runs the pipeline on it.",

@@ -1,0 +1,48 @@
+"""Science only: arrays in, arrays and files out (no HTTP, no SQL).
+
+SPRING (:func:`run_spring`) and its building blocks: total-count normalisation,
+v-score gene selection, z-scored PCA, kNN graph, clusters, colour statistics, the
+SPRING folder writer and the per-gene expression store.
+"""
+
+from bioblocks.analysis._clusters import leiden_clusters, louvain_clusters
+from bioblocks.analysis._colors import categorical_track, gene_color_stats, track_color_stats
+from bioblocks.analysis._expression import ExpressionStore
+from bioblocks.analysis._genes import filter_genes, remove_correlated_genes, vscores
+from bioblocks.analysis._neighbors import knn_edges, knn_indices
+from bioblocks.analysis._pca import zscore_pca
+from bioblocks.analysis._preprocess import filter_cells, normalize_total
+from bioblocks.analysis._subsample import (
+    size_shorthand,
+    subsample_cells,
+    subsample_name,
+    subsample_plan,
+    subsample_sizes,
+)
+from bioblocks.analysis.spring import SpringParams, SpringResult, postprocess_layout, run_spring
+
+__all__ = [
+    "ExpressionStore",
+    "SpringParams",
+    "SpringResult",
+    "categorical_track",
+    "filter_cells",
+    "filter_genes",
+    "gene_color_stats",
+    "knn_edges",
+    "knn_indices",
+    "leiden_clusters",
+    "louvain_clusters",
+    "normalize_total",
+    "postprocess_layout",
+    "remove_correlated_genes",
+    "run_spring",
+    "size_shorthand",
+    "subsample_cells",
+    "subsample_name",
+    "subsample_plan",
+    "subsample_sizes",
+    "track_color_stats",
+    "vscores",
+    "zscore_pca",
+]

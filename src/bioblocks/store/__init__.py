@@ -1,0 +1,67 @@
+"""The metadata store: documents of the five resources, media files and API tokens.
+
+SQLAlchemy 2 Core over one SQLite file by default
+(``Settings.resolved_database_url`` = ``<data_dir>/bioblocks.sqlite3``, WAL mode)
+or PostgreSQL when ``BIOBLOCKS_DATABASE_URL`` is ``postgresql+psycopg://...``.
+Migrations (Alembic, shipped in ``store/migrations``) run in :func:`open_store`
+and ``bioblocks db upgrade``.
+
+Use it from Python::
+
+    from bioblocks.config import get_settings
+    from bioblocks.store import open_store
+
+    store = open_store(get_settings())
+    ds = store.insert("dataset", {"name": "HPC"})            # validated; new UUID4 _id
+    store.find("dataset", {"analyses": some_id}, sort=[("name", 1)], skip=0, limit=25)
+    store.count("job", {"state": {"$in": ["queued", "running"]}})
+    store.get("dataset", ds["_id"])                           # dict or None
+    store.get_many("analysis", ids)                           # {id: doc}, one IN query
+    store.patch("job", job_id, {"progress": 0.5})             # merge; retried on races
+    store.patch("job", job_id, {...}, etag=etag)           # compare-and-swap (EtagMismatch)
+    store.replace("dataset", ds_id, doc, etag=None, upsert=True)  # -> (doc, created)
+    store.delete("dataset", ds_id, etag=None)              # -> bool
+    store.delete_where("job", {"state": "complete"})          # -> count
+    info = store.put_media(filename="a.png", content_type="image/png", data=b"...")
+    store.get_media(info.id); store.delete_media(info.id)
+    token = store.create_token("curator"); store.check_token(token); store.revoke_token("curator")
+
+Documents are dicts: schema fields plus ``_id`` (UUID string), ``_created`` and
+``_updated`` (naive UTC datetimes, whole seconds) and ``_etag`` (40 hex);
+datetime fields of a schema are datetimes in and out. ``where`` is a Mongo-style
+filter (``$gt $gte $lt $lte $ne $eq $in $nin $exists $all $size $not $and $or
+$nor``, dotted paths, "any element" through list fields) translated to SQL.
+
+Errors: :class:`ValidationError` (an ``InputError`` with Eve's ``issues``),
+:class:`QueryError` (an ``InputError``: untranslatable ``where``/``sort``),
+:class:`DuplicateId` and :class:`EtagMismatch` (``ConflictError``),
+``NotFoundError``.
+"""
+
+from ._query import QueryError
+from ._store import (
+    DuplicateId,
+    EtagMismatch,
+    MediaInfo,
+    Store,
+    TokenInfo,
+    ValidationError,
+    compute_etag,
+    make_engine,
+    open_store,
+    upgrade,
+)
+
+__all__ = [
+    "DuplicateId",
+    "EtagMismatch",
+    "MediaInfo",
+    "QueryError",
+    "Store",
+    "TokenInfo",
+    "ValidationError",
+    "compute_etag",
+    "make_engine",
+    "open_store",
+    "upgrade",
+]

@@ -1,0 +1,325 @@
+"""Compiled ForceAtlas2 kernels (numba); the public face is :mod:`bioblocks.analysis.layout`.
+
+The forces and the speed control follow the ``fa2`` package's ``fa2util.py``
+(Bhargav Chippada, a port of Gephi's ForceAtlas2, Jacomy et al. 2014), which is
+what SPRING calls. Arrays only; every kernel is deterministic for given inputs
+(the parallel repulsion writes each node's own force from one thread and
+collects reactions in a fixed number of per-chunk buffers, summed in a fixed
+order), so the same seed gives bit-identical layouts whatever the thread count.
+
+The Barnes-Hut quadtree is rebuilt each iteration exactly like ``fa2``'s
+``Region``: a region splits at its centre of mass into four quadrants
+(``x < cx``, ``y < cy``); a quadrant holding every node of its parent is
+replaced by one leaf per node; a region's ``size`` is twice the largest
+distance from its centre of mass. The tree is stored in pre-order with a
+"skip" index (the first region after a subtree), so a traversal needs no stack.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+#: Number of reaction buffers of the parallel Barnes-Hut pass. Fixed (not the
+#: thread count) so that results do not depend on the machine.
+N_CHUNKS = 8
+
+
+@njit(cache=True, nogil=True)
+def build_quadtree(
+    x: np.ndarray,
+    y: np.ndarray,
+    mass: np.ndarray,
+    perm: np.ndarray,
+    scratch: np.ndarray,
+    rec: np.ndarray,
+    meta: np.ndarray,
+    stack: np.ndarray,
+) -> int:
+    """Build the Barnes-Hut quadtree of the points in place; return the number of regions.
+
+    ``perm`` (a permutation of the node indices) is reordered in place so that
+    every region's nodes are contiguous. Region ``r`` (pre-order) gets
+    ``rec[r] = (centre x, centre y, size, mass)`` (for a leaf: the
+    node's position and mass) and ``meta[r] = (skip, position)``, where ``skip``
+    is the first region after the subtree and ``position`` is the leaf node's
+    index into ``perm`` (-1 for an inner region). ``rec`` and ``meta`` need
+    ``2 n`` rows; ``scratch`` (``(2, n)``) and ``stack`` (``(n, 3)``) are work space.
+    """
+    n = x.shape[0]
+    count = 0
+    top = 1
+    stack[0, 0] = 0
+    stack[0, 1] = n
+    stack[0, 2] = -1
+    counts = np.zeros(4, dtype=np.int64)
+    offsets = np.zeros(4, dtype=np.int64)
+    while top > 0:
+        top -= 1
+        s = stack[top, 0]
+        e = stack[top, 1]
+        r = count
+        count += 1
+        meta[r, 0] = stack[top, 2]  # the parent, until the skip indices are known
+        if e - s == 1:
+            i = perm[s]
+            rec[r, 0] = x[i]
+            rec[r, 1] = y[i]
+            rec[r, 2] = 0.0
+            rec[r, 3] = mass[i]
+            meta[r, 1] = s
+            continue
+        meta[r, 1] = -1
+        m = 0.0
+        sx = 0.0
+        sy = 0.0
+        for k in range(s, e):
+            i = perm[k]
+            m += mass[i]
+            sx += x[i] * mass[i]
+            sy += y[i] * mass[i]
+        cx = sx / m
+        cy = sy / m
+        size = 0.0
+        for k in range(s, e):
+            i = perm[k]
+            d = 2.0 * math.sqrt((x[i] - cx) ** 2 + (y[i] - cy) ** 2)
+            if d > size:
+                size = d
+        rec[r, 0] = cx
+        rec[r, 1] = cy
+        rec[r, 2] = size
+        rec[r, 3] = m
+        # fa2's quadrant order: top-left, bottom-left, top-right, bottom-right.
+        counts[:] = 0
+        for k in range(s, e):
+            i = perm[k]
+            if x[i] < cx:
+                q = 1 if y[i] < cy else 0
+            else:
+                q = 3 if y[i] < cy else 2
+            scratch[0, k] = q
+            counts[q] += 1
+        offsets[0] = s
+        for q in range(1, 4):
+            offsets[q] = offsets[q - 1] + counts[q - 1]
+        for k in range(s, e):
+            q = scratch[0, k]
+            scratch[1, offsets[q]] = perm[k]
+            offsets[q] += 1
+        for k in range(s, e):
+            perm[k] = scratch[1, k]
+        # Push the children in reverse so the first quadrant is built first (pre-order).
+        for q in range(3, -1, -1):
+            c = counts[q]
+            if c == 0:
+                continue
+            qs = offsets[q] - c
+            if c < e - s:
+                stack[top, 0] = qs
+                stack[top, 1] = qs + c
+                stack[top, 2] = r
+                top += 1
+            else:
+                for k in range(qs + c - 1, qs - 1, -1):
+                    stack[top, 0] = k
+                    stack[top, 1] = k + 1
+                    stack[top, 2] = r
+                    top += 1
+    # Subtree sizes from the parents (children come after their parent in pre-order).
+    sub = np.ones(count, dtype=np.int64)
+    for r in range(count - 1, 0, -1):
+        sub[meta[r, 0]] += sub[r]
+    for r in range(count):
+        meta[r, 0] = r + sub[r]
+    return count
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def barnes_hut_repulsion(
+    perm: np.ndarray,
+    n_regions: int,
+    rec: np.ndarray,
+    meta: np.ndarray,
+    theta: float,
+    coefficient: float,
+    fx: np.ndarray,
+    fy: np.ndarray,
+    buf: np.ndarray,
+) -> None:
+    """Add the Barnes-Hut repulsion ``coefficient * m_a * m_b / d`` to ``fx``, ``fy``.
+
+    As in ``fa2``'s ``Region.applyForce``: a region far enough
+    (``distance * theta > size``) acts through its centre of mass on the node
+    only; a leaf reached by the traversal repels *both* nodes (``linRepulsion``
+    updates the pair), so close pairs are counted from both sides, exactly as in
+    ``fa2`` and Gephi. The test is written as in ``fa2`` (``sqrt(d2) * theta >
+    size``) so that a region's farthest node, at exactly ``size / 2``, opens its
+    own region as it does there. Reactions go into ``buf`` (``(chunks, n, 2)``, indexed by
+    position in ``perm``), summed in chunk order at the end.
+    """
+    n = perm.shape[0]
+    n_chunks = buf.shape[0]
+    leaf_of = np.empty(n, dtype=np.int64)  # position in perm -> leaf region
+    for r in range(n_regions):
+        p = meta[r, 1]
+        if p >= 0:
+            leaf_of[p] = r
+    for chunk in prange(n_chunks):
+        b = buf[chunk]
+        b[:, :] = 0.0
+        lo = chunk * n // n_chunks
+        hi = (chunk + 1) * n // n_chunks
+        for t in range(lo, hi):
+            own = leaf_of[t]
+            xa = rec[own, 0]
+            ya = rec[own, 1]
+            ma = coefficient * rec[own, 3]
+            ax = 0.0
+            ay = 0.0
+            r = 0
+            while r < n_regions:
+                ddx = xa - rec[r, 0]
+                ddy = ya - rec[r, 1]
+                d2 = ddx * ddx + ddy * ddy
+                p = meta[r, 1]
+                if p >= 0:
+                    if d2 > 0.0:
+                        f = ma * rec[r, 3] / d2
+                        ax += ddx * f
+                        ay += ddy * f
+                        b[p, 0] -= ddx * f
+                        b[p, 1] -= ddy * f
+                    r += 1
+                elif math.sqrt(d2) * theta > rec[r, 2]:
+                    f = ma * rec[r, 3] / d2
+                    ax += ddx * f
+                    ay += ddy * f
+                    r = meta[r, 0]
+                else:
+                    r += 1
+            b[t, 0] += ax
+            b[t, 1] += ay
+    for t in prange(n):
+        sx = 0.0
+        sy = 0.0
+        for chunk in range(n_chunks):
+            sx += buf[chunk, t, 0]
+            sy += buf[chunk, t, 1]
+        a = perm[t]
+        fx[a] += sx
+        fy[a] += sy
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def exact_repulsion(
+    x: np.ndarray,
+    y: np.ndarray,
+    mass: np.ndarray,
+    coefficient: float,
+    fx: np.ndarray,
+    fy: np.ndarray,
+) -> None:
+    """Add the exact O(n^2) repulsion (each pair once, as ``fa2``'s ``apply_repulsion``)."""
+    n = x.shape[0]
+    for a in prange(n):
+        xa = x[a]
+        ya = y[a]
+        ma = mass[a]
+        ax = 0.0
+        ay = 0.0
+        for b in range(n):
+            ddx = xa - x[b]
+            ddy = ya - y[b]
+            d2 = ddx * ddx + ddy * ddy
+            if d2 > 0.0:
+                f = coefficient * ma * mass[b] / d2
+                ax += ddx * f
+                ay += ddy * f
+        fx[a] += ax
+        fy[a] += ay
+
+
+@njit(cache=True, nogil=True)
+def gravity_and_attraction(
+    x: np.ndarray,
+    y: np.ndarray,
+    mass: np.ndarray,
+    gravity: float,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    fx: np.ndarray,
+    fy: np.ndarray,
+) -> None:
+    """Add ``fa2``'s linear gravity ``m * g`` towards the origin and linear edge attraction."""
+    n = x.shape[0]
+    for i in range(n):
+        d = math.sqrt(x[i] * x[i] + y[i] * y[i])
+        if d > 0.0:
+            f = mass[i] * gravity / d
+            fx[i] -= x[i] * f
+            fy[i] -= y[i] * f
+    for e in range(src.shape[0]):
+        i = src[e]
+        j = dst[e]
+        f = -weight[e]
+        ddx = (x[i] - x[j]) * f
+        ddy = (y[i] - y[j]) * f
+        fx[i] += ddx
+        fy[i] += ddy
+        fx[j] -= ddx
+        fy[j] -= ddy
+
+
+@njit(cache=True, nogil=True)
+def adjust_speed_and_move(
+    x: np.ndarray,
+    y: np.ndarray,
+    mass: np.ndarray,
+    fx: np.ndarray,
+    fy: np.ndarray,
+    old_fx: np.ndarray,
+    old_fy: np.ndarray,
+    speed: float,
+    speed_efficiency: float,
+    jitter_tolerance: float,
+) -> tuple[float, float]:
+    """Move the nodes by ``fa2``'s adaptive local speed; return ``(speed, speed_efficiency)``."""
+    n = x.shape[0]
+    total_swinging = 0.0
+    total_traction = 0.0
+    for i in range(n):
+        sw = math.sqrt((old_fx[i] - fx[i]) ** 2 + (old_fy[i] - fy[i]) ** 2)
+        total_swinging += mass[i] * sw
+        total_traction += (
+            0.5 * mass[i] * math.sqrt((old_fx[i] + fx[i]) ** 2 + (old_fy[i] + fy[i]) ** 2)
+        )
+    estimated_jt = 0.05 * math.sqrt(n)
+    min_jt = math.sqrt(estimated_jt)
+    max_jt = 10.0
+    jt = jitter_tolerance * max(min_jt, min(max_jt, estimated_jt * total_traction / (n * n)))
+    min_speed_efficiency = 0.05
+    if total_traction > 0.0 and total_swinging / total_traction > 2.0:
+        if speed_efficiency > min_speed_efficiency:
+            speed_efficiency *= 0.5
+        jt = max(jt, jitter_tolerance)
+    if total_swinging == 0.0:
+        target_speed = math.inf
+    else:
+        target_speed = jt * speed_efficiency * total_traction / total_swinging
+    if total_swinging > jt * total_traction:
+        if speed_efficiency > min_speed_efficiency:
+            speed_efficiency *= 0.7
+    elif speed < 1000.0:
+        speed_efficiency *= 1.3
+    max_rise = 0.5
+    speed = speed + min(target_speed - speed, max_rise * speed)
+    for i in range(n):
+        sw = mass[i] * math.sqrt((old_fx[i] - fx[i]) ** 2 + (old_fy[i] - fy[i]) ** 2)
+        factor = speed / (1.0 + math.sqrt(speed * sw))
+        x[i] += fx[i] * factor
+        y[i] += fy[i] * factor
+    return speed, speed_efficiency

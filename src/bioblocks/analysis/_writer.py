@@ -1,0 +1,271 @@
+"""Writers of every file of a SPRING analysis folder, in the exact formats of spec §10.
+
+The analysis folder holds the main (normalised) matrix for gene look-ups; its subplot
+folder ``<dataset name>/`` holds what the SPRING viewer reads. Text files are ASCII with
+LF line endings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from bioblocks.analysis._expression import ExpressionStore
+
+# ---- small text helpers ------------------------------------------------------------------
+
+
+def _format_rows(matrix: np.ndarray, fmt: str, sep: str) -> str:
+    """Return ``matrix`` as text, one row per line, each value formatted with ``fmt``."""
+    rows = np.atleast_2d(matrix)
+    line = sep.join([fmt] * rows.shape[1])
+    return "".join(line % tuple(r) + "\n" for r in rows.tolist())
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
+def _write_json(path: Path, obj: object) -> None:
+    _write_text(path, json.dumps(obj, indent=4, sort_keys=True))
+
+
+# ---- subplot files -----------------------------------------------------------------------
+
+
+def write_coordinates(path: Path, coordinates: np.ndarray) -> None:
+    """Write ``coordinates.txt``: ``%i,%.5f,%.5f`` per cell, no header."""
+    xy = np.asarray(coordinates, dtype=np.float64)
+    idx = np.arange(xy.shape[0])
+    _write_text(
+        path,
+        "".join(
+            f"{i},{x:.5f},{y:.5f}\n" for i, (x, y) in zip(idx.tolist(), xy.tolist(), strict=True)
+        ),
+    )
+
+
+def write_edges(path: Path, edges: np.ndarray) -> None:
+    """Write ``edges.csv``: ``i;j`` per edge, no header."""
+    _write_text(path, "".join(f"{i};{j}\n" for i, j in np.asarray(edges).tolist()))
+
+
+def write_graph(path: Path, n_nodes: int, edges: np.ndarray) -> None:
+    """Write ``graph_data.json`` (nodes and links, indent 4), streamed for large graphs."""
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write('{\n    "nodes": [')
+        for start in range(0, n_nodes, 100_000):
+            stop = min(start + 100_000, n_nodes)
+            handle.write(
+                ",".join(
+                    f'\n        {{\n            "name": {i},\n            "number": {i}\n        }}'
+                    for i in range(start, stop)
+                )
+                + ("," if stop < n_nodes else "")
+            )
+        handle.write("\n    ],\n" if n_nodes else "],\n")
+        handle.write('    "links": [')
+        pairs = np.asarray(edges).tolist()
+        for start in range(0, len(pairs), 100_000):
+            chunk = pairs[start : start + 100_000]
+            handle.write(
+                ",".join(
+                    f'\n        {{\n            "source": {i},\n            "target": {j},\n'
+                    f'            "distance": 0\n        }}'
+                    for i, j in chunk
+                )
+                + ("," if start + 100_000 < len(pairs) else "")
+            )
+        handle.write("\n    ]\n}" if pairs else "]\n}")
+
+
+def write_color_tracks(path: Path, tracks: Mapping[str, np.ndarray]) -> None:
+    """Write ``color_data_gene_sets.csv``: ``name,v1,…`` (``%.3f``) per track, sorted by
+    name, lines joined by newlines with no trailing newline."""
+    lines = []
+    for name in sorted(tracks):
+        values = np.asarray(tracks[name], dtype=np.float64).tolist()
+        lines.append(name + "," + ",".join([f"{v:.3f}" for v in values]))
+    _write_text(path, "\n".join(lines))
+
+
+def write_color_stats(path: Path, stats: Mapping[str, Sequence[float]]) -> None:
+    """Write ``color_stats.json``: name → ``[mean, std, min, max, p]``, indent 4, keys sorted."""
+    _write_json(path, {k: list(v) for k, v in stats.items()})
+
+
+def write_categorical(path: Path, tracks: Mapping[str, Mapping[str, object]]) -> None:
+    """Write ``categorical_coloring_data.json`` (indent 4, keys sorted)."""
+    _write_json(path, tracks)
+
+
+def write_pca(path: Path, epca: np.ndarray) -> None:
+    """Write ``pca.csv``: cells × PCs, comma separated, ``%.3f``."""
+    _write_text(path, _format_rows(np.asarray(epca, dtype=np.float64), "%.3f", ","))
+
+
+def write_genes(path: Path, gene_names: Sequence[str]) -> None:
+    """Write ``genes.txt``: one gene name per line."""
+    _write_text(path, "".join(f"{g}\n" for g in gene_names))
+
+
+def write_cell_filter(folder: Path, cell_filter: np.ndarray) -> None:
+    """Write ``cell_filter.npy`` (int64) and ``cell_filter.txt`` (``%i`` per line)."""
+    cells = np.asarray(cell_filter, dtype=np.int64)
+    np.save(folder / "cell_filter.npy", cells)
+    _write_text(folder / "cell_filter.txt", "".join(f"{i}\n" for i in cells.tolist()))
+
+
+def write_run_info(path: Path, info: Mapping[str, object]) -> None:
+    """Write ``run_info.json`` (indent 4, keys sorted)."""
+    _write_json(path, dict(info))
+
+
+def write_subplot(
+    folder: Path,
+    *,
+    gene_names: Sequence[str],
+    cell_filter: np.ndarray,
+    coordinates: np.ndarray,
+    edges: np.ndarray,
+    epca: np.ndarray,
+    gene_filter: np.ndarray,
+    total_counts: np.ndarray,
+    louvain: np.ndarray,
+    categorical: Mapping[str, Mapping[str, object]],
+    tracks: Mapping[str, np.ndarray],
+    stats: Mapping[str, Sequence[float]],
+    run_info: Mapping[str, object],
+) -> None:
+    """Write every file of a SPRING subplot folder (spec §10) into ``folder`` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(cell_filter)
+    write_coordinates(folder / "coordinates.txt", coordinates)
+    write_edges(folder / "edges.csv", edges)
+    write_graph(folder / "graph_data.json", n, edges)
+    write_categorical(folder / "categorical_coloring_data.json", categorical)
+    write_color_tracks(folder / "color_data_gene_sets.csv", tracks)
+    write_color_stats(folder / "color_stats.json", stats)
+    write_pca(folder / "pca.csv", epca)
+    write_genes(folder / "genes.txt", gene_names)
+    write_cell_filter(folder, cell_filter)
+    np.save(folder / "louvain_clusters.npy", np.asarray(louvain, dtype=np.int64))
+    np.savez_compressed(
+        folder / "intermediates.npz",
+        Epca=np.asarray(epca),
+        gene_filter=np.asarray(gene_filter, dtype=np.int64),
+        total_counts=np.asarray(total_counts, dtype=np.float64),
+    )
+    write_run_info(folder / "run_info.json", run_info)
+
+
+# ---- main (analysis-level) files ---------------------------------------------------------
+
+
+def _write_sparse_groups(
+    handle: h5py.File,
+    *,
+    value_group: str,
+    index_group: str,
+    names: Sequence[str],
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+) -> None:
+    """Create one 1-D dataset per name in two groups with HDF5's low-level calls.
+
+    ``data[indptr[i]:indptr[i+1]]`` goes to ``value_group/<name>`` and the matching
+    ``indices`` slice to ``index_group/<name>``. No compression, no chunking, no time
+    stamps, and empty entries share one dataset through hard links: tens of thousands of
+    small datasets are written in a few seconds.
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_obj_track_times(False)
+    all_ = h5py.h5s.ALL
+    for group_name, array in ((value_group, data), (index_group, indices)):
+        gid = handle.create_group(group_name, track_order=False).id
+        tid = h5py.h5t.py_create(array.dtype)
+        first_empty: bytes | None = None
+        for i, name in enumerate(names):
+            start, stop = int(indptr[i]), int(indptr[i + 1])
+            key = name.encode("utf-8")
+            if stop == start and first_empty is not None:
+                # every empty entry is a hard link to the first one: 4× cheaper than a dataset
+                gid.links.create_hard(key, gid, first_empty)
+                continue
+            space = h5py.h5s.create_simple((stop - start,))
+            dset = h5py.h5d.create(gid, key, tid, space, dcpl=dcpl)
+            if stop > start:
+                dset.write(all_, all_, array[start:stop])
+            elif first_empty is None:
+                first_empty = key
+
+
+def write_hdf5_genes(path: Path, csc: sp.csc_matrix, gene_names: Sequence[str]) -> None:
+    """Write ``counts_norm_sparse_genes.hdf5``: ``counts/<gene>`` (float32 nonzero values) and
+    ``cell_ix/<gene>`` (int32 cell indices, ascending); root attrs ``ncells``, ``ngenes``."""
+    matrix = sp.csc_matrix(csc)
+    matrix.sort_indices()
+    with h5py.File(path, "w", libver="latest") as handle:
+        handle.attrs["ncells"] = matrix.shape[0]
+        handle.attrs["ngenes"] = matrix.shape[1]
+        _write_sparse_groups(
+            handle,
+            value_group="counts",
+            index_group="cell_ix",
+            names=[str(g) for g in gene_names],
+            data=np.ascontiguousarray(matrix.data, dtype=np.float32),
+            indices=np.ascontiguousarray(matrix.indices, dtype=np.int32),
+            indptr=matrix.indptr,
+        )
+
+
+def write_hdf5_cells(path: Path, csr: sp.csr_matrix) -> None:
+    """Write ``counts_norm_sparse_cells.hdf5``: ``counts/<row>`` (float32 nonzero values) and
+    ``gene_ix/<row>`` (int32 gene indices, ascending); root attrs ``ncells``, ``ngenes``."""
+    matrix = sp.csr_matrix(csr)
+    matrix.sort_indices()
+    with h5py.File(path, "w", libver="latest") as handle:
+        handle.attrs["ncells"] = matrix.shape[0]
+        handle.attrs["ngenes"] = matrix.shape[1]
+        _write_sparse_groups(
+            handle,
+            value_group="counts",
+            index_group="gene_ix",
+            names=[str(i) for i in range(matrix.shape[0])],
+            data=np.ascontiguousarray(matrix.data, dtype=np.float32),
+            indices=np.ascontiguousarray(matrix.indices, dtype=np.int32),
+            indptr=matrix.indptr,
+        )
+
+
+def write_main(
+    folder: Path,
+    *,
+    norm: sp.csr_matrix,
+    gene_names: Sequence[str],
+    total_counts: np.ndarray,
+) -> None:
+    """Write the analysis-level files of the main (normalised) matrix into ``folder``.
+
+    Writes ``counts_norm.npz`` (cells × genes CSC, ``scipy.sparse.save_npz``), the
+    :class:`~bioblocks.analysis.ExpressionStore` files, ``genes.txt``,
+    ``total_counts.txt`` (``%.18e`` per cell) and the two HDF5 files.
+    """
+    csc = sp.csc_matrix(norm)
+    csc.sort_indices()
+    sp.save_npz(folder / "counts_norm.npz", csc, compressed=False)
+    ExpressionStore.write(folder, csc, gene_names)
+    write_genes(folder / "genes.txt", gene_names)
+    _write_text(
+        folder / "total_counts.txt",
+        "".join(f"{t:.18e}\n" for t in np.asarray(total_counts, dtype=np.float64).tolist()),
+    )
+    write_hdf5_genes(folder / "counts_norm_sparse_genes.hdf5", csc, gene_names)
+    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", sp.csr_matrix(norm))

@@ -1,0 +1,645 @@
+"""The generic Eve router: collection and item endpoints for every resource.
+
+Routes are registered per resource in a loop (so the OpenAPI document names
+each one), all driven by the resource schemas of :mod:`bioblocks.resources`.
+Wire format: ``spec/eve-wire.md``. Reads run in the thread pool (one SQL
+query for a page, one for the count, one IN query per embedded field, one for
+media); writes read the body asynchronously, then do the SQL in the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..resources import (
+    RESOURCES,
+    UUID_PATTERN,
+    UUID_RE,
+    MediaUpload,
+    Resource,
+    expand_dotted,
+    format_date,
+    json_schema,
+)
+from ..store import EtagMismatch, Store
+from ._body import parse_body
+from ._params import (
+    Query as EveQuery,
+)
+from ._params import (
+    clean_etag,
+    parse_embedded,
+    parse_if_date,
+    parse_projection,
+    parse_sort,
+    parse_where,
+    raw_query,
+)
+from .auth import require_read, require_write
+from .errors import JSON, EveHTTPError, dumps
+
+IMMUTABLE = (
+    "Attempt to update an immutable field. Usually happens when PATCH or PUT include a '_id' "
+    "field, which is immutable (PUT can include it as long as it is unchanged)."
+)
+ETAG_REQUIRED = "To edit a document its etag must be provided using the If-Match header"
+EPOCH = datetime(1970, 1, 1)
+
+
+class _Embedded:
+    """A referenced document put in place of its id by ``embedded``."""
+
+    __slots__ = ("doc", "resource")
+
+    def __init__(self, resource: Resource, doc: dict[str, Any]) -> None:
+        self.resource = resource
+        self.doc = doc
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None,
+          pretty: bool = False) -> Response:
+    return Response(dumps(body, pretty=pretty), status_code=status, headers=headers,
+                    media_type=JSON)
+
+
+def _check_id(item_id: str) -> None:
+    if UUID_RE.fullmatch(item_id) is None:
+        raise EveHTTPError(404)
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+def _get_path(doc: dict[str, Any], path: str) -> Any:
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: Any = doc
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and parts[-1] in node:
+        node[parts[-1]] = value
+
+
+def _related(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
+    links: dict[str, Any] = {}
+    for path, (relation, is_list) in resource.relations.items():
+        value = _get_path(doc, path)
+        if not value:
+            continue
+        target = RESOURCES.get(relation.resource)
+        title = target.item_title if target else relation.resource
+        if is_list and isinstance(value, list):
+            links[path] = [
+                {"title": title, "href": f"{relation.resource}/{v}"}
+                for v in value if isinstance(v, str)
+            ]
+        elif isinstance(value, str):
+            links[path] = {"title": title, "href": f"{relation.resource}/{value}"}
+    return links
+
+
+def _item_links(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
+    links: dict[str, Any] = {
+        "self": {"title": resource.item_title, "href": f"{resource.url}/{doc['_id']}"}
+    }
+    related = _related(resource, doc)
+    if related:
+        links["related"] = related
+    return links
+
+
+def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
+           paths: Iterable[str]) -> None:
+    """Replace references named by ``paths`` with :class:`_Embedded` documents, in place."""
+    paths = list(paths)
+    direct = [
+        p for p in dict.fromkeys(paths)
+        if p in resource.relations and resource.relations[p][0].embeddable
+    ]
+    for path in direct:
+        relation, is_list = resource.relations[path]
+        target = RESOURCES[relation.resource]
+        ids: set[str] = set()
+        for doc in docs:
+            value = _get_path(doc, path)
+            if isinstance(value, list):
+                ids.update(v for v in value if isinstance(v, str))
+            elif isinstance(value, str):
+                ids.add(value)
+        found = store.get_many(target.url, ids) if ids else {}
+        nested = [p[len(path) + 1:] for p in paths if p.startswith(path + ".")]
+        if nested and found:
+            _embed(store, target, list(found.values()), nested)
+        for doc in docs:
+            value = _get_path(doc, path)
+            if isinstance(value, list):
+                _set_path(doc, path, [
+                    _Embedded(target, found[v]) for v in value
+                    if isinstance(v, str) and v in found
+                ])
+            elif isinstance(value, str):
+                _set_path(doc, path, _Embedded(target, found[value]) if value in found else None)
+
+
+def _media_ids(resource: Resource, docs: Iterable[dict[str, Any]], out: set[str]) -> None:
+    for doc in docs:
+        for name in resource.media_fields:
+            if isinstance(doc.get(name), str):
+                out.add(doc[name])
+        for value in doc.values():
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, _Embedded):
+                    _media_ids(item.resource, [item.doc], out)
+
+
+class _Renderer:
+    """Turns stored documents into Eve's representation (dates, media URLs, projection)."""
+
+    def __init__(self, media_ok: set[str], projection: tuple[str, set[str]] | None) -> None:
+        self.media_ok = media_ok
+        self.projection = projection
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return format_date(value)
+        if isinstance(value, _Embedded):
+            return self.doc(value.resource, value.doc, top=False)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+    def doc(self, resource: Resource, doc: dict[str, Any], *, top: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        projection = self.projection if top else None
+        for name, value in doc.items():
+            if name.startswith("_") or name not in resource.schema:
+                continue
+            if projection is not None:
+                mode, fields = projection
+                if (mode == "include") != (name in fields):
+                    continue
+            if name in resource.media_fields:
+                value = f"/media/{value}" if value in self.media_ok else None
+            out[name] = self.value(value)
+        out["_id"] = doc["_id"]
+        out["_created"] = format_date(doc.get("_created") or EPOCH)
+        out["_updated"] = format_date(doc.get("_updated") or EPOCH)
+        out["_etag"] = doc["_etag"]
+        return out
+
+
+def _prepare(store: Store, resource: Resource, docs: list[dict[str, Any]],
+             query: EveQuery) -> tuple[list[dict[str, Any]], _Renderer]:
+    """Compute links, embed, check media; return ``(links per doc, renderer)``."""
+    links = [_item_links(resource, d) for d in docs]
+    embedded = query.get("embedded")
+    if embedded is not None:
+        paths = parse_embedded(embedded)
+        if paths:
+            _embed(store, resource, docs, paths)
+    projection_text = query.get("projection")
+    projection = (
+        parse_projection(projection_text, resource) if projection_text is not None else None
+    )
+    media: set[str] = set()
+    _media_ids(resource, docs, media)
+    media_ok = store.existing_media(media) if media else set()
+    return links, _Renderer(media_ok, projection)
+
+
+# -- reads --------------------------------------------------------------------------------
+
+
+def _parse_filters(query: EveQuery) -> tuple[dict[str, Any] | None, list[tuple[str, int]]]:
+    where_text = query.get("where")
+    where = parse_where(where_text) if where_text else None
+    sort_text = query.get("sort")
+    sort = parse_sort(sort_text) if sort_text else []
+    return where, sort
+
+
+def get_collection(store: Store, resource: Resource, query: EveQuery) -> Response:
+    """Collection GET: one page of ``_items`` with ``_links`` and ``_meta``."""
+    where, sort = _parse_filters(query)
+    page, size = query.paging()
+    docs = store.find(resource.url, where, sort=sort, skip=(page - 1) * size, limit=size)
+    total = store.count(resource.url, where)
+    links, renderer = _prepare(store, resource, docs, query)
+    items = []
+    for doc, item_links in zip(docs, links, strict=True):
+        body = renderer.doc(resource, doc)
+        body["_links"] = item_links
+        items.append(body)
+    coll_links: dict[str, Any] = {
+        "parent": {"title": "home", "href": "/"},
+        "self": {
+            "title": resource.url,
+            "href": query.href(resource.url, page=page, size=size) if total else resource.url,
+        },
+    }
+    if page * size < total:
+        last = -(-total // size)
+        coll_links["next"] = {
+            "title": "next page", "href": query.href(resource.url, page=page + 1, size=size)
+        }
+        coll_links["last"] = {
+            "title": "last page", "href": query.href(resource.url, page=last, size=size)
+        }
+    if page > 1:
+        coll_links["prev"] = {
+            "title": "previous page", "href": query.href(resource.url, page=page - 1, size=size)
+        }
+    headers = {"X-Total-Count": str(total)}
+    updated = [d["_updated"] for d in docs if d.get("_updated")]
+    if updated:
+        headers["Last-Modified"] = format_date(max(updated))
+    body = {
+        "_items": items,
+        "_links": coll_links,
+        "_meta": {"page": page, "max_results": size, "total": total},
+    }
+    return _json(body, headers=headers, pretty=query.pretty)
+
+
+def get_item(store: Store, resource: Resource, item_id: str, query: EveQuery,
+             if_none_match: str | None, if_modified_since: str | None) -> Response:
+    """Item GET with ETag/Last-Modified and conditional 304."""
+    _check_id(item_id)
+    doc = store.get(resource.url, item_id)
+    if doc is None:
+        raise EveHTTPError(404)
+    etag = doc["_etag"]
+    updated = doc.get("_updated") or EPOCH
+    links, renderer = _prepare(store, resource, [doc], query)
+    for value in doc.values():
+        if isinstance(value, _Embedded) and value.doc.get("_updated"):
+            updated = max(updated, value.doc["_updated"])
+    ims = parse_if_date(if_modified_since)
+    checks: list[bool] = []
+    if if_none_match is not None:
+        checks.append(clean_etag(if_none_match) == etag)
+    if ims is not None:
+        checks.append(updated <= ims + timedelta(seconds=1))
+    if checks and all(checks):
+        return Response(status_code=304, headers={"ETag": f'"{etag}"'})
+    page, size = query.paging()
+    body = renderer.doc(resource, doc)
+    body["_links"] = {
+        **links[0],
+        "parent": {"title": "home", "href": "/"},
+        "collection": {
+            "title": resource.url, "href": query.href(resource.url, page=page, size=size)
+        },
+    }
+    headers = {"ETag": f'"{etag}"', "Last-Modified": format_date(updated)}
+    return _json(body, headers=headers, pretty=query.pretty)
+
+
+# -- writes -------------------------------------------------------------------------------
+
+
+def _not_a_document(value: Any) -> str:
+    return f"'{value}' is not a document, must be a dict"
+
+
+def _store_media(store: Store, resource: Resource, doc: dict[str, Any]) -> list[str]:
+    """Save MediaUpload values of ``doc`` as media files, in place; return the new ids."""
+    saved = []
+    for name in resource.media_fields:
+        value = doc.get(name)
+        if isinstance(value, MediaUpload):
+            info = store.put_media(
+                filename=value.filename, content_type=value.content_type, data=value.data
+            )
+            doc[name] = info.id
+            saved.append(info.id)
+    return saved
+
+
+def _write_body(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "_id": doc["_id"],
+        "_updated": format_date(doc["_updated"]),
+        "_created": format_date(doc["_created"]),
+        "_etag": doc["_etag"],
+        "_links": _item_links(resource, doc),
+        "_status": "OK",
+    }
+
+
+def post(store: Store, resource: Resource, payload: Any, base_url: str,
+         forced_id: str | None = None) -> Response:
+    """POST single or bulk (also PUT upsert with ``forced_id``): 201, 409 or 422."""
+    bulk = isinstance(payload, list)
+    docs = payload if bulk else [payload]
+    if bulk and not docs:
+        raise EveHTTPError(400, "Empty bulk insert: send at least one document")
+    single = len(docs) == 1
+    results: list[dict[str, Any]] = []
+    valid: list[dict[str, Any]] = []
+    failures = 0
+    for raw in docs:
+        if not isinstance(raw, dict):
+            issues: dict[str, Any] = {"validation exception": _not_a_document(raw)}
+            doc: dict[str, Any] = {}
+        else:
+            body = expand_dotted(raw)
+            if forced_id is not None:
+                if body.get("_id", forced_id) != forced_id:
+                    raise EveHTTPError(400, IMMUTABLE)
+                body["_id"] = forced_id
+            doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
+        if issues:
+            failures += 1
+            results.append({"_status": "ERR", "_issues": issues})
+        else:
+            results.append({"_status": "OK"})
+            valid.append(doc)
+    if failures:
+        error = {
+            "code": 422,
+            "message": f"Insertion failure: {failures} document(s) contain(s) error(s)",
+        }
+        if single:
+            return _json(
+                {"_status": "ERR", "_issues": results[0]["_issues"], "_error": error},
+                status=422,
+            )
+        return _json({"_status": "ERR", "_items": results, "_error": error}, status=422)
+    saved: list[str] = []
+    try:
+        for doc in valid:
+            saved.extend(_store_media(store, resource, doc))
+        inserted = store.insert_many(resource.url, valid, validate=False)
+    except BaseException:
+        for media_id in saved:
+            store.delete_media(media_id)
+        raise
+    location = f"{base_url}{resource.url}/{inserted[0]['_id']}"
+    bodies = [_write_body(resource, d) for d in inserted]
+    body: dict[str, Any] = bodies[0] if single else {"_status": "OK", "_items": bodies}
+    return _json(body, status=201, headers={"Location": location})
+
+
+def _require_etag(current: dict[str, Any], if_match: str | None) -> str:
+    if if_match is None:
+        raise EveHTTPError(428, ETAG_REQUIRED)
+    etag = clean_etag(if_match)
+    if etag != current["_etag"]:
+        raise EveHTTPError(412, "Client and server etags don't match")
+    return etag
+
+
+def _drop_replaced_media(store: Store, resource: Resource, old: dict[str, Any],
+                         new: dict[str, Any]) -> None:
+    for name in resource.media_fields:
+        before = old.get(name)
+        if isinstance(before, str) and new.get(name) != before:
+            store.delete_media(before)
+
+
+def patch(store: Store, resource: Resource, item_id: str, payload: Any,
+          if_match: str | None) -> Response:
+    """PATCH: merge into the stored document with compare-and-swap on If-Match."""
+    _check_id(item_id)
+    current = store.get(resource.url, item_id)
+    if current is None:
+        raise EveHTTPError(404)
+    etag = _require_etag(current, if_match)
+    if not isinstance(payload, dict):
+        return _json({"_issues": {"validator exception": _not_a_document(payload)},
+                      "_status": "ERR"}, status=422)
+    body = expand_dotted(payload)
+    if body.get("_id", item_id) != item_id:
+        raise EveHTTPError(400, IMMUTABLE)
+    body.pop("_id", None)
+    doc, issues = resource.validator.validate(body, update=True, lookup=store.existing_ids)
+    if issues:
+        return _json({"_issues": issues, "_status": "ERR"}, status=422)
+    saved = _store_media(store, resource, doc)
+    try:
+        new = store.patch(resource.url, item_id, doc, etag=etag, validate=False)
+    except BaseException:
+        for media_id in saved:
+            store.delete_media(media_id)
+        raise
+    _drop_replaced_media(store, resource, current, new)
+    return _json(_write_body(resource, new), headers={"ETag": f'"{new["_etag"]}"'})
+
+
+def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: str | None,
+        base_url: str) -> Response:
+    """PUT: replace (If-Match required) or upsert a missing id (201)."""
+    _check_id(item_id)
+    current = store.get(resource.url, item_id)
+    if current is None:
+        if isinstance(payload, list):
+            return _json({"_issues": {"validator exception": _not_a_document(payload)},
+                          "_status": "ERR"}, status=422)
+        return post(store, resource, payload, base_url, forced_id=item_id)
+    etag = _require_etag(current, if_match)
+    if not isinstance(payload, dict):
+        return _json({"_issues": {"validator exception": _not_a_document(payload)},
+                      "_status": "ERR"}, status=422)
+    body = expand_dotted(payload)
+    if body.get("_id", item_id) != item_id:
+        raise EveHTTPError(400, IMMUTABLE)
+    body["_id"] = item_id
+    doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
+    if issues:
+        return _json({"_issues": issues, "_status": "ERR"}, status=422)
+    saved = _store_media(store, resource, doc)
+    try:
+        new, _ = store.replace(resource.url, item_id, doc, etag=etag, validate=False)
+    except BaseException:
+        for media_id in saved:
+            store.delete_media(media_id)
+        raise
+    _drop_replaced_media(store, resource, current, new)
+    headers = {"ETag": f'"{new["_etag"]}"', "Last-Modified": format_date(new["_updated"])}
+    return _json(_write_body(resource, new), headers=headers)
+
+
+def delete_item(store: Store, resource: Resource, item_id: str,
+                if_match: str | None) -> Response:
+    """DELETE an item: 204 (also when missing); If-Match rules as PATCH."""
+    _check_id(item_id)
+    current = store.get(resource.url, item_id)
+    if current is not None:
+        etag = _require_etag(current, if_match)
+        try:
+            store.delete(resource.url, item_id, etag=etag)
+        except EtagMismatch:
+            raise EveHTTPError(412, "Client and server etags don't match") from None
+    return Response(status_code=204, media_type=JSON)
+
+
+def delete_collection(store: Store, resource: Resource, query: EveQuery) -> Response:
+    """DELETE a collection: every document matching ``where`` (all without it); 204."""
+    where, _ = _parse_filters(query)
+    store.delete_where(resource.url, where)
+    return Response(status_code=204, media_type=JSON)
+
+
+# -- registration -------------------------------------------------------------------------
+
+WHERE_DOC = (
+    'Filter: a Mongo-style JSON object (`{"name": "x"}`, `{"n": {"$gt": 1}}`, `$in`, `$nin`, '
+    "`$exists`, `$and`, `$or`, `$not`, `$nor`, dotted paths; a list field matches an element) "
+    'or a python-style expression (`name=="x" and n>1`).'
+)
+SORT_DOC = 'Sort: `name,-_created`, `[("name", -1)]` or `{"name": -1}`.'
+PROJECTION_DOC = 'Fields to include (`{"name": 1}`) or exclude (`{"summary": 0}`).'
+EMBEDDED_DOC = 'Reference fields to replace by their documents, e.g. `{"analyses": 1}`.'
+
+
+def _item_path() -> Any:
+    return Path(description="The document's `_id` (a lower-case UUID).",
+                json_schema_extra={"pattern": f"^{UUID_PATTERN}$"})
+
+
+def _body_doc(resource: Resource, *, update: bool, bulk: bool) -> dict[str, Any]:
+    schema = json_schema(resource.schema, for_update=update)
+    multipart = json_schema(resource.schema, for_update=update)
+    json_body = {"oneOf": [schema, {"type": "array", "items": schema}]} if bulk else schema
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": json_body},
+                "multipart/form-data": {"schema": multipart},
+            },
+        }
+    }
+
+
+def _register(router: APIRouter, resource: Resource) -> None:
+    name = resource.url
+    read = [Depends(require_read)]
+    write = [Depends(require_write)]
+    tags = [name]
+
+    def collection_get(
+        request: Request,
+        where: str | None = Query(None, description=WHERE_DOC),
+        sort: str | None = Query(None, description=SORT_DOC),
+        page: str | None = Query(None, description="Page number (1-based)."),
+        max_results: str | None = Query(None, description="Page size (default 25, max 50)."),
+        projection: str | None = Query(None, description=PROJECTION_DOC),
+        embedded: str | None = Query(None, description=EMBEDDED_DOC),
+    ) -> Response:
+        return get_collection(_store(request), resource,
+                              EveQuery(raw_query(request.scope["query_string"])))
+
+    def item_get(
+        request: Request,
+        item_id: str = _item_path(),
+        projection: str | None = Query(None, description=PROJECTION_DOC),
+        embedded: str | None = Query(None, description=EMBEDDED_DOC),
+    ) -> Response:
+        return get_item(
+            _store(request), resource, item_id,
+            EveQuery(raw_query(request.scope["query_string"])),
+            request.headers.get("if-none-match"), request.headers.get("if-modified-since"),
+        )
+
+    async def collection_post(request: Request) -> Response:
+        payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+        return await run_in_threadpool(
+            post, _store(request), resource, payload, str(request.base_url)
+        )
+
+    def collection_delete(
+        request: Request, where: str | None = Query(None, description=WHERE_DOC)
+    ) -> Response:
+        return delete_collection(_store(request), resource,
+                                 EveQuery(raw_query(request.scope["query_string"])))
+
+    async def item_patch(request: Request, item_id: str = _item_path()) -> Response:
+        _check_id(item_id)
+        payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+        return await run_in_threadpool(
+            patch, _store(request), resource, item_id, payload, request.headers.get("if-match")
+        )
+
+    async def item_put(request: Request, item_id: str = _item_path()) -> Response:
+        _check_id(item_id)
+        payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+        return await run_in_threadpool(
+            put, _store(request), resource, item_id, payload, request.headers.get("if-match"),
+            str(request.base_url),
+        )
+
+    def item_delete(request: Request, item_id: str = _item_path()) -> Response:
+        return delete_item(_store(request), resource, item_id, request.headers.get("if-match"))
+
+    etag_header = {
+        "parameters": [{
+            "name": "If-Match", "in": "header", "required": False,
+            "schema": {"type": "string"},
+            "description": "The `_etag` the client last read (required for existing items).",
+        }]
+    }
+    routes: list[tuple[str, Callable[..., Any], str, list[Any], str, dict[str, Any] | None]] = [
+        (f"/{name}", collection_get, "GET", read, f"List {name} documents", None),
+        (f"/{name}", collection_post, "POST", write, f"Create {name} document(s)",
+         _body_doc(resource, update=False, bulk=True)),
+        (f"/{name}", collection_delete, "DELETE", write,
+         f"Delete the {name} documents matching `where` (all without it)", None),
+        (f"/{name}/{{item_id}}", item_get, "GET", read, f"Get one {name} document", None),
+        (f"/{name}/{{item_id}}", item_patch, "PATCH", write, f"Update fields of a {name}",
+         {**_body_doc(resource, update=True, bulk=False), **etag_header}),
+        (f"/{name}/{{item_id}}", item_put, "PUT", write,
+         f"Replace a {name} (creates it if missing)",
+         {**_body_doc(resource, update=False, bulk=False), **etag_header}),
+        (f"/{name}/{{item_id}}", item_delete, "DELETE", write, f"Delete a {name}", etag_header),
+    ]
+    for path, endpoint, method, deps, summary, extra in routes:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            dependencies=deps,
+            summary=summary,
+            tags=tags,
+            operation_id=f"{method.lower()}_{name}{'_item' if '{' in path else ''}",
+            openapi_extra=extra,
+            response_class=Response,
+            responses={200: {"content": {"application/json": {}}}},
+        )
+
+
+def home(request: Request) -> Response:
+    """The home endpoint: one child link per resource."""
+    return _json({"_links": {"child": [{"href": r, "title": r} for r in RESOURCES]}})
+
+
+def build_router() -> APIRouter:
+    """Return the router of the home endpoint and the five resources."""
+    router = APIRouter()
+    router.add_api_route("/", home, methods=["GET"], summary="Home: links to the resources",
+                         dependencies=[Depends(require_read)], response_class=Response,
+                         operation_id="get_home", tags=["home"])
+    for resource in RESOURCES.values():
+        _register(router, resource)
+    return router

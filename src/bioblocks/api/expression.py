@@ -1,0 +1,229 @@
+"""Gene expression for colouring: gene names and per-cell normalised values of an analysis.
+
+* ``GET /analysis/{id}/genes?prefix=&limit=``: ``{"genes": [names...]}``, names starting
+  with ``prefix`` (case-insensitive), at most ``limit`` (default 50, at most 1000).
+* ``GET /analysis/{id}/expression?genes=A,B``: ``{"A": [v0, v1, ...], "B": [...]}``, one
+  value per cell of the analysis's expression store, in the store's cell order. With
+  ``Accept: application/octet-stream`` the body is the arrays as little-endian float32,
+  concatenated in the requested order (``X-Cells`` values each), with headers
+  ``X-Genes`` (the genes in body order, each percent-encoded, comma-separated),
+  ``X-Cells`` (values per gene) and ``X-Value-Type: float32-le``.
+
+A SPRING analysis reads its own folder's expression store; a t-SNE or UMAP analysis
+reads the store of the SPRING analysis it was computed from (``parameters.springAnalysis``).
+Open stores are kept in a small LRU cache per application, keyed by the folder's
+identity (inode and modification time), so a replaced analysis folder is reopened.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import NotFoundError
+from ..storage import PathOutsideDataDir, analysis_dir
+from .auth import require_read
+from .errors import eve_error
+
+if TYPE_CHECKING:
+    from ..analysis import ExpressionStore
+
+router = APIRouter(tags=["expression"], dependencies=[Depends(require_read)])
+
+#: Most genes one expression request may ask for (1,000,000 cells × 20 genes = 80 MB).
+MAX_GENES_PER_REQUEST = 20
+#: Default and largest ``limit`` of a gene-name search.
+DEFAULT_GENE_LIMIT = 50
+MAX_GENE_LIMIT = 1000
+#: Open expression stores kept per application.
+STORE_CACHE_SIZE = 8
+
+_BINARY = "application/octet-stream"
+
+
+class _Problem(Exception):
+    """A request that cannot be answered: becomes an Eve error envelope."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class StoreCache:
+    """A thread-safe LRU cache of open :class:`ExpressionStore` objects."""
+
+    def __init__(self, *, size: int = STORE_CACHE_SIZE) -> None:
+        self._size = size
+        self._stores: OrderedDict[tuple[str, int, int], ExpressionStore] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, folder: Path) -> ExpressionStore:
+        """Return the store of ``folder``, opening it (and evicting the oldest) if needed."""
+        stat = folder.stat()
+        key = (str(folder), stat.st_ino, stat.st_mtime_ns)
+        with self._lock:
+            store = self._stores.get(key)
+            if store is not None:
+                self._stores.move_to_end(key)
+                return store
+        from ..analysis import ExpressionStore  # the science package loads on first use
+
+        store = ExpressionStore.open(folder)
+        with self._lock:
+            self._stores[key] = store
+            self._stores.move_to_end(key)
+            while len(self._stores) > self._size:
+                _, old = self._stores.popitem(last=False)
+                close = getattr(old, "close", None)
+                if close is not None:
+                    close()
+        return store
+
+
+def _cache(request: Request) -> StoreCache:
+    state = request.app.state
+    cache = getattr(state, "expression_stores", None)
+    if cache is None:
+        cache = StoreCache()
+        state.expression_stores = cache
+    return cache
+
+
+def _analysis_doc(store: Any, analysis_id: str) -> dict[str, Any]:
+    doc = store.get("analysis", analysis_id)
+    if doc is None:
+        raise _Problem(404, f"Analysis {analysis_id!r} does not exist.")
+    return doc
+
+
+def expression_folder(store: Any, data_dir: Path, analysis_id: str) -> Path:
+    """Return the folder holding the expression store that serves ``analysis_id``.
+
+    SPRING analyses use their own folder; t-SNE and UMAP analyses the folder of the
+    SPRING analysis named by ``parameters.springAnalysis``. Raises ``_Problem`` (404)
+    when the analysis, its dataset link or its folder is missing.
+    """
+    doc = _analysis_doc(store, analysis_id)
+    if doc.get("processType") in ("TSNE", "UMAP"):
+        spring_id = (doc.get("parameters") or {}).get("springAnalysis")
+        if not spring_id:
+            raise _Problem(
+                404, f"Analysis {analysis_id!r} names no SPRING analysis to read expression from."
+            )
+        doc = _analysis_doc(store, str(spring_id))
+    dataset_id = doc.get("dataset")
+    if not dataset_id:
+        # Older documents only appear in their dataset's ``analyses`` list.
+        owners = list(store.find("dataset", {"analyses": doc["_id"]}, limit=1))
+        dataset_id = owners[0]["_id"] if owners else None
+    if not dataset_id:
+        raise _Problem(404, f"Analysis {doc['_id']!r} is not linked to a dataset.")
+    try:
+        folder = analysis_dir(data_dir, str(dataset_id), str(doc["_id"]))
+    except PathOutsideDataDir as exc:
+        raise _Problem(404, f"Analysis {doc['_id']!r} has no folder.") from exc
+    if not folder.is_dir():
+        raise _Problem(
+            404, f"Analysis {doc['_id']!r} has no expression data yet (is it still running?)."
+        )
+    return folder
+
+
+def _open_store(request: Request, analysis_id: str) -> ExpressionStore:
+    settings = request.app.state.settings
+    folder = expression_folder(request.app.state.store, settings.resolved_data_dir, analysis_id)
+    try:
+        return _cache(request).open(folder)
+    except (FileNotFoundError, NotFoundError) as exc:
+        raise _Problem(
+            404, f"Analysis {analysis_id!r} has no expression store ({exc})."
+        ) from exc
+
+
+def _parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_GENE_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError as exc:
+        raise _Problem(400, f"limit must be an integer from 1 to {MAX_GENE_LIMIT}.") from exc
+    if not 1 <= limit <= MAX_GENE_LIMIT:
+        raise _Problem(400, f"limit must be an integer from 1 to {MAX_GENE_LIMIT}.")
+    return limit
+
+
+def _parse_genes(raw: str | None) -> list[str]:
+    genes = list(dict.fromkeys(g.strip() for g in (raw or "").split(",") if g.strip()))
+    if not genes:
+        raise _Problem(400, "Give the genes to read, e.g. ?genes=Actb,Gapdh.")
+    if len(genes) > MAX_GENES_PER_REQUEST:
+        raise _Problem(
+            400,
+            f"At most {MAX_GENES_PER_REQUEST} genes per request ({len(genes)} asked); "
+            "split the request.",
+        )
+    return genes
+
+
+def _gene_names(request: Request, analysis_id: str) -> Response:
+    limit = _parse_limit(request.query_params.get("limit"))
+    prefix = request.query_params.get("prefix") or None
+    store = _open_store(request, analysis_id)
+    names = list(store.genes(prefix=prefix, limit=limit))
+    return Response(orjson.dumps({"genes": names}), media_type="application/json")
+
+
+def _values(store: ExpressionStore, gene: str) -> np.ndarray:
+    try:
+        values = store.values(gene)
+    except (KeyError, NotFoundError) as exc:
+        raise _Problem(404, f"Gene {gene!r} is not in this analysis.") from exc
+    return np.asarray(values, dtype="<f4")
+
+
+def _expression(request: Request, analysis_id: str) -> Response:
+    genes = _parse_genes(request.query_params.get("genes"))
+    store = _open_store(request, analysis_id)
+    arrays = [_values(store, gene) for gene in genes]
+    if _BINARY in request.headers.get("accept", ""):
+        headers = {
+            "X-Genes": ",".join(quote(g, safe="") for g in genes),
+            "X-Cells": str(store.n_cells),
+            "X-Value-Type": "float32-le",
+            "Access-Control-Expose-Headers": "X-Genes, X-Cells, X-Value-Type",
+        }
+        body = b"".join(a.tobytes() for a in arrays)
+        return Response(body, media_type=_BINARY, headers=headers)
+    body = orjson.dumps(dict(zip(genes, arrays, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, media_type="application/json")
+
+
+async def _answer(handler: Any, request: Request, analysis_id: str) -> Response:
+    try:
+        return await run_in_threadpool(handler, request, analysis_id)
+    except _Problem as exc:
+        return eve_error(exc.status, exc.message)
+
+
+@router.get("/analysis/{analysis_id}/genes")
+async def analysis_genes(analysis_id: str, request: Request) -> Response:
+    """Return the gene names of an analysis, filtered by a case-insensitive ``prefix``."""
+    return await _answer(_gene_names, request, analysis_id)
+
+
+@router.get("/analysis/{analysis_id}/expression")
+async def analysis_expression(analysis_id: str, request: Request) -> Response:
+    """Return the normalised expression of ``genes`` for every cell (JSON or float32)."""
+    return await _answer(_expression, request, analysis_id)
+
+
+__all__ = ["MAX_GENES_PER_REQUEST", "StoreCache", "expression_folder", "router"]

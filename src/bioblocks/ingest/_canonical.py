@@ -1,0 +1,337 @@
+"""Format detection, :func:`import_matrix` and the canonical ``matrix.h5ad``.
+
+The canonical matrix of a dataset is ``matrix.h5ad``: cells × genes CSR
+(``int32`` counts when every value is an integer, else ``float32``),
+``var_names`` unique gene names, ``var['gene_ids']`` when the input has ids,
+``obs_names`` cell barcodes, ``obs`` per-cell metadata with a ``library``
+column, ``uns['source_format']``. Written without compression (the import is
+I/O-bound; anndata, scanpy and h5py read it as is).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import IngestError
+from ..progress import Progress, null_progress, scaled
+from ._archive import extract_zip, single_top_folder
+from ._dense import read_dense
+from ._hdf5 import hdf5_kind, read_10x_h5, read_h5ad, read_loom
+from ._library import Library, check_library
+from ._mtx import read_mtx
+from ._streams import GZIP_MAGIC, Budget, GuardedStream, ImportLimits
+
+log = logging.getLogger(__name__)
+
+CANONICAL_NAME = "matrix.h5ad"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+TEXT_SUFFIXES = (".tsv", ".csv", ".txt")
+FORMATS_HELP = (
+    ".mtx/.mtx.gz (+ genes/features and cells/barcodes files beside it), HCA .zip, "
+    "10x folder or .h5, .h5ad, .loom, dense .tsv/.csv (optionally .gz)"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatrixSummary:
+    """What an import wrote: sizes, the input format and the per-cell metadata columns."""
+
+    cells: int
+    genes: int
+    nonzeros: int
+    source_format: str
+    obs_columns: list[str] = field(default_factory=list)
+    libraries: list[str] = field(default_factory=list)
+
+    def to_matrix_info(self) -> dict[str, object]:
+        """Return the dataset's ``matrixInfo``.
+
+        ``rowCount`` is the number of genes and ``colCount`` the number of
+        cells, as the old server recorded them from HCA/10x Matrix Market files
+        (rows = genes); ``cells``/``genes`` say it without ambiguity.
+        """
+        return {
+            "rowCount": self.genes,
+            "colCount": self.cells,
+            "cells": self.cells,
+            "genes": self.genes,
+            "nonzeros": self.nonzeros,
+            "sourceFormat": self.source_format,
+        }
+
+
+def _head(path: Path, n: int = 512) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def _gunzip_head(path: Path, *, budget: Budget) -> bytes:
+    probe = Budget(limits=budget.limits)
+    with open(path, "rb") as raw, GuardedStream(raw, name=path.name, budget=probe, gzip=True) as s:
+        return s.read(512) or b""
+
+
+def detect_format(path: Path, *, budget: Budget) -> str:
+    """Return the input format of ``path`` from its content (and suffix for text).
+
+    One of ``mtx``, ``mtx.gz``, ``zip``, ``10x_dir``, ``10x_h5``, ``h5ad``,
+    ``loom``, ``tsv``, ``tsv.gz``, ``csv``, ``csv.gz``. Raises
+    :class:`IngestError` for anything else.
+    """
+    name = path.name
+    if path.is_dir():
+        return "10x_dir"
+    if not path.is_file():
+        raise IngestError("file not found", field=name)
+    head = _head(path)
+    if not head:
+        raise IngestError("the file is empty", field=name)
+    if head.startswith(ZIP_MAGICS):
+        return "zip"
+    if head.startswith(HDF5_MAGIC):
+        kind = hdf5_kind(path)
+        if kind is None:
+            raise IngestError(
+                "an HDF5 file that is neither a 10x .h5, an .h5ad nor a .loom", field=name
+            )
+        return kind
+    gz = head.startswith(GZIP_MAGIC)
+    text = _gunzip_head(path, budget=budget) if gz else head
+    suffix = ".gz" if gz else ""
+    if text.startswith(b"%%MatrixMarket"):
+        return "mtx" + suffix
+    plain = name.removesuffix(".gz").lower()
+    first_line = text.split(b"\n", 1)[0]
+    if plain.endswith(TEXT_SUFFIXES) or b"\t" in first_line or b"," in first_line:
+        try:
+            first_line.decode("utf-8")
+        except UnicodeDecodeError:
+            if len(first_line) < len(text):
+                raise IngestError("not valid UTF-8 text; save it as UTF-8", field=name) from None
+        kind = "csv" if plain.endswith(".csv") or b"\t" not in first_line else "tsv"
+        return kind + suffix
+    raise IngestError(f"unknown matrix format; expected {FORMATS_HELP}", field=name)
+
+
+def _read_folder(folder: Path, *, budget: Budget, label: str, progress: Progress) -> Library:
+    """Read the matrix inside a folder (10x output or an extracted HCA zip)."""
+    mtx = sorted(p for p in folder.iterdir() if p.name.endswith((".mtx", ".mtx.gz")))
+    if len(mtx) == 1:
+        return read_mtx(mtx[0], budget=budget, source_format="10x_dir", progress=progress)
+    if len(mtx) > 1:
+        raise IngestError(
+            f"{len(mtx)} Matrix Market files in one folder; import them as separate libraries",
+            field=label,
+        )
+    others = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if len(others) == 1:
+        return _read_file(others[0], budget=budget, work=None, progress=progress)
+    raise IngestError(f"no matrix found in the folder; expected {FORMATS_HELP}", field=label)
+
+
+def _read_file(
+    path: Path, *, budget: Budget, work: Path | None, progress: Progress
+) -> Library:
+    kind = detect_format(path, budget=budget)
+    log.info("reading %s as %s", path.name, kind)
+    if kind in ("mtx", "mtx.gz"):
+        return read_mtx(path, budget=budget, source_format=kind, progress=progress)
+    if kind == "10x_dir":
+        return _read_folder(path, budget=budget, label=path.name, progress=progress)
+    if kind in ("tsv", "tsv.gz", "csv", "csv.gz"):
+        return read_dense(path, budget=budget, source_format=kind, progress=progress)
+    if kind == "10x_h5":
+        return read_10x_h5(path, budget=budget, progress=progress)
+    if kind == "h5ad":
+        return read_h5ad(path, budget=budget, progress=progress)
+    if kind == "loom":
+        return read_loom(path, budget=budget, progress=progress)
+    if work is None:
+        raise IngestError("a zip archive inside an archive is not supported", field=path.name)
+    work.mkdir(parents=True)
+    extract_zip(path, work, budget=budget, progress=scaled(progress, 0.0, 0.2))
+    try:
+        lib = _read_folder(
+            single_top_folder(work),
+            budget=budget,
+            label=path.name,
+            progress=scaled(progress, 0.2, 1.0),
+        )
+    except IngestError as exc:
+        if exc.field and exc.field != path.name:
+            exc.field = f"{path.name}:{exc.field}"
+        raise
+    lib.source_format = "zip"
+    lib.name = f"{path.name}:{lib.name}"
+    return lib
+
+
+def default_label(path: Path) -> str:
+    """Return a library label from a file name: ``P9A.counts.tsv.gz`` → ``P9A``."""
+    return path.name.split(".")[0] or path.name
+
+
+def _combine(libs: list[Library], labels: list[str]) -> tuple[sp.csr_matrix, pd.DataFrame, pd.DataFrame]:
+    """Concatenate libraries (genes aligned by name) into X, obs and var."""
+    first = libs[0]
+    genes = first.gene_names
+    mats = [first.X]
+    for lib in libs[1:]:
+        if len(lib.gene_names) == len(genes) and np.array_equal(lib.gene_names, genes):
+            mats.append(lib.X)
+            continue
+        position = pd.Index(lib.gene_names).get_indexer(genes)
+        missing = int((position < 0).sum())
+        extra = len(set(lib.gene_names.tolist()) - set(genes.tolist()))
+        if missing or extra:
+            raise IngestError(
+                f"its genes differ from {first.name}'s ({missing:,} missing, {extra:,} extra); "
+                "libraries of one dataset must share their gene list",
+                field=lib.name,
+            )
+        mats.append(lib.X[:, position].tocsr())
+    X = mats[0] if len(mats) == 1 else sp.vstack(mats, format="csr")
+    frames = []
+    for lib, label in zip(libs, labels, strict=True):
+        frame = lib.obs.copy() if lib.obs is not None else pd.DataFrame(index=range(lib.X.shape[0]))
+        frame = frame.reset_index(drop=True)
+        assert lib.barcodes is not None
+        if len(libs) > 1:
+            frame["barcode"] = lib.barcodes
+            frame.index = [f"{label}_{b}" for b in lib.barcodes.tolist()]
+        else:
+            frame.index = lib.barcodes.tolist()
+        frame["library"] = label
+        frames.append(frame)
+    obs = pd.concat(frames, axis=0) if len(frames) > 1 else frames[0]
+    obs.index = obs.index.astype(str)
+    if not obs.index.is_unique:
+        dup = obs.index[obs.index.duplicated()][0]
+        raise IngestError(f"duplicate cell name {dup!r} across libraries", field=libs[-1].name)
+    obs["library"] = pd.Categorical(obs["library"], categories=list(dict.fromkeys(labels)))
+    for column in obs.columns:
+        if obs[column].dtype == object:
+            obs[column] = obs[column].astype(str)
+    var = pd.DataFrame(index=pd.Index(genes.tolist(), dtype=str))
+    if first.gene_ids is not None:
+        var["gene_ids"] = first.gene_ids.astype(str)
+    return X, obs, var
+
+
+def write_canonical(
+    path: Path, X: sp.csr_matrix, *, obs: pd.DataFrame, var: pd.DataFrame, source_format: str
+) -> None:
+    """Write the canonical ``.h5ad`` (uncompressed) to ``path``."""
+    import anndata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adata = anndata.AnnData(X=X, obs=obs, var=var, uns={"source_format": source_format})
+        adata.write_h5ad(path)
+
+
+def import_matrix(
+    sources: Sequence[Path],
+    dest_dir: Path,
+    *,
+    labels: Sequence[str] | None = None,
+    limits: ImportLimits,
+    keep_original: bool = False,
+    progress: Progress = null_progress,
+) -> MatrixSummary:
+    """Import one or several libraries into ``dest_dir/matrix.h5ad``.
+
+    Each source is a file or a 10x folder in any supported format. Several
+    sources are concatenated (cells of each, in order) with genes aligned by
+    name — their gene sets must be equal — and obs names ``<label>_<barcode>``.
+    ``obs['library']`` holds each cell's label (default: the file name up to its
+    first dot). ``dest_dir`` is a staging folder the caller renames into place;
+    with ``keep_original`` the inputs are copied to ``dest_dir/original/``.
+    Returns a :class:`MatrixSummary`. Raises :class:`IngestError` naming the
+    file at fault; the caller then discards ``dest_dir``.
+    """
+    paths = [Path(s) for s in sources]
+    if not paths:
+        raise IngestError("no input file given", field="sources")
+    names = list(labels) if labels is not None else [default_label(p) for p in paths]
+    if len(names) != len(paths):
+        raise IngestError(f"{len(names)} labels for {len(paths)} inputs", field="labels")
+    if len(set(names)) != len(names):
+        raise IngestError(f"library labels must be distinct, got {names}", field="labels")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    budget = Budget(limits=limits)
+    work = dest_dir / ".work"
+    libs: list[Library] = []
+    try:
+        for k, path in enumerate(paths):
+            if not path.exists():
+                raise IngestError("file not found", field=path.name)
+            part = scaled(progress, 0.85 * k / len(paths), 0.85 * (k + 1) / len(paths))
+            part(0.0, f"reading {path.name}")
+            lib = _read_file(path, budget=budget, work=work / str(k), progress=part)
+            libs.append(check_library(lib))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    progress(0.86, "combining libraries" if len(libs) > 1 else "checking the matrix")
+    formats = list(dict.fromkeys(lib.source_format for lib in libs))
+    source_format = "+".join(formats)
+    X, obs, var = _combine(libs, names)
+    del libs
+    progress(0.9, f"writing {CANONICAL_NAME}")
+    write_canonical(dest_dir / CANONICAL_NAME, X, obs=obs, var=var, source_format=source_format)
+    if keep_original:
+        original = dest_dir / "original"
+        original.mkdir()
+        for path in paths:
+            if path.is_dir():
+                shutil.copytree(path, original / path.name)
+            else:
+                shutil.copy2(path, original / path.name)
+    progress(1.0, "imported")
+    summary = MatrixSummary(
+        cells=int(X.shape[0]),
+        genes=int(X.shape[1]),
+        nonzeros=int(X.nnz),
+        source_format=source_format,
+        obs_columns=[str(c) for c in obs.columns],
+        libraries=names,
+    )
+    log.info(
+        "imported %s cells × %s genes (%s nonzeros) from %s",
+        f"{summary.cells:,}", f"{summary.genes:,}", f"{summary.nonzeros:,}", source_format,
+    )
+    return summary
+
+
+def read_canonical(path: Path) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, pd.DataFrame]:
+    """Read a canonical ``matrix.h5ad``.
+
+    Returns ``(X, gene_names, barcodes, obs)``: the cells × genes CSR matrix,
+    gene names and barcodes as string arrays, and the per-cell metadata
+    (index = barcodes). Reads X's arrays directly with h5py.
+    """
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        group = f["X"]
+        shape = tuple(int(x) for x in group.attrs["shape"])
+        X = sp.csr_matrix(
+            (group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape
+        )
+        var = read_elem(f["var"])
+        obs = read_elem(f["obs"])
+    genes = np.asarray(var.index.astype(str))
+    barcodes = np.asarray(obs.index.astype(str))
+    return X, genes, barcodes, obs

@@ -1,0 +1,231 @@
+"""One library as read from disk, and the checks every reader's output goes through."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import IngestError
+from . import _kernels
+
+log = logging.getLogger(__name__)
+
+INT32_MAX = 2**31 - 1
+
+
+@dataclass(kw_only=True)
+class Library:
+    """A count matrix read from one input, before the per-dataset checks.
+
+    ``X`` is cells × genes CSR; ``gene_names``/``gene_ids``/``barcodes`` are
+    object arrays aligned with its columns/rows (``None`` when the input has
+    none); ``obs`` holds per-cell metadata columns in row order.
+    """
+
+    X: sp.csr_matrix
+    gene_names: np.ndarray
+    gene_ids: np.ndarray | None
+    barcodes: np.ndarray | None
+    obs: pd.DataFrame | None
+    source_format: str
+    name: str
+
+
+def genes_are_rows(
+    shape: tuple[int, int],
+    n_genes: int,
+    n_barcodes: int | None,
+    *,
+    name: str,
+    cells_name: str | None = None,
+) -> bool:
+    """Decide the orientation of a matrix from the length of its genes (and cells) file.
+
+    Returns True when rows are genes (the matrix must be transposed), per the
+    SPRING rule: rows equal to the gene count mean genes × cells. Raises
+    :class:`IngestError` when the genes file matches neither dimension.
+    """
+    rows, cols = shape
+    if rows == n_genes and (n_barcodes is None or cols == n_barcodes):
+        return True
+    if cols == n_genes and (n_barcodes is None or rows == n_barcodes):
+        return False
+    cells = "" if n_barcodes is None else f" and {n_barcodes:,} cell names"
+    if n_genes in shape and cells_name:
+        name = cells_name
+    raise IngestError(
+        f"{n_genes:,} gene names{cells} match neither orientation of the "
+        f"{rows:,} × {cols:,} matrix; check that the genes/cells files belong to this matrix",
+        field=name,
+    )
+
+
+def make_unique(names: np.ndarray) -> np.ndarray:
+    """Return gene names made unique: every occurrence of a repeated name gets ``__1``, ``__2``…
+
+    (The first occurrence becomes ``NAME__1``, as in SPRING.) A generated name
+    that collides with an existing one gets further ``__k`` suffixes.
+    """
+    counts = Counter(names.tolist())
+    if all(c == 1 for c in counts.values()):
+        return names
+    seen: Counter[str] = Counter()
+    out = names.copy()
+    taken = set(counts)
+    for i, name in enumerate(names.tolist()):
+        if counts[name] > 1:
+            seen[name] += 1
+            candidate = f"{name}__{seen[name]}"
+            while candidate in taken:
+                seen[name] += 1
+                candidate = f"{name}__{seen[name]}"
+            taken.add(candidate)
+            out[i] = candidate
+    return out
+
+
+def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
+    """Check the stored values and return them as int32 (counts) or float32, with the zero count.
+
+    Raises :class:`IngestError` for NaN/infinite or negative values. Integral
+    float32 input is converted in place (no copy).
+    """
+    if data.dtype.kind in "iu":
+        if data.size and data.min() < 0:
+            raise IngestError(
+                "the matrix holds negative values; import raw counts (non-negative)", field=name
+            )
+        vmax = int(data.max()) if data.size else 0
+        zeros = int(data.size - np.count_nonzero(data))
+        if vmax > INT32_MAX:
+            return data.astype(np.float32), zeros
+        return data.astype(np.int32, copy=False), zeros
+    if data.dtype != np.float32 and data.dtype != np.float64:
+        data = data.astype(np.float64)
+    first_nonfinite, first_negative, integral, vmax, zeros = _kernels.scan_values(data)
+    if first_nonfinite >= 0:
+        raise IngestError(
+            f"the matrix holds a non-finite value ({data[first_nonfinite]}); "
+            "NaN and infinity are not counts",
+            field=name,
+        )
+    if first_negative >= 0:
+        raise IngestError(
+            f"the matrix holds negative values (e.g. {data[first_negative]}); "
+            "import raw counts (non-negative)",
+            field=name,
+        )
+    if integral and vmax <= INT32_MAX:
+        if data.dtype == np.float32:
+            out = data.view(np.int32)
+            _kernels.float32_to_int32_inplace(data, out)
+            return out, zeros
+        return data.astype(np.int32), zeros
+    return data.astype(np.float32, copy=False), zeros
+
+
+def csr_from_coo(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    data: np.ndarray,
+    *,
+    shape: tuple[int, int],
+    transpose: bool,
+    name: str,
+) -> sp.csr_matrix:
+    """Build the cells × genes CSR matrix from COO triplets, reusing their memory.
+
+    With ``transpose`` the COO rows are genes and its columns cells. The arrays
+    are permuted in place; the returned matrix owns ``data`` and the gene-index
+    array. Duplicated entries are summed, explicit zeros dropped, NaN/negative
+    values rejected.
+    """
+    key, other = (cols, rows) if transpose else (rows, cols)
+    n_cells, n_genes = (shape[1], shape[0]) if transpose else shape
+    values, zeros = finish_values(data, name=name)
+    indptr = _kernels.group_by_key_inplace(key, other, values, n_cells)
+    del key
+    index_dtype = np.int32 if max(n_genes, len(values)) <= INT32_MAX else np.int64
+    X = sp.csr_matrix(
+        (values, other.astype(index_dtype, copy=False), indptr.astype(index_dtype, copy=False)),
+        shape=(n_cells, n_genes),
+        copy=False,
+    )
+    if zeros:
+        X.eliminate_zeros()
+    if not X.has_canonical_format:
+        X.sum_duplicates()
+    return X
+
+
+def drop_empty_genes(lib: Library) -> Library:
+    """Drop columns whose gene name is the empty string (SPRING §1); return the library."""
+    keep = np.fromiter((bool(n) for n in lib.gene_names.tolist()), bool, len(lib.gene_names))
+    if keep.all():
+        return lib
+    log.info("%s: dropping %d genes with an empty name", lib.name, int((~keep).sum()))
+    lib.X = lib.X[:, np.flatnonzero(keep)].tocsr()
+    lib.gene_names = lib.gene_names[keep]
+    if lib.gene_ids is not None:
+        lib.gene_ids = lib.gene_ids[keep]
+    return lib
+
+
+def check_library(lib: Library) -> Library:
+    """Apply the per-library rules: empty names dropped, unique names, unique barcodes, not empty.
+
+    Returns the library (modified in place). Raises :class:`IngestError`.
+    """
+    n_cells, n_genes = lib.X.shape
+    if len(lib.gene_names) != n_genes:
+        raise IngestError(
+            f"{len(lib.gene_names):,} gene names for {n_genes:,} genes", field=lib.name
+        )
+    lib = drop_empty_genes(lib)
+    if lib.X.shape[0] == 0 or lib.X.shape[1] == 0 or lib.X.nnz == 0:
+        raise IngestError(
+            f"the matrix is empty ({lib.X.shape[0]:,} cells × {lib.X.shape[1]:,} genes, "
+            f"{lib.X.nnz:,} nonzero values)",
+            field=lib.name,
+        )
+    lib.gene_names = make_unique(lib.gene_names)
+    if lib.barcodes is None:
+        width = len(str(n_cells))
+        lib.barcodes = np.array([f"cell{i:0{width}d}" for i in range(n_cells)], dtype=object)
+    elif len(lib.barcodes) != n_cells:
+        raise IngestError(
+            f"{len(lib.barcodes):,} cell names for {n_cells:,} cells", field=lib.name
+        )
+    else:
+        index = pd.Index(lib.barcodes)
+        if not index.is_unique:
+            dup = index[index.duplicated()][0]
+            n_dup = int(index.duplicated().sum())
+            raise IngestError(
+                f"duplicate cell barcodes ({n_dup:,}, e.g. {dup!r}); each cell needs a unique name",
+                field=lib.name,
+            )
+    if lib.obs is not None and len(lib.obs) != n_cells:
+        raise IngestError(f"{len(lib.obs):,} metadata rows for {n_cells:,} cells", field=lib.name)
+    return lib
+
+
+def text_lines(raw: bytes, *, name: str) -> list[str]:
+    """Decode a small text file as UTF-8 and return its lines (no trailing empty line)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"not valid UTF-8 text (byte {exc.start}); save it as UTF-8", field=name
+        ) from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]

@@ -1,0 +1,157 @@
+"""The embedded executor: worker processes that poll the store for queued jobs.
+
+``bioblocks serve`` starts :class:`LocalWorkers` (``Settings.job_workers``
+processes) when no broker is configured; ``bioblocks worker`` without a broker
+runs the same pool in the foreground. Each process loops: sweep for jobs of
+dead workers now and then, claim the oldest queued job (compare-and-swap, so
+a job runs once however many processes poll), run it, repeat. The pool
+restarts a process that died; the job it was running is recovered by the
+sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ._recovery import recover_stale_jobs
+from ._runner import claim_next, run_claimed, worker_name
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+Event = threading.Event | multiprocessing.synchronize.Event
+
+
+def work_loop(
+    store: Any,
+    settings: Settings,
+    *,
+    stop: Event,
+    poll_interval: float = 0.5,
+    recover_every: float = 5.0,
+    max_jobs: int | None = None,
+    kinds: list[str] | None = None,
+) -> int:
+    """Claim and run queued jobs until ``stop`` is set (or ``max_jobs`` ran); return how many ran."""
+    ran = 0
+    last_sweep = 0.0
+    while not stop.is_set() and (max_jobs is None or ran < max_jobs):
+        if time.monotonic() - last_sweep >= recover_every:
+            last_sweep = time.monotonic()
+            try:
+                recover_stale_jobs(store, settings)
+            except Exception:
+                log.exception("recovery sweep failed")
+        try:
+            job = claim_next(store, worker=worker_name(), kinds=kinds)
+        except Exception:
+            log.exception("could not poll for jobs")
+            job = None
+        if job is None:
+            stop.wait(poll_interval)
+            continue
+        run_claimed(store, settings, job, worker=worker_name())
+        ran += 1
+    return ran
+
+
+def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
+    from ..store import open_store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    store = open_store(settings)
+    log.info("job worker %s started", worker_name())
+    work_loop(store, settings, stop=stop)
+
+
+class LocalWorkers:
+    """A pool of ``processes`` job worker processes (``spawn``ed, so no state is shared).
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, settings: Settings, *, processes: int | None = None) -> None:
+        self.settings = settings
+        self.processes = max(1, processes if processes is not None else settings.job_workers)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = self._ctx.Event()
+        self._children: list[multiprocessing.process.BaseProcess] = []
+        self._supervisor: threading.Thread | None = None
+        self._halt = threading.Event()
+
+    def _spawn(self) -> multiprocessing.process.BaseProcess:
+        child = self._ctx.Process(
+            target=_child_main, args=(self.settings, self._stop), name="bioblocks-job-worker",
+            daemon=False,
+        )
+        child.start()
+        return child
+
+    def start(self) -> LocalWorkers:
+        """Start the worker processes and a thread that restarts any that die; return self."""
+        self._children = [self._spawn() for _ in range(self.processes)]
+        self._supervisor = threading.Thread(target=self._supervise, name="job-pool", daemon=True)
+        self._supervisor.start()
+        log.info("started %d job worker processes", self.processes)
+        return self
+
+    def _supervise(self) -> None:
+        while not self._halt.wait(1.0):
+            for index, child in enumerate(self._children):
+                if not child.is_alive() and not self._stop.is_set():
+                    log.warning("job worker pid %s exited (%s); starting another", child.pid, child.exitcode)
+                    self._children[index] = self._spawn()
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current worker processes."""
+        return [child.pid for child in self._children if child.pid is not None]
+
+    def stop(self, *, grace: float = 10.0) -> None:
+        """Ask the workers to stop after their current job; terminate them after ``grace`` s.
+
+        A job interrupted by the termination is recovered (retried) by the next sweep.
+        """
+        self._halt.set()
+        self._stop.set()
+        deadline = time.monotonic() + grace
+        for child in self._children:
+            child.join(timeout=max(0.0, deadline - time.monotonic()))
+        for child in self._children:
+            if child.is_alive():
+                child.terminate()
+                child.join(timeout=5)
+
+    def __enter__(self) -> LocalWorkers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self) -> None:
+        """Block until interrupted (SIGINT/SIGTERM), then stop the pool."""
+        stopping = threading.Event()
+
+        def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+            stopping.set()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stopping.wait(1.0):
+                pass
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+            self.stop()

@@ -1,0 +1,220 @@
+"""The job kinds: what runs for ``import``, ``fetch-matrix``, ``SPRING``, ``TSNE``, ``UMAP``,
+``hca-sync`` and ``pipeline`` jobs, and how their submissions are checked.
+
+Imported for its side effect of registering the kinds with :mod:`bioblocks.jobs`
+(which does so itself on first use).
+
+Parameters per kind (``POST /job`` body ``parameters``):
+
+=============  ===========================================================================
+kind           parameters
+=============  ===========================================================================
+import         ``sources`` (paths below the data directory, e.g. ``uploads/a.mtx.gz``),
+               ``name`` (for a new dataset), ``species``, ``labels``; dataset optional
+fetch-matrix   none; the dataset's ``matrixLocation`` is an http(s) URL
+SPRING         ``subsample`` (cells), ``seed``, and SPRING parameters (spec §9 names)
+TSNE, UMAP     ``seed``, ``springAnalysis`` (id; default: the whole-data SPRING analysis)
+               and the method's parameters
+hca-sync       ``project`` (uuid or short name) and ``file``; without ``project``:
+               ``species``, ``organ``, ``format``, ``maxCells``, ``limit`` select projects
+pipeline       ``steps``, ``datasets``, ``limit``, ``params`` (see :func:`run_pipeline`)
+=============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AnalysisInputError, InputError
+from ..jobs import JobContext, JobKind, register_kind
+from ..storage import PathOutsideDataDir, dataset_dir, safe_resolve
+from . import operations
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+Doc = dict[str, Any]
+
+
+def _dataset_id(ctx: JobContext) -> str:
+    dataset_id = ctx.dataset_id
+    if dataset_id is None:
+        raise InputError("this job needs a dataset", field="dataset")
+    return dataset_id
+
+
+# ---- import ------------------------------------------------------------------------------
+
+
+def _validate_import(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+    sources = params.get("sources")
+    if isinstance(sources, str):
+        sources = [sources]
+    if not sources or not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise InputError("give `sources`: a list of matrix paths below the data directory",
+                         field="parameters.sources")
+    for source in sources:
+        try:
+            path = safe_resolve(settings.resolved_data_dir, source)
+        except PathOutsideDataDir as exc:
+            raise InputError(f"{source!r}: {exc}", field="parameters.sources") from None
+        if not path.exists():
+            raise InputError(f"{source!r} does not exist below the data directory",
+                             field="parameters.sources")
+    if dataset_id is None:
+        if not params.get("name"):
+            raise InputError("a new dataset needs a `name`", field="parameters.name")
+        params.setdefault("datasetId", str(uuid.uuid4()))
+    unknown = set(params) - {"sources", "name", "species", "labels", "datasetId"}
+    if unknown:
+        raise InputError(f"unknown parameters {sorted(unknown)}", field="parameters")
+    return {**params, "sources": sources}
+
+
+def _run_import(ctx: JobContext) -> Doc:
+    params = ctx.parameters
+    paths = [safe_resolve(ctx.settings.resolved_data_dir, s) for s in params["sources"]]
+    doc = operations.import_dataset(
+        ctx.store, ctx.settings, paths,
+        name=params.get("name"), species=params.get("species"),
+        dataset_id=ctx.dataset_id or params.get("datasetId"), labels=params.get("labels"),
+        progress=ctx.progress, scratch=ctx.scratch,
+    )
+    return {"dataset": doc["_id"]}
+
+
+def _abandon_import(store: Any, settings: Settings, job: Doc) -> None:
+    # A new dataset whose folder was renamed into place but whose document was never written.
+    new_id = (job.get("parameters") or {}).get("datasetId")
+    if new_id and store.get("dataset", new_id) is None:
+        import shutil
+
+        shutil.rmtree(dataset_dir(settings.resolved_data_dir, new_id), ignore_errors=True)
+
+
+# ---- fetch-matrix ----------------------------------------------------------------------------
+
+
+def _run_fetch(ctx: JobContext) -> Doc:
+    doc = operations.fetch_dataset_matrix(ctx.store, ctx.settings, _dataset_id(ctx),
+                                          progress=ctx.progress, scratch=ctx.scratch)
+    return {"dataset": doc["_id"]}
+
+
+# ---- analyses --------------------------------------------------------------------------------
+
+
+def _validate_analysis(process: str):  # noqa: ANN202 - a factory of validators
+    def validate(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+        params = dict(params)
+        if "seed" in params and not isinstance(params["seed"], int):
+            raise InputError("seed must be an integer", field="parameters.seed")
+        if process == "SPRING":
+            from ..analysis import SpringParams
+
+            subsample = params.get("subsample")
+            if subsample is not None and (not isinstance(subsample, int) or subsample < 1):
+                raise InputError("subsample must be a positive integer", field="parameters.subsample")
+            rest = {k: v for k, v in params.items() if k not in ("seed", "subsample")}
+            try:
+                SpringParams.from_dict(rest)
+            except InputError as exc:
+                raise InputError(exc.message, field=f"parameters.{exc.field or ''}".rstrip(".")) from None
+        else:
+            spring_id = params.get("springAnalysis")
+            if spring_id is not None:
+                spring = store.get("analysis", str(spring_id))
+                if spring is None or spring.get("processType") != "SPRING":
+                    raise InputError(f"{spring_id!r} is not a SPRING analysis",
+                                     field="parameters.springAnalysis")
+        return params
+
+    return validate
+
+
+def _run_analysis_kind(process: str):  # noqa: ANN202 - a factory of job functions
+    def run(ctx: JobContext) -> Doc:
+        params = ctx.parameters
+        subsample = params.pop("subsample", None) if process == "SPRING" else None
+        doc = operations.run_analysis(
+            ctx.store, ctx.settings, _dataset_id(ctx), process=process, subsample=subsample,
+            params=params, progress=ctx.progress, scratch=ctx.scratch,
+        )
+        return {"analysis": doc["_id"], "dataset": doc.get("dataset")}
+
+    return run
+
+
+def _abandon_analysis(store: Any, settings: Settings, job: Doc) -> None:
+    dataset_id = (job.get("associatedDataset") or {}).get("dataset")
+    if dataset_id:
+        operations.remove_orphan_analyses(store, settings, dataset_id, min_age=0.0)
+
+
+# ---- hca-sync and pipeline -------------------------------------------------------------------
+
+
+def _validate_hca(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+    unknown = set(params) - {"project", "file", "species", "organ", "format", "maxCells", "limit"}
+    if unknown:
+        raise InputError(f"unknown parameters {sorted(unknown)}", field="parameters")
+    return params
+
+
+def _run_hca(ctx: JobContext) -> Doc:
+    params = ctx.parameters
+    if params.get("project"):
+        outcome = operations.import_hca_project(
+            ctx.settings, str(params["project"]), store=ctx.store, file_name=params.get("file"),
+            progress=ctx.progress, scratch=ctx.scratch,
+        )
+        return {"dataset": outcome["dataset"]["_id"], "skipped": outcome["skipped"],
+                "warnings": outcome["warnings"]}
+    from .steps import run_pipeline
+
+    reports = run_pipeline(ctx.store, ctx.settings, steps=["hca-sync"],
+                           limit=params.get("limit"), hca_filter=params, progress=ctx.progress)
+    return {"steps": [r.to_dict() for r in reports]}
+
+
+def _validate_pipeline(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+    from .steps import STEPS
+
+    unknown = set(params) - {"steps", "datasets", "limit", "params", "hca"}
+    if unknown:
+        raise InputError(f"unknown parameters {sorted(unknown)}", field="parameters")
+    steps = params.get("steps") or list(STEPS)
+    bad = [s for s in steps if s not in STEPS]
+    if bad:
+        raise InputError(f"unknown steps {bad}; use {', '.join(STEPS)}", field="parameters.steps")
+    return {**params, "steps": steps}
+
+
+def _run_pipeline(ctx: JobContext) -> Doc:
+    from .steps import run_pipeline
+
+    params = ctx.parameters
+    reports = run_pipeline(
+        ctx.store, ctx.settings, steps=params.get("steps"), datasets=params.get("datasets"),
+        limit=params.get("limit"), params=params.get("params"), hca_filter=params.get("hca"),
+        progress=ctx.progress,
+    )
+    failed = sum(r.failed for r in reports)
+    if failed and all(r.done == 0 for r in reports):
+        raise AnalysisInputError(f"every pipeline job failed ({failed}); see their job documents")
+    return {"steps": [r.to_dict() for r in reports]}
+
+
+for _kind in (
+    JobKind("import", _run_import, _validate_import, needs_dataset=False,
+            on_abandon=_abandon_import),
+    JobKind("fetch-matrix", _run_fetch),
+    *(
+        JobKind(p, _run_analysis_kind(p), _validate_analysis(p), on_abandon=_abandon_analysis)
+        for p in operations.PROCESSES
+    ),
+    JobKind("hca-sync", _run_hca, _validate_hca, needs_dataset=False),
+    JobKind("pipeline", _run_pipeline, _validate_pipeline, needs_dataset=False),
+):
+    register_kind(_kind)

@@ -1,0 +1,565 @@
+"""The operations behind commands, API endpoints and jobs: import, fetch, analyse, delete.
+
+Each operation changes files and documents so that they become visible
+together, and leaves both exactly as before when it fails:
+
+* files are staged in a private folder and renamed into place in one step
+  (:func:`bioblocks.storage.atomic_dir`); the documents are written right
+  after, and a failed document write removes the renamed folder again;
+* a dataset's ``analyses`` list is extended with a compare-and-swap retry
+  loop, so concurrent analyses of one dataset never lose each other's ids;
+* a process killed between the rename and the document write leaves at most
+  an analysis folder without a document, which :func:`remove_orphan_analyses`
+  (run by the job recovery) deletes.
+
+``scratch`` arguments name the staging root (a job's private
+``tmp/jobs/<job id>``); by default the data directory's own ``tmp/`` is used.
+The functions know nothing of HTTP; they take the store and the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import AnalysisInputError, InputError, NotFoundError
+from ..jobs import find_docs, get_doc, insert_doc, require_doc, update_with_retry
+from ..progress import Progress, null_progress, scaled
+from ..resources import UUID_RE
+from ..resources.dataset import SPECIES
+from ..storage import analysis_dir, atomic_dir, dataset_dir, matrix_dir, matrix_path, tmp_dir
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+PROCESSES = ("SPRING", "TSNE", "UMAP")
+ORPHAN_MIN_AGE_SECONDS = 60.0
+Doc = dict[str, Any]
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _staging_root(settings: Settings, scratch: Path | None) -> Path:
+    if scratch is None:
+        return settings.resolved_data_dir
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch
+
+
+def _relative(settings: Settings, path: Path) -> str:
+    return path.relative_to(settings.resolved_data_dir).as_posix()
+
+
+def _check_new_id(dataset_id: str) -> str:
+    if not UUID_RE.fullmatch(dataset_id):
+        raise InputError(
+            f"{dataset_id!r} is not a dataset id; use a lower-case UUID such as "
+            f"{uuid.uuid4()} (or leave it out to get a new one)",
+            field="id",
+        )
+    return dataset_id
+
+
+def append_analysis(store: Any, dataset_id: str, analysis_id: str) -> Doc:
+    """Append ``analysis_id`` to the dataset's ``analyses`` (compare-and-swap, retried); return it."""
+
+    def change(doc: Doc) -> Doc | None:
+        analyses = list(doc.get("analyses") or [])
+        if analysis_id in analyses:
+            return None
+        return {"analyses": [*analyses, analysis_id]}
+
+    updated = update_with_retry(store, "dataset", dataset_id, change)
+    return updated if updated is not None else require_doc(store, "dataset", dataset_id)
+
+
+def _remove_analysis_from_dataset(store: Any, dataset_id: str, analysis_id: str) -> None:
+    def change(doc: Doc) -> Doc | None:
+        analyses = list(doc.get("analyses") or [])
+        if analysis_id not in analyses:
+            return None
+        return {"analyses": [a for a in analyses if a != analysis_id]}
+
+    try:
+        update_with_retry(store, "dataset", dataset_id, change)
+    except NotFoundError:
+        pass
+
+
+# ---- datasets ------------------------------------------------------------------------------
+
+
+def import_dataset(
+    store: Any,
+    settings: Settings,
+    sources: Sequence[Path],
+    *,
+    name: str | None = None,
+    species: str | None = None,
+    dataset_id: str | None = None,
+    labels: Sequence[str] | None = None,
+    extra_fields: dict[str, Any] | None = None,
+    progress: Progress = null_progress,
+    scratch: Path | None = None,
+) -> Doc:
+    """Import matrix file(s) into a new or existing dataset; return the dataset document.
+
+    ``sources`` are one or more matrix files (several are combined, each
+    cell labelled by ``labels`` or the file name in the ``library`` column).
+    The canonical matrix is written to ``datasets/<id>/matrix/`` through a
+    staging folder; the dataset gets ``matrixLocation`` (the path below the
+    files root) and ``matrixInfo``. ``name`` is required for a new dataset.
+    Raises :class:`bioblocks.errors.IngestError` (bad file, naming it) or
+    :class:`InputError` (bad name/species/id); then nothing has changed.
+    """
+    from ..ingest import ImportLimits, import_matrix
+
+    if species is not None and species not in SPECIES:
+        raise InputError(f"unknown species {species!r}; use one of: {', '.join(SPECIES)}",
+                         field="species")
+    existing = get_doc(store, "dataset", dataset_id) if dataset_id else None
+    if existing is None:
+        if not name:
+            raise InputError("a new dataset needs a name (--name)", field="name")
+        dataset_id = _check_new_id(dataset_id) if dataset_id else str(uuid.uuid4())
+    if name is not None and not (1 <= len(name) <= 128):
+        raise InputError("the dataset name must be 1 to 128 characters long", field="name")
+    assert dataset_id is not None
+    paths = [Path(p) for p in sources]
+    if not paths:
+        raise InputError("give at least one matrix file to import", field="sources")
+    final = matrix_dir(settings.resolved_data_dir, dataset_id)
+    progress(0.0, "importing the matrix")
+    with atomic_dir(final, data_dir=_staging_root(settings, scratch), replace=True) as staging:
+        summary = import_matrix(
+            paths,
+            staging,
+            labels=list(labels) if labels else None,
+            limits=ImportLimits.from_settings(settings),
+            keep_original=settings.keep_original_upload,
+            progress=scaled(progress, 0.0, 0.95),
+        )
+    fields: Doc = dict(extra_fields or {})
+    fields["matrixLocation"] = _relative(settings, matrix_path(settings.resolved_data_dir, dataset_id))
+    fields["matrixInfo"] = summary.to_matrix_info()
+    metadata = list(summary.obs_columns)
+    if metadata:
+        fields["cellMetadata"] = metadata
+    if name is not None:
+        fields["name"] = name
+    if species is not None:
+        fields["species"] = species
+    try:
+        if existing is None:
+            doc = insert_doc(store, "dataset", {"_id": dataset_id, "analyses": [], **fields})
+        else:
+            doc = update_with_retry(store, "dataset", dataset_id, lambda _doc: fields) or existing
+    except BaseException:
+        if existing is None:
+            shutil.rmtree(dataset_dir(settings.resolved_data_dir, dataset_id), ignore_errors=True)
+        raise
+    progress(1.0, "imported")
+    log.info("dataset %s: imported %s", dataset_id, ", ".join(p.name for p in paths))
+    return doc
+
+
+def fetch_dataset_matrix(
+    store: Any,
+    settings: Settings,
+    dataset_id: str,
+    *,
+    progress: Progress = null_progress,
+    scratch: Path | None = None,
+) -> Doc:
+    """Download the dataset's ``matrixLocation`` (an http(s) URL) and import it; return the dataset.
+
+    Raises :class:`InputError` when the location is not a URL.
+    """
+    from ..ingest import ImportLimits, fetch_url
+
+    dataset = require_doc(store, "dataset", dataset_id)
+    url = str(dataset.get("matrixLocation") or "")
+    if not re.match(r"^https?://", url):
+        raise InputError(
+            f"dataset {dataset_id} has no http(s) matrixLocation to fetch (it is {url!r}); "
+            "set matrixLocation to the matrix URL, or import a file with `bioblocks dataset import`",
+            field="matrixLocation",
+        )
+    root = _staging_root(settings, scratch)
+    download = tmp_dir(root) / f"fetch-{uuid.uuid4().hex}"
+    download.mkdir()
+    try:
+        target = fetch_url(url, download, progress=scaled(progress, 0.0, 0.5),
+                           limits=ImportLimits.from_settings(settings))
+        return import_dataset(
+            store, settings, [target], dataset_id=dataset_id,
+            progress=scaled(progress, 0.5, 1.0), scratch=scratch,
+        )
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+
+
+def import_hca_project(
+    settings: Settings,
+    project: Any,
+    *,
+    store: Any = None,
+    file_name: str | None = None,
+    client: Any = None,
+    progress: Progress = null_progress,
+    scratch: Path | None = None,
+) -> Doc:
+    """Import an HCA project's matrix as a dataset (created, or updated when already imported).
+
+    ``project`` is a project UUID, a short name or a
+    :class:`bioblocks.sources.hca.Project`; the catalog is
+    ``Settings.hca_catalog`` (or the service's default). The dataset is found
+    by its ``hca.projectId``; when it already holds the same file version
+    nothing is downloaded. ``store`` defaults to the settings' store.
+    Returns ``{"dataset": <document>, "skipped": bool, "warnings": [...]}``.
+    """
+    from ..sources.hca import AzulClient, prepare_import
+
+    own_store = store is None
+    if store is None:
+        from ..store import open_store
+
+        store = open_store(settings)
+    own_client = client is None
+    azul = client or AzulClient.from_settings(settings)
+    root = _staging_root(settings, scratch)
+    download = tmp_dir(root) / f"hca-{uuid.uuid4().hex}"
+    download.mkdir()
+    try:
+        progress(0.0, "looking up the HCA project")
+        found = project if not isinstance(project, str) else azul.find_project(project)
+        existing = find_docs(store, "dataset", {"hca.projectId": found.project_id}, limit=1)
+        prepared = prepare_import(
+            azul, found, file_name=file_name, dest_dir=download,
+            progress=scaled(progress, 0.0, 0.6),
+            existing_hca=existing[0].get("hca") if existing else None,
+            max_bytes=settings.hca_max_download_bytes,
+        )
+        if prepared.skipped:
+            progress(1.0, "already imported")
+            return {"dataset": existing[0], "skipped": True, "warnings": list(prepared.warnings)}
+        fields = prepared.dataset_fields()
+        assert prepared.path is not None
+        doc = import_dataset(
+            store, settings, [prepared.path],
+            name=fields.pop("name"),
+            species=fields.pop("species", None),
+            dataset_id=existing[0]["_id"] if existing else None,
+            extra_fields=fields,
+            progress=scaled(progress, 0.6, 1.0),
+            scratch=scratch,
+        )
+        return {"dataset": doc, "skipped": False, "warnings": list(prepared.warnings)}
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+        if own_client:
+            azul.close()
+        if own_store:
+            store.close()
+
+
+def delete_dataset_files(
+    store: Any, settings: Settings, dataset_id: str, *, analysis_ids: Sequence[str] = ()
+) -> list[str]:
+    """Delete a dataset's files and its analyses; return the ids of the analysis documents deleted.
+
+    What happens to analyses: an analysis belongs to one dataset (its files
+    live under the dataset's folder), so deleting a dataset deletes every
+    analysis document whose ``dataset`` is it or that its ``analyses`` list
+    names, and removes ``datasets/<id>/`` as a whole (moved aside in one
+    rename, then removed). Jobs about the dataset are kept as a record;
+    queued or running ones are cancelled. Call it when the dataset document
+    is deleted (the API does so on ``DELETE /dataset/<id>``), passing the
+    deleted document's ``analyses`` as ``analysis_ids`` if it is already gone.
+    """
+    from ..jobs import cancel_job
+
+    dataset = get_doc(store, "dataset", dataset_id)
+    ids = set(analysis_ids) | (set(dataset.get("analyses") or []) if dataset else set())
+    ids |= {a["_id"] for a in find_docs(store, "analysis", {"dataset": dataset_id})}
+    for analysis_id in sorted(ids):
+        store.delete("analysis", analysis_id)
+    for job in find_docs(store, "job", {"associatedDataset.dataset": dataset_id,
+                                        "state": {"$in": ["queued", "running"]}}):
+        try:
+            cancel_job(store, job["_id"])
+        except InputError:
+            pass
+    folder = dataset_dir(settings.resolved_data_dir, dataset_id)
+    if folder.exists():
+        aside = tmp_dir(settings.resolved_data_dir) / f"deleted-{dataset_id}-{uuid.uuid4().hex}"
+        os.replace(folder, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    log.info("dataset %s: removed its files and %d analyses", dataset_id, len(ids))
+    return sorted(ids)
+
+
+def remove_orphan_analyses(
+    store: Any, settings: Settings, dataset_id: str, *, min_age: float = ORPHAN_MIN_AGE_SECONDS
+) -> list[str]:
+    """Remove analysis folders of ``dataset_id`` that have no analysis document; return their ids.
+
+    Only folders older than ``min_age`` seconds are touched, so an analysis
+    between its rename and its document write is left alone.
+    """
+    root = dataset_dir(settings.resolved_data_dir, dataset_id) / "analyses"
+    if not root.is_dir():
+        return []
+    removed = []
+    for folder in root.iterdir():
+        if not folder.is_dir() or get_doc(store, "analysis", folder.name) is not None:
+            continue
+        if time.time() - folder.stat().st_mtime < min_age:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+        log.warning("dataset %s: removed orphan analysis folder %s", dataset_id, folder.name)
+    return removed
+
+
+# ---- analyses ------------------------------------------------------------------------------
+
+
+def _load_matrix(settings: Settings, dataset: Doc) -> tuple[Any, list[str], list[str], Any]:
+    from ..ingest import read_canonical
+
+    path = matrix_path(settings.resolved_data_dir, dataset["_id"])
+    if not path.is_file():
+        raise AnalysisInputError(
+            f"dataset {dataset['_id']} has no imported matrix; import one with "
+            "`bioblocks dataset import` or fetch it with `bioblocks dataset fetch`",
+            field="dataset",
+        )
+    return read_canonical(path)
+
+
+def whole_spring_analysis(store: Any, dataset: Doc) -> Doc | None:
+    """Return the dataset's SPRING analysis of all its cells (the newest one), or None."""
+    cells = (dataset.get("matrixInfo") or {}).get("cells")
+    spring = [
+        a for a in find_docs(store, "analysis", {"dataset": dataset["_id"], "processType": "SPRING"})
+        if a.get("subsample") in (None, cells)
+    ]
+    spring.sort(key=lambda a: str(a.get("_created") or ""))
+    return spring[-1] if spring else None
+
+
+def _register(
+    store: Any, settings: Settings, dataset: Doc, analysis_id: str, document: Doc
+) -> Doc:
+    """Insert the analysis document and link it from the dataset; undo both on failure."""
+    folder = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
+    inserted = False
+    try:
+        doc = insert_doc(store, "analysis", {"_id": analysis_id, **document})
+        inserted = True
+        append_analysis(store, dataset["_id"], analysis_id)
+        return doc
+    except BaseException:
+        if inserted:
+            _remove_analysis_from_dataset(store, dataset["_id"], analysis_id)
+            store.delete("analysis", analysis_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def run_analysis(
+    store: Any,
+    settings: Settings,
+    dataset_id: str,
+    *,
+    process: str,
+    subsample: int | None = None,
+    params: dict[str, Any] | None = None,
+    progress: Progress = null_progress,
+    scratch: Path | None = None,
+) -> Doc:
+    """Run a SPRING, t-SNE or UMAP analysis of a dataset; return the new analysis document.
+
+    SPRING runs on the dataset's matrix (all cells, or ``subsample`` cells
+    drawn uniformly without replacement with the run's seed); t-SNE and UMAP
+    run on the PCA of a SPRING analysis's normalised matrix — the one named
+    by ``params["springAnalysis"]``, else the dataset's whole-data SPRING
+    analysis. The folder ``datasets/<dataset>/analyses/<analysis>/`` is
+    written atomically (with ``preview.png``), then the ``analysis`` document
+    (``parameters`` include the seed) is created and appended to the
+    dataset's ``analyses``. Raises :class:`AnalysisInputError` for bad
+    parameters or data; nothing is left behind then.
+    """
+    if process not in PROCESSES:
+        raise AnalysisInputError(
+            f"unknown process {process!r}; use one of: {', '.join(PROCESSES)}", field="process"
+        )
+    params = dict(params or {})
+    dataset = require_doc(store, "dataset", dataset_id)
+    seed = params.pop("seed", None)
+    try:
+        seed = int(seed) if seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
+    except (TypeError, ValueError):
+        raise AnalysisInputError(f"seed must be an integer, not {seed!r}", field="seed") from None
+    if process == "SPRING":
+        return _run_spring(store, settings, dataset, subsample=subsample, params=params, seed=seed,
+                           progress=progress, scratch=scratch)
+    return _run_embedding(store, settings, dataset, process=process, params=params, seed=seed,
+                          progress=progress, scratch=scratch)
+
+
+def _folder_name(name: str) -> str:
+    """Return ``name`` made safe as the SPRING subplot folder name."""
+    cleaned = re.sub(r"[/\\\x00-\x1f]+", "_", name).strip()
+    return (cleaned if cleaned not in ("", ".", "..") else "analysis")[:200]
+
+
+def _preview(coordinates: Any, labels: Any, path: Path) -> None:
+    from ..analysis import write_preview
+
+    write_preview(np.asarray(coordinates), None if labels is None else np.asarray(labels), path)
+
+
+def spring_pca(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the PCA (``Epca``) and cluster labels stored in a SPRING analysis folder.
+
+    This is the z-scored PCA of the analysis's normalised matrix (spec §4),
+    one row per analysed cell, as written to its ``intermediates.npz``.
+    Raises :class:`AnalysisInputError` if the folder holds no SPRING subplot.
+    """
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        intermediates = sub / "intermediates.npz"
+        if intermediates.is_file():
+            with np.load(intermediates) as data:
+                pca = np.asarray(data["Epca"], dtype=np.float64)
+            clusters = sub / "louvain_clusters.npy"
+            labels = np.load(clusters, allow_pickle=False) if clusters.is_file() else None
+            return pca, labels
+    raise AnalysisInputError(
+        f"{folder} holds no SPRING subplot with intermediates.npz; rerun that SPRING analysis",
+        field="springAnalysis",
+    )
+
+
+def _run_spring(
+    store: Any, settings: Settings, dataset: Doc, *, subsample: int | None,
+    params: dict[str, Any], seed: int, progress: Progress, scratch: Path | None,
+) -> Doc:
+    from ..analysis import SpringParams, run_spring, subsample_name, subsample_plan
+
+    if subsample is not None and (isinstance(subsample, bool) or int(subsample) < 1):
+        raise AnalysisInputError("subsample must be a positive number of cells", field="subsample")
+    progress(0.0, "loading the matrix")
+    counts, gene_names, _barcodes, obs = _load_matrix(settings, dataset)
+    n_cells = counts.shape[0]
+    size = n_cells if subsample is None or int(subsample) >= n_cells else int(subsample)
+    spring_params = SpringParams.from_dict(
+        {**params, "seed": seed, "subsample": size if size < n_cells else None}
+    )
+    dataset_name = str(dataset.get("name") or dataset["_id"])
+    names = dict(subsample_plan(dataset_name, n_cells))
+    name = names.get(size) or subsample_name(dataset_name, size)
+    analysis_id = str(uuid.uuid4())
+    final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
+    with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
+        result = run_spring(
+            counts, list(gene_names), out_dir=staging, dataset_name=_folder_name(name),
+            params=spring_params, cell_metadata=obs, progress=scaled(progress, 0.05, 0.95),
+        )
+        labels = next(iter(result.clusters.values()), None)
+        _preview(result.coordinates, labels, staging / "preview.png")
+    doc = _register(store, settings, dataset, analysis_id, {
+        "name": name[:128],
+        "processType": "SPRING",
+        "parameters": {**spring_params.to_dict(), "seed": seed, "subsample": size},
+        "dataset": dataset["_id"],
+        "subsample": size,
+        "seed": seed,
+        "status": "COMPLETE",
+        "preview": _relative(settings, final / "preview.png"),
+    })
+    progress(1.0, "SPRING analysis registered")
+    return doc
+
+
+def _run_embedding(
+    store: Any, settings: Settings, dataset: Doc, *, process: str, params: dict[str, Any],
+    seed: int, progress: Progress, scratch: Path | None,
+) -> Doc:
+    spring_id = params.pop("springAnalysis", None)
+    if spring_id is not None:
+        spring = get_doc(store, "analysis", str(spring_id))
+        if (spring is None or spring.get("processType") != "SPRING"
+                or spring.get("dataset") not in (None, dataset["_id"])):
+            raise AnalysisInputError(
+                f"springAnalysis {spring_id!r} is not a SPRING analysis of dataset {dataset['_id']}",
+                field="springAnalysis",
+            )
+    else:
+        spring = whole_spring_analysis(store, dataset)
+        if spring is None:
+            raise AnalysisInputError(
+                f"dataset {dataset['_id']} has no SPRING analysis of all its cells; run "
+                f"`bioblocks analyze {dataset['_id']} --process SPRING` first, or name one "
+                "with --param springAnalysis=<id>",
+                field="springAnalysis",
+            )
+    progress(0.0, "loading the SPRING analysis's PCA")
+    pca, labels = spring_pca(analysis_dir(settings.resolved_data_dir, dataset["_id"], spring["_id"]))
+    from ..analysis import run_tsne, run_umap
+
+    analysis_id = str(uuid.uuid4())
+    final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
+    runner = run_tsne if process == "TSNE" else run_umap
+    with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
+        result = runner(pca, out_dir=staging, seed=seed, progress=scaled(progress, 0.05, 0.95),
+                        **params)
+        _preview(result.coordinates, labels, staging / "preview.png")
+    label = "t-SNE" if process == "TSNE" else "UMAP"
+    doc = _register(store, settings, dataset, analysis_id, {
+        "name": f"{spring.get('name') or dataset.get('name')} - {label}"[:128],
+        "processType": process,
+        "parameters": {**result.parameters, "seed": seed, "springAnalysis": spring["_id"]},
+        "dataset": dataset["_id"],
+        "subsample": spring.get("subsample"),
+        "seed": seed,
+        "status": "COMPLETE",
+        "preview": _relative(settings, final / "preview.png"),
+    })
+    progress(1.0, f"{label} analysis registered")
+    return doc
+
+
+def analysis_exists(store: Any, dataset_id: str, process: str, *, subsample: int | None = None) -> bool:
+    """Return whether the dataset already has a ``process`` analysis (of ``subsample`` cells)."""
+    where: dict[str, Any] = {"dataset": dataset_id, "processType": process}
+    if subsample is not None:
+        where["subsample"] = subsample
+    return bool(find_docs(store, "analysis", where, limit=1))
+
+
+__all__ = [
+    "PROCESSES",
+    "analysis_exists",
+    "append_analysis",
+    "delete_dataset_files",
+    "fetch_dataset_matrix",
+    "import_dataset",
+    "import_hca_project",
+    "remove_orphan_analyses",
+    "run_analysis",
+    "whole_spring_analysis",
+]

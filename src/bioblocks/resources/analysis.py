@@ -1,0 +1,21 @@
+"""The ``analysis`` resource: one SPRING, t-SNE or UMAP result of a dataset."""
+
+from __future__ import annotations
+
+from ._schema import Resource, Schema
+
+SCHEMA: Schema = {
+    "name": {"type": "string", "minlength": 1, "maxlength": 128, "required": True},
+    "processType": {"type": "string", "allowed": ["SPRING", "TSNE", "UMAP"], "required": True},
+    "parameters": {"type": "dict", "default": {}},
+    "dataset": {
+        "type": "string",
+        "data_relation": {"resource": "dataset", "field": "_id", "embeddable": True},
+    },
+    "subsample": {"type": "integer", "min": 1},
+    "seed": {"type": "integer"},
+    "status": {"type": "string", "maxlength": 64},
+    "preview": {"type": "string", "maxlength": 256},
+}
+
+RESOURCE = Resource("analysis", SCHEMA)

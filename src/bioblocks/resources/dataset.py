@@ -1,0 +1,55 @@
+"""The ``dataset`` resource: one count matrix and the analyses derived from it."""
+
+from __future__ import annotations
+
+from ._schema import Resource, Schema
+
+SPECIES = [
+    "anolis_carolinensis", "arabidopsis_thaliana", "bos_taurus", "brachypodium_distachyon",
+    "gallus_gallus", "homo_sapiens", "hordeum_vulgare", "macaca_mulatta",
+    "monodelphis_domestica", "mus_musculus", "oryza_sativa", "papio_anubis",
+    "rattus_norvegicus", "solanum_lycopersicum", "solanum_tuberosum", "sorghum_bicolor",
+    "tetraodon_nigroviridis", "triticum_aestivum", "xenopus_tropicalis", "zea_mays",
+]
+
+SCHEMA: Schema = {
+    "name": {"type": "string", "minlength": 1, "maxlength": 128, "required": True},
+    "analyses": {
+        "type": "list",
+        "default": [],
+        "schema": {
+            "type": "string",
+            "data_relation": {"resource": "analysis", "field": "_id", "embeddable": True},
+        },
+    },
+    "authors": {
+        "type": "list",
+        "default": [],
+        "schema": {"type": "string", "minlength": 1, "maxlength": 64},
+    },
+    "derivedFrom": {
+        "type": "list",
+        "default": [],
+        "schema": {
+            "type": "string",
+            "data_relation": {"resource": "dataset", "field": "_id", "embeddable": True},
+        },
+    },
+    "matrixInfo": {
+        "type": "dict",
+        "schema": {
+            "colCount": {"type": "integer"},
+            "rowCount": {"type": "integer"},
+            "cells": {"type": "integer", "min": 0},
+            "genes": {"type": "integer", "min": 0},
+            "nonzeros": {"type": "integer", "min": 0},
+            "sourceFormat": {"type": "string", "maxlength": 64},
+        },
+    },
+    "matrixLocation": {"type": "string", "minlength": 1, "maxlength": 256},
+    "species": {"type": "string", "allowed": SPECIES},
+    "hca": {"type": "dict"},
+    "cellMetadata": {"type": "list", "schema": {"type": "string", "maxlength": 256}},
+}
+
+RESOURCE = Resource("dataset", SCHEMA)

@@ -1,0 +1,52 @@
+"""The three tables of the metadata store (the migrations create the same shapes)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+#: JSON text on SQLite (queried with JSON1), ``jsonb`` on PostgreSQL (GIN-indexed).
+DocJSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
+#: Every document of every resource. ``seq`` gives Mongo-like natural (insertion) order.
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("resource", sa.String(64), nullable=False),
+    sa.Column("id", sa.String(64), nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime(), nullable=False),
+    sa.Column("updated", sa.DateTime(), nullable=False),
+    sa.Column("doc", DocJSON, nullable=False),
+    sa.UniqueConstraint("resource", "id", name="uq_documents_resource_id"),
+)
+
+#: Uploaded media (icons); the bytes live in ``<data_dir>/media/<id>``.
+media = sa.Table(
+    "media",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),
+    sa.Column("filename", sa.String(512), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("uploaded", sa.DateTime(), nullable=False),
+)
+
+#: API tokens: only the SHA-256 of the token is kept.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created", sa.DateTime(), nullable=False),
+    sa.Column("revoked", sa.DateTime(), nullable=True),
+)

@@ -1,0 +1,85 @@
+"""Initial tables: documents, media, tokens, and the filter indexes.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+#: JSON paths the clients and the pipeline filter on; SQLite gets one expression index each.
+FILTER_PATHS = {
+    "name": "$.name",
+    "status": "$.status",
+    "state": "$.state",
+    "kind": "$.kind",
+    "dataset": "$.dataset",
+    "processtype": "$.processType",
+    "assoc_dataset": "$.associatedDataset.dataset",
+}
+
+
+def upgrade() -> None:
+    """Create the three tables and their indexes."""
+    dialect = op.get_bind().dialect.name
+    op.create_table(
+        "documents",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("resource", sa.String(64), nullable=False),
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("etag", sa.String(64), nullable=False),
+        sa.Column("created", sa.DateTime(), nullable=False),
+        sa.Column("updated", sa.DateTime(), nullable=False),
+        sa.Column("doc", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+        sa.UniqueConstraint("resource", "id", name="uq_documents_resource_id"),
+    )
+    op.create_index("ix_documents_resource_seq", "documents", ["resource", "seq"])
+    op.create_index("ix_documents_resource_created", "documents", ["resource", "created"])
+    op.create_index("ix_documents_resource_updated", "documents", ["resource", "updated"])
+    if dialect == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_documents_doc ON documents USING gin (doc jsonb_path_ops)"
+        )
+    else:
+        for name, path in FILTER_PATHS.items():
+            op.execute(
+                f"CREATE INDEX ix_documents_{name} ON documents "
+                f"(resource, json_extract(doc, '{path}'))"
+            )
+    op.create_table(
+        "media",
+        sa.Column("id", sa.String(24), primary_key=True),
+        sa.Column("filename", sa.String(512), nullable=False),
+        sa.Column("content_type", sa.String(255), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("uploaded", sa.DateTime(), nullable=False),
+    )
+    op.create_table(
+        "tokens",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created", sa.DateTime(), nullable=False),
+        sa.Column("revoked", sa.DateTime(), nullable=True),
+    )
+
+
+def downgrade() -> None:
+    """Drop everything this revision created."""
+    op.drop_table("tokens")
+    op.drop_table("media")
+    op.drop_table("documents")

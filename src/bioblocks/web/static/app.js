@@ -1,0 +1,662 @@
+// The built-in page: datasets with their analyses and jobs, and an analysis viewer.
+import * as api from "./api.js";
+import {
+  EXPRESSION, VIRIDIS, colorsForValues, parseCellFilter, parseContinuousTracks,
+  parseCoordinates, parseHex, quantile,
+} from "./data.js";
+import { Scatter } from "./scatter.js";
+
+const $ = (id) => document.getElementById(id);
+const JOB_POLL_MS = 2000;
+const DIM = [0.88, 0.88, 0.88];
+const SPRING_SUBPLOT_FILES = [
+  "coordinates.txt", "edges.csv", "categorical_coloring_data.json", "color_data_gene_sets.csv",
+  "color_stats.json", "pca.csv", "cell_filter.txt", "run_info.json", "graph_data.json",
+];
+const SPRING_FOLDER_FILES = ["genes.txt", "counts_norm.npz", "total_counts.txt", "preview.png"];
+const EMBEDDING_FILES = {
+  TSNE: ["tsne_output.csv", "tsne_matrix.csv", "preview.png"],
+  UMAP: ["umap_output.csv", "preview.png"],
+};
+const KIND_LABELS = { SPRING: "SPRING", TSNE: "t-SNE", UMAP: "UMAP" };
+
+const state = {
+  datasets: [],
+  jobs: [],
+  pollTimer: null,
+  view: null, // the open analysis: see openAnalysis
+  scatter: null,
+  geneRequest: 0,
+};
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "style") Object.assign(node.style, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+// ---- datasets, analyses, jobs --------------------------------------------------------
+
+function analysisFolder(datasetId, analysisId) {
+  return `/datasets/${encodeURIComponent(datasetId)}/analyses/${encodeURIComponent(analysisId)}`;
+}
+
+/**
+ * URL of the SPRING subplot folder inside a SPRING analysis folder (spec §10). The writer
+ * names it after the analysis (`<dataset name>[ - <size>]`); older folders use the dataset
+ * name. The first candidate holding `run_info.json` wins.
+ */
+async function subplotFolder(analysis, dataset) {
+  const folder = analysisFolder(dataset._id, analysis._id);
+  const params = analysis.parameters || {};
+  const names = [...new Set([params.subplot, analysis.name, dataset.name].filter(Boolean))];
+  for (const name of names) {
+    const url = `${folder}/${encodeURIComponent(name)}`;
+    if ((await api.getText(`${url}/run_info.json`, { optional: true })) !== null) return url;
+  }
+  throw new Error(`no SPRING folder (run_info.json) in ${folder}`);
+}
+
+/** The SPRING analysis a t-SNE/UMAP analysis was computed from, or null. */
+function sourceSpringId(analysis) {
+  const params = analysis.parameters || {};
+  if (params.springAnalysis) return params.springAnalysis;
+  const match = /([0-9a-f]{8}-[0-9a-f-]{27})/.exec(String(params.input || ""));
+  return match ? match[1] : null;
+}
+
+function previewUrl(analysis, dataset) {
+  const preview = analysis.preview;
+  if (preview && /^(\/|https?:)/.test(preview)) return preview;
+  if (preview) return `/${preview}`;
+  return `${analysisFolder(dataset._id, analysis._id)}/preview.png`;
+}
+
+function jobDataset(job) {
+  return (job.associatedDataset && job.associatedDataset.dataset) || job.dataset || null;
+}
+
+function formatCount(n) {
+  return typeof n === "number" ? n.toLocaleString("en-US") : "?";
+}
+
+function datasetFacts(ds) {
+  const info = ds.matrixInfo || {};
+  const cells = info.cells ?? info.rowCount;
+  const genes = info.genes ?? info.colCount;
+  const species = ds.species ? ds.species.replace(/_/g, " ") : "species unknown";
+  const source = ds.hca ? "Human Cell Atlas" : info.sourceFormat ? `upload (${info.sourceFormat})` : "local";
+  return `${species} · ${formatCount(cells)} cells × ${formatCount(genes)} genes · source: ${source}`;
+}
+
+async function loadDatasets() {
+  const items = await api.listAll('/dataset?embedded={"analyses":1}');
+  for (const ds of items) {
+    const ids = (ds.analyses || []).filter((a) => typeof a === "string");
+    if (ids.length) {
+      const docs = await Promise.all(ids.map((id) => api.getJSON(`/analysis/${id}`).catch(() => null)));
+      ds.analyses = (ds.analyses || []).filter((a) => typeof a !== "string").concat(docs.filter(Boolean));
+    }
+  }
+  state.datasets = items;
+}
+
+async function loadJobs() {
+  state.jobs = await api.listAll('/job?where={"state":{"$in":["queued","running"]}}&max_results=50');
+}
+
+function renderJobs(ds) {
+  const jobs = state.jobs.filter((job) => jobDataset(job) === ds._id);
+  const list = el("ul", { class: "jobs", "aria-label": `Jobs of ${ds.name}` });
+  for (const job of jobs) {
+    const fraction = Math.max(0, Math.min(1, Number(job.progress) || 0));
+    const label = `${KIND_LABELS[job.kind] || job.kind} ${job.state || ""}`;
+    list.append(el("li", { "data-job": job._id },
+      el("span", {}, label),
+      el("progress", { max: "1", value: String(fraction), "aria-label": `${label} progress` }),
+      el("span", { class: "muted" }, `${Math.round(fraction * 100)}% ${job.message || ""}`)));
+  }
+  return list;
+}
+
+function renderStartButtons(ds) {
+  if (!api.getToken()) return null;
+  const spring = (ds.analyses || []).filter((a) => a.processType === "SPRING");
+  const box = el("div", { class: "start" });
+  for (const kind of ["SPRING", "TSNE", "UMAP"]) {
+    const needsSpring = kind !== "SPRING";
+    const disabled = needsSpring && spring.length === 0;
+    box.append(el("button", {
+      type: "button",
+      disabled,
+      title: disabled ? "Run SPRING first: t-SNE and UMAP start from its matrix" : null,
+      onclick: () => startAnalysis(ds, kind, needsSpring ? spring[spring.length - 1]._id : null),
+    }, `Start ${KIND_LABELS[kind]}`));
+  }
+  return box;
+}
+
+async function startAnalysis(ds, kind, springId) {
+  showError("");
+  const parameters = springId ? { springAnalysis: springId } : {};
+  try {
+    await api.postJSON("/job", {
+      kind,
+      associatedDataset: { dataset: ds._id },
+      status: "IN_PROGRESS",
+      parameters,
+    });
+    await refreshJobs();
+  } catch (error) {
+    showError(`Could not start ${KIND_LABELS[kind]} on ${ds.name}: ${error.message}`);
+  }
+}
+
+function renderDatasets() {
+  const list = $("datasets");
+  list.replaceChildren();
+  $("list-status").textContent = state.datasets.length
+    ? `${state.datasets.length} dataset${state.datasets.length === 1 ? "" : "s"}`
+    : "No datasets yet.";
+  for (const ds of state.datasets) {
+    const analyses = el("ul", { class: "analyses", "aria-label": `Analyses of ${ds.name}` });
+    for (const analysis of ds.analyses || []) {
+      const img = el("img", { src: previewUrl(analysis, ds), alt: "", loading: "lazy" });
+      img.addEventListener("error", () => { img.hidden = true; });
+      analyses.append(el("li", { class: "analysis-card" },
+        el("button", {
+          type: "button",
+          "data-analysis": analysis._id,
+          onclick: () => { location.hash = `#/dataset/${ds._id}/analysis/${analysis._id}`; },
+        }, img, el("strong", {}, analysis.name || analysis._id),
+        el("span", { class: "muted" }, KIND_LABELS[analysis.processType] || analysis.processType))));
+    }
+    if (!(ds.analyses || []).length) analyses.append(el("li", { class: "muted" }, "No analyses yet."));
+    list.append(el("li", { class: "dataset", "data-dataset": ds._id },
+      el("h3", {}, ds.name),
+      el("p", { class: "facts" }, datasetFacts(ds)),
+      analyses,
+      el("div", { class: "jobs-box" }, renderJobs(ds)),
+      renderStartButtons(ds)));
+  }
+}
+
+function updateJobViews() {
+  for (const item of document.querySelectorAll(".dataset")) {
+    const ds = state.datasets.find((d) => d._id === item.dataset.dataset);
+    if (ds) item.querySelector(".jobs-box").replaceChildren(renderJobs(ds));
+  }
+}
+
+async function refreshJobs() {
+  const before = new Set(state.jobs.map((job) => job._id));
+  await loadJobs();
+  const after = new Set(state.jobs.map((job) => job._id));
+  const finished = [...before].some((id) => !after.has(id));
+  if (finished) {
+    await loadDatasets();
+    renderDatasets();
+  } else {
+    updateJobViews();
+  }
+}
+
+function startPolling() {
+  stopPolling();
+  state.pollTimer = setInterval(() => {
+    refreshJobs().catch((error) => showError(`Could not read jobs: ${error.message}`));
+  }, JOB_POLL_MS);
+}
+
+function stopPolling() {
+  if (state.pollTimer) clearInterval(state.pollTimer);
+  state.pollTimer = null;
+}
+
+async function showList() {
+  $("analysis-view").hidden = true;
+  $("list-view").hidden = false;
+  try {
+    await Promise.all([loadDatasets(), loadJobs()]);
+    renderDatasets();
+    startPolling();
+  } catch (error) {
+    $("list-status").textContent = "";
+    showError(`Could not list datasets: ${error.message}`);
+  }
+}
+
+// ---- the analysis view ---------------------------------------------------------------
+
+function findAnalysis(datasetId, analysisId) {
+  const ds = state.datasets.find((d) => d._id === datasetId);
+  const analysis = ds && (ds.analyses || []).find((a) => a._id === analysisId);
+  return { ds, analysis };
+}
+
+async function openAnalysis(datasetId, analysisId) {
+  stopPolling();
+  showError("");
+  $("list-view").hidden = true;
+  $("analysis-view").hidden = false;
+  $("plot-status").textContent = "Loading coordinates…";
+  let { ds, analysis } = findAnalysis(datasetId, analysisId);
+  try {
+    if (!ds) ds = await api.getJSON(`/dataset/${datasetId}`);
+    if (!analysis) analysis = await api.getJSON(`/analysis/${analysisId}`);
+  } catch (error) {
+    showError(`Could not open the analysis: ${error.message}`);
+    return;
+  }
+  const folder = analysisFolder(ds._id, analysis._id);
+  const view = {
+    ds, analysis, folder, positions: null, n: 0, categorical: {}, continuous: new Map(),
+    trackFolder: null, highlight: new Set(), selection: null, selected: 0, cellFilter: undefined,
+    colorMode: null,
+  };
+  state.view = view;
+  $("analysis-title").textContent = analysis.name || analysis._id;
+  $("analysis-meta").textContent = `${KIND_LABELS[analysis.processType] || analysis.processType} · ${ds.name}`;
+  try {
+    if (analysis.processType === "SPRING") {
+      view.trackFolder = await subplotFolder(analysis, ds);
+      view.positions = parseCoordinates(await api.getText(`${view.trackFolder}/coordinates.txt`),
+        { indexed: true, flipY: true });
+    } else {
+      const file = analysis.processType === "UMAP" ? "umap_output.csv" : "tsne_output.csv";
+      view.positions = parseCoordinates(await api.getText(`${folder}/${file}`), { indexed: false, flipY: false });
+      const springId = sourceSpringId(analysis);
+      let spring = springId && (ds.analyses || []).find((a) => a && a._id === springId);
+      if (springId && !spring) spring = await api.getJSON(`/analysis/${springId}`).catch(() => null);
+      if (spring) view.trackFolder = await subplotFolder(spring, ds).catch(() => null);
+    }
+  } catch (error) {
+    $("plot-status").textContent = "";
+    showError(`Could not read the coordinates: ${error.message}`);
+    return;
+  }
+  if (state.view !== view) return;
+  view.n = view.positions.length / 2;
+  ensureScatter();
+  state.scatter.setPoints(view.positions);
+  state.scatter.setColors(uniformColors(view.n, [0.2, 0.35, 0.6]));
+  $("plot-status").textContent = `${formatCount(view.n)} cells`;
+  clearSelection();
+  renderDownloads(view);
+  await loadTracks(view);
+}
+
+function uniformColors(n, rgb) {
+  const colors = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) colors.set(rgb, 3 * i);
+  return colors;
+}
+
+async function loadTracks(view) {
+  const categorical = $("categorical-select");
+  const continuous = $("continuous-select");
+  categorical.replaceChildren(el("option", { value: "" }, "—"));
+  continuous.replaceChildren(el("option", { value: "" }, "—"));
+  $("legend").replaceChildren();
+  if (!view.trackFolder) return;
+  try {
+    const [cat, cont] = await Promise.all([
+      api.getText(`${view.trackFolder}/categorical_coloring_data.json`, { optional: true }),
+      api.getText(`${view.trackFolder}/color_data_gene_sets.csv`, { optional: true }),
+    ]);
+    if (state.view !== view) return;
+    for (const [name, track] of Object.entries(cat ? JSON.parse(cat) : {})) {
+      if ((track.label_list || []).length === view.n) view.categorical[name] = track;
+    }
+    for (const [name, values] of cont ? parseContinuousTracks(cont) : []) {
+      if (values.length === view.n) view.continuous.set(name, values);
+    }
+  } catch (error) {
+    showError(`Could not read the colour tracks: ${error.message}`);
+  }
+  for (const name of Object.keys(view.categorical)) categorical.append(el("option", { value: name }, name));
+  for (const name of view.continuous.keys()) continuous.append(el("option", { value: name }, name));
+  const names = Object.keys(view.categorical);
+  const first = names.find((name) => name !== "Default") || names[0];
+  if (first) {
+    categorical.value = first;
+    colorByCategory(first);
+  }
+}
+
+function colorByCategory(name) {
+  const view = state.view;
+  const track = view.categorical[name];
+  if (!track) return;
+  view.colorMode = { kind: "categorical", name };
+  $("continuous-select").value = "";
+  const labels = track.label_list;
+  const palette = new Map(Object.entries(track.label_colors || {}).map(([k, v]) => [k, parseHex(v)]));
+  const counts = new Map([...palette.keys()].map((k) => [k, 0]));
+  for (const label of labels) counts.set(label, (counts.get(label) || 0) + 1);
+  const colors = new Float32Array(view.n * 3);
+  const highlight = view.highlight;
+  for (let i = 0; i < view.n; i++) {
+    const label = labels[i];
+    const rgb = highlight.size && !highlight.has(label) ? DIM : palette.get(label) || DIM;
+    colors[3 * i] = rgb[0];
+    colors[3 * i + 1] = rgb[1];
+    colors[3 * i + 2] = rgb[2];
+  }
+  state.scatter.setColors(colors);
+  const legend = $("legend");
+  legend.replaceChildren(el("strong", {}, name));
+  for (const [label, count] of counts) {
+    const rgb = palette.get(label) || DIM;
+    legend.append(el("button", {
+      type: "button",
+      "aria-pressed": highlight.has(label) ? "true" : "false",
+      title: "Highlight these cells",
+      onclick: () => {
+        if (highlight.has(label)) highlight.delete(label);
+        else highlight.add(label);
+        colorByCategory(name);
+      },
+    }, el("span", { class: "swatch", style: { background: `rgb(${rgb.map((c) => Math.round(c * 255)).join(",")})` } }),
+    el("span", {}, label), el("span", { class: "count" }, formatCount(count))));
+  }
+}
+
+function rampLegend(title, stops, lo, hi) {
+  const gradient = `linear-gradient(to right, ${stops.join(", ")})`;
+  $("legend").replaceChildren(
+    el("strong", {}, title),
+    el("div", { class: "ramp", style: { background: gradient } }),
+    el("div", { class: "ramp-labels" }, el("span", {}, lo.toPrecision(3)), el("span", {}, hi.toPrecision(3))));
+}
+
+function colorByValues(title, values, stops, { zeroGrey }) {
+  const view = state.view;
+  const lo = zeroGrey ? 0 : quantile(values, 0.01);
+  let hi = quantile(values, 0.99);
+  if (!(hi > lo)) {
+    hi = lo + 1;
+    for (const v of values) if (v > hi) hi = v;
+  }
+  const colors = colorsForValues(values, stops, lo, hi);
+  state.scatter.setColors(colors);
+  rampLegend(title, stops, lo, hi);
+  view.highlight.clear();
+}
+
+function colorByContinuous(name) {
+  const values = state.view.continuous.get(name);
+  if (!values) return;
+  state.view.colorMode = { kind: "continuous", name };
+  $("categorical-select").value = "";
+  colorByValues(name, values, VIRIDIS, { zeroGrey: false });
+}
+
+/** The analysis whose expression store serves gene values for this view. */
+function expressionAnalysisId(view) {
+  return view.analysis._id;
+}
+
+async function completeGenes(prefix) {
+  const view = state.view;
+  if (!view || !prefix) return [];
+  const body = await api.getJSON(
+    `/analysis/${expressionAnalysisId(view)}/genes?prefix=${encodeURIComponent(prefix)}&limit=20`);
+  return body.genes || [];
+}
+
+async function cellFilterFor(view) {
+  if (view.cellFilter !== undefined) return view.cellFilter;
+  view.cellFilter = null;
+  if (view.trackFolder) {
+    const text = await api.getText(`${view.trackFolder}/cell_filter.txt`, { optional: true });
+    if (text) view.cellFilter = parseCellFilter(text);
+  }
+  return view.cellFilter;
+}
+
+async function colorByGene(typed) {
+  const view = state.view;
+  const request = ++state.geneRequest;
+  showError("");
+  let gene = typed.trim();
+  if (!gene) return;
+  $("plot-status").textContent = `Loading ${gene}…`;
+  try {
+    const candidates = await completeGenes(gene);
+    gene = candidates.find((g) => g === gene)
+      || candidates.find((g) => g.toLowerCase() === gene.toLowerCase())
+      || candidates[0]
+      || gene;
+    $("gene-input").value = gene;
+    const { buffer } = await api.getBinary(
+      `/analysis/${expressionAnalysisId(view)}/expression?genes=${encodeURIComponent(gene)}`);
+    if (request !== state.geneRequest || state.view !== view) return;
+    let values = new Float32Array(buffer);
+    if (values.length !== view.n) {
+      const filter = await cellFilterFor(view);
+      if (!filter || filter.length !== view.n) {
+        throw new Error(`the expression has ${values.length} cells but the plot ${view.n}`);
+      }
+      const mapped = new Float32Array(view.n);
+      for (let i = 0; i < view.n; i++) mapped[i] = values[filter[i]];
+      values = mapped;
+    }
+    view.colorMode = { kind: "gene", name: gene };
+    $("categorical-select").value = "";
+    $("continuous-select").value = "";
+    colorByValues(gene, values, EXPRESSION, { zeroGrey: true });
+    $("plot-status").textContent = `${formatCount(view.n)} cells · coloured by ${gene}`;
+  } catch (error) {
+    $("plot-status").textContent = `${formatCount(view.n)} cells`;
+    showError(`Could not colour by ${gene}: ${error.message}`);
+  }
+}
+
+function renderDownloads(view) {
+  const list = $("downloads");
+  list.replaceChildren();
+  const links = [];
+  const kind = view.analysis.processType;
+  if (kind === "SPRING") {
+    for (const name of SPRING_SUBPLOT_FILES) links.push([`${view.trackFolder}/${name}`, name]);
+    for (const name of SPRING_FOLDER_FILES) links.push([`${view.folder}/${name}`, name]);
+  } else {
+    for (const name of EMBEDDING_FILES[kind] || []) links.push([`${view.folder}/${name}`, name]);
+  }
+  for (const [href, name] of links) list.append(el("li", {}, el("a", { href, download: name }, name)));
+}
+
+// ---- interaction: pan, zoom, keyboard, box and lasso selection -----------------------
+
+function mode() {
+  return document.querySelector('input[name="mode"]:checked').value;
+}
+
+function clearSelection() {
+  if (state.view) {
+    state.view.selection = null;
+    state.view.selected = 0;
+  }
+  $("selection-count").textContent = "No cells selected";
+  drawOverlay(null);
+}
+
+function drawOverlay(screenPath) {
+  const overlay = $("overlay");
+  const rect = overlay.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  overlay.width = Math.round(rect.width * dpr);
+  overlay.height = Math.round(rect.height * dpr);
+  const ctx = overlay.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, rect.width, rect.height);
+  let path = screenPath;
+  if (!path && state.view && state.view.selection && state.scatter) {
+    path = state.view.selection.map(([x, y]) => state.scatter.toScreen(x, y));
+  }
+  if (!path || path.length < 2) return;
+  ctx.beginPath();
+  ctx.moveTo(path[0][0], path[0][1]);
+  for (const [x, y] of path.slice(1)) ctx.lineTo(x, y);
+  ctx.closePath();
+  ctx.fillStyle = "rgba(255, 159, 26, 0.12)";
+  ctx.strokeStyle = "#d47800";
+  ctx.lineWidth = 1.5;
+  ctx.fill();
+  ctx.stroke();
+}
+
+function finishSelection(screenPath) {
+  const view = state.view;
+  if (!view || screenPath.length < 3) return;
+  const polygon = screenPath.map(([x, y]) => state.scatter.toData(x, y));
+  const hits = state.scatter.pointsInPolygon(polygon);
+  view.selection = polygon;
+  view.selected = hits.length;
+  $("selection-count").textContent = `${formatCount(hits.length)} cell${hits.length === 1 ? "" : "s"} selected`;
+  drawOverlay(null);
+}
+
+function ensureScatter() {
+  if (state.scatter) return;
+  const canvas = $("plot");
+  const scatter = new Scatter(canvas);
+  state.scatter = scatter;
+  window.bioblocksPlot = scatter; // for benchmarks and tests: frame counter and view
+  scatter.onRender = () => drawOverlay(null);
+  let drag = null;
+  canvas.addEventListener("pointerdown", (event) => {
+    canvas.focus();
+    canvas.setPointerCapture(event.pointerId);
+    const rect = canvas.getBoundingClientRect();
+    const point = [event.clientX - rect.left, event.clientY - rect.top];
+    drag = { mode: mode(), last: point, path: [point] };
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const rect = canvas.getBoundingClientRect();
+    const point = [event.clientX - rect.left, event.clientY - rect.top];
+    if (drag.mode === "pan") {
+      scatter.panBy(point[0] - drag.last[0], point[1] - drag.last[1]);
+    } else if (drag.mode === "box") {
+      const [x0, y0] = drag.path[0];
+      drag.path = [[x0, y0], [point[0], y0], point, [x0, point[1]]];
+      drawOverlay(drag.path);
+    } else {
+      drag.path.push(point);
+      drawOverlay(drag.path);
+    }
+    drag.last = point;
+  });
+  const end = () => {
+    if (drag && drag.mode !== "pan") finishSelection(drag.path);
+    drag = null;
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  canvas.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const rect = canvas.getBoundingClientRect();
+    scatter.zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX - rect.left, event.clientY - rect.top);
+  }, { passive: false });
+  canvas.addEventListener("keydown", (event) => {
+    const { width, height } = scatter.cssSize();
+    const step = 0.1 * Math.min(width, height);
+    const moves = {
+      ArrowLeft: () => scatter.panBy(step, 0),
+      ArrowRight: () => scatter.panBy(-step, 0),
+      ArrowUp: () => scatter.panBy(0, step),
+      ArrowDown: () => scatter.panBy(0, -step),
+      "+": () => scatter.zoomAt(1.25, width / 2, height / 2),
+      "=": () => scatter.zoomAt(1.25, width / 2, height / 2),
+      "-": () => scatter.zoomAt(0.8, width / 2, height / 2),
+      0: () => scatter.reset(),
+      Escape: () => clearSelection(),
+    };
+    const action = moves[event.key];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
+  });
+  new ResizeObserver(() => scatter.requestRender()).observe(canvas);
+}
+
+// ---- wiring --------------------------------------------------------------------------
+
+function renderTokenState() {
+  const token = api.getToken();
+  $("token-state").textContent = token ? "token saved" : "";
+  $("token-input").value = "";
+}
+
+function route() {
+  const match = /^#\/dataset\/([^/]+)\/analysis\/([^/]+)$/.exec(location.hash);
+  if (match) openAnalysis(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
+  else showList();
+}
+
+function init() {
+  renderTokenState();
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    api.setToken($("token-input").value.trim());
+    renderTokenState();
+    if (!$("list-view").hidden) renderDatasets();
+  });
+  $("token-clear").addEventListener("click", () => {
+    api.setToken("");
+    renderTokenState();
+    if (!$("list-view").hidden) renderDatasets();
+  });
+  $("home-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    location.hash = "";
+  });
+  $("back").addEventListener("click", () => { location.hash = ""; });
+  $("categorical-select").addEventListener("change", (event) => {
+    if (!state.view) return;
+    state.view.highlight.clear();
+    if (event.target.value) colorByCategory(event.target.value);
+  });
+  $("continuous-select").addEventListener("change", (event) => {
+    if (state.view && event.target.value) colorByContinuous(event.target.value);
+  });
+  let completionTimer = null;
+  $("gene-input").addEventListener("input", (event) => {
+    clearTimeout(completionTimer);
+    const prefix = event.target.value.trim();
+    completionTimer = setTimeout(async () => {
+      try {
+        const genes = await completeGenes(prefix);
+        $("gene-options").replaceChildren(...genes.map((g) => el("option", { value: g })));
+      } catch (error) {
+        showError(`Gene completion failed: ${error.message}`);
+      }
+    }, 150);
+  });
+  $("gene-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (state.view) colorByGene($("gene-input").value);
+  });
+  $("selection-clear").addEventListener("click", clearSelection);
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+init();

@@ -1,0 +1,256 @@
+"""``/datasets/...`` file serving: ranges, conditional requests, types, gzip, confinement."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from bioblocks.api.files import content_type, parse_range, router
+from bioblocks.config import Settings
+
+CSV = ("gene,value\n" + "".join(f"g{k},{k}\n" for k in range(400))).encode()
+BINARY = bytes(range(256)) * 64
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "files"
+    folder = root / "datasets" / "abc" / "analyses" / "x1"
+    folder.mkdir(parents=True)
+    (folder / "coordinates.txt").write_bytes(b"0,1.5,2.5\n1,3.0,4.0\n")
+    (folder / "counts.csv").write_bytes(CSV)
+    (folder / "run_info.json").write_bytes(b'{"seed": 0}')
+    (folder / "edges.npz").write_bytes(BINARY)
+    (folder / "page.html").write_bytes(b"<script>alert(1)</script>")
+    (folder / "script.js").write_bytes(b"alert(1)")
+    (root / "bioblocks.sqlite3").write_bytes(b"secret database")
+    (tmp_path / "outside.txt").write_bytes(b"outside")
+    os.symlink(tmp_path / "outside.txt", folder / "escape.txt")
+    os.symlink(folder / "counts.csv", folder / "inside.csv")
+    return root
+
+
+@pytest.fixture
+def client(data_dir: Path) -> TestClient:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.settings = Settings(data_dir=data_dir)
+    return TestClient(app)
+
+
+BASE = "/datasets/abc/analyses/x1"
+
+
+def test_get_whole_file_with_validators(client: TestClient) -> None:
+    r = client.get(f"{BASE}/edges.npz")
+    assert r.status_code == 200
+    assert r.content == BINARY
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-length"] == str(len(BINARY))
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["accept-ranges"] == "bytes"
+    assert r.headers["etag"].startswith('"') and r.headers["last-modified"].endswith("GMT")
+
+
+def test_spring_alias_serves_the_same_file(client: TestClient) -> None:
+    a = client.get(f"{BASE}/coordinates.txt")
+    b = client.get(f"/spring{BASE}/coordinates.txt")
+    assert a.status_code == b.status_code == 200
+    assert a.content == b.content == b"0,1.5,2.5\n1,3.0,4.0\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("coordinates.txt", "text/plain; charset=utf-8"),
+        ("counts.csv", "text/plain; charset=utf-8"),
+        ("run_info.json", "application/json"),
+        ("edges.npz", "application/octet-stream"),
+        ("page.html", "application/octet-stream"),
+        ("script.js", "application/octet-stream"),
+    ],
+)
+def test_content_types(client: TestClient, name: str, expected: str) -> None:
+    r = client.get(f"{BASE}/{name}", headers={"Accept-Encoding": "identity"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == expected
+    assert content_type(name) == expected
+
+
+def test_head(client: TestClient) -> None:
+    r = client.head(f"{BASE}/edges.npz")
+    assert r.status_code == 200
+    assert r.content == b""
+    assert r.headers["content-length"] == str(len(BINARY))
+
+
+def test_ranges(client: TestClient) -> None:
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": "bytes=10-19"})
+    assert r.status_code == 206
+    assert r.content == BINARY[10:20]
+    assert r.headers["content-range"] == f"bytes 10-19/{len(BINARY)}"
+    assert r.headers["content-length"] == "10"
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": "bytes=-5"})
+    assert r.status_code == 206 and r.content == BINARY[-5:]
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": f"bytes={len(BINARY) - 3}-"})
+    assert r.status_code == 206 and r.content == BINARY[-3:]
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": "bytes=0-999999"})
+    assert r.status_code == 206 and r.content == BINARY
+
+
+def test_range_on_text_is_not_gzipped(client: TestClient) -> None:
+    r = client.get(f"{BASE}/counts.csv", headers={"Range": "bytes=0-9", "Accept-Encoding": "gzip"})
+    assert r.status_code == 206
+    assert "content-encoding" not in r.headers
+    assert r.content == CSV[:10]
+
+
+def test_unsatisfiable_range(client: TestClient) -> None:
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": f"bytes={len(BINARY)}-"})
+    assert r.status_code == 416
+    assert r.headers["content-range"] == f"bytes */{len(BINARY)}"
+    assert r.json()["_status"] == "ERR" and r.json()["_error"]["code"] == 416
+
+
+def test_malformed_or_multiple_ranges_send_the_whole_file(client: TestClient) -> None:
+    for header in ("bytes=5-2", "items=0-1", "bytes=0-1,4-5"):
+        r = client.get(f"{BASE}/edges.npz", headers={"Range": header})
+        assert r.status_code == 200 and r.content == BINARY
+
+
+def test_if_range_with_old_validator_ignores_range(client: TestClient) -> None:
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": "bytes=0-1", "If-Range": '"old"'})
+    assert r.status_code == 200 and r.content == BINARY
+    etag = client.get(f"{BASE}/edges.npz").headers["etag"]
+    r = client.get(f"{BASE}/edges.npz", headers={"Range": "bytes=0-1", "If-Range": etag})
+    assert r.status_code == 206
+
+
+def test_not_modified(client: TestClient, data_dir: Path) -> None:
+    first = client.get(f"{BASE}/edges.npz")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    r = client.get(f"{BASE}/edges.npz", headers={"If-None-Match": etag})
+    assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == etag
+    r = client.get(f"{BASE}/edges.npz", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert r.status_code == 304
+    r = client.get(f"{BASE}/edges.npz", headers={"If-Modified-Since": modified})
+    assert r.status_code == 304
+    r = client.get(f"{BASE}/edges.npz", headers={"If-Modified-Since": formatdate(0, usegmt=True)})
+    assert r.status_code == 200
+    r = client.get(f"{BASE}/edges.npz", headers={"If-None-Match": '"other"'})
+    assert r.status_code == 200
+    # a rewritten file gets a new validator
+    path = data_dir / "datasets/abc/analyses/x1/edges.npz"
+    path.write_bytes(BINARY + b"!")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    r = client.get(f"{BASE}/edges.npz", headers={"If-None-Match": etag})
+    assert r.status_code == 200 and r.headers["etag"] != etag
+
+
+def test_gzip_for_text_only_when_accepted(client: TestClient) -> None:
+    r = client.get(f"{BASE}/counts.csv", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.headers["vary"] == "Accept-Encoding"
+    assert r.content == CSV  # httpx decodes
+    raw = client.get(f"{BASE}/counts.csv", headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["etag"].endswith('-gz"')
+    plain = client.get(f"{BASE}/counts.csv", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == CSV
+    refused = client.get(f"{BASE}/counts.csv", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    binary = client.get(f"{BASE}/edges.npz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in binary.headers
+    assert gzip.decompress(gzip.compress(CSV)) == CSV
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/datasets/abc/analyses/x1/missing.txt",
+        "/datasets/abc/analyses/x1",
+        "/datasets/abc",
+        "/datasets/",
+        "/datasets/abc/analyses/x1/escape.txt",
+        "/datasets/%2e%2e/bioblocks.sqlite3",
+        "/datasets/abc/%2e%2e/%2e%2e/bioblocks.sqlite3",
+        "/datasets/abc/%252e%252e/%252e%252e/bioblocks.sqlite3",
+        "/datasets/abc/..%2f..%2fbioblocks.sqlite3",
+        "/datasets/abc/..%5c..%5cbioblocks.sqlite3",
+        "/datasets/%2fetc%2fpasswd",
+        "/datasets//etc/passwd",
+        "/datasets/abc%00.txt",
+        "/spring/datasets/%2e%2e/bioblocks.sqlite3",
+    ],
+)
+def test_not_found_and_traversal(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404, path
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["_status"] == "ERR" and r.json()["_error"]["code"] == 404
+
+
+def test_symlink_inside_the_tree_is_served(client: TestClient) -> None:
+    assert client.get(f"{BASE}/inside.csv", headers={"Accept-Encoding": "identity"}).content == CSV
+
+
+def _raw_get(app: FastAPI, path: str) -> int:
+    """Send a request with an unnormalised path straight to the ASGI app; return the status."""
+    status: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(int(message["status"]))  # type: ignore[arg-type]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+        "app": app,
+    }
+    asyncio.run(app(scope, receive, send))
+    return status[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/datasets/../bioblocks.sqlite3",
+        "/datasets/abc/../../bioblocks.sqlite3",
+        "/datasets/abc/analyses/x1/../../../../outside.txt",
+        "/spring/datasets/../bioblocks.sqlite3",
+        "/datasets/abc\\..\\..\\bioblocks.sqlite3",
+    ],
+)
+def test_literal_dot_dot_is_refused(client: TestClient, path: str) -> None:
+    assert _raw_get(client.app, path) == 404  # type: ignore[arg-type]
+
+
+def test_parse_range() -> None:
+    assert parse_range("bytes=0-0", 10) == (0, 0)
+    assert parse_range("bytes=5-", 10) == (5, 9)
+    assert parse_range("bytes=-20", 10) == (0, 9)
+    assert parse_range("bytes=10-", 10) is False
+    assert parse_range("bytes=-0", 10) is False
+    assert parse_range("bytes=0-1", 0) is False
+    assert parse_range("bytes=3-1", 10) is None
+    assert parse_range("bytes=-", 10) is None

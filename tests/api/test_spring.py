@@ -1,0 +1,395 @@
+"""SPRING viewer compatibility: static viewer files and the three native CGI scripts.
+
+The analysis folder is written here in the exact formats of the viewer contract (§3)
+from a small known matrix, so every response is checked against an independent
+computation on that matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import h5py
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from bioblocks.api import spring
+from bioblocks.api.app import create_app
+from bioblocks.config import Settings
+
+DATASET = "11111111-2222-3333-4444-555555555555"
+ANALYSIS = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+SUBPLOT = "My Data"  # a space: the viewer sends it as %20 inside the form value
+GENES = ["Actb", "Gapdh", "Mki67", "Cd34", "Hba-a1", "Xist"]
+
+
+def write_spring_folder(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Write a SPRING analysis folder (contract §3) and return (matrix, cell_filter)."""
+    rng = np.random.default_rng(7)
+    n_cells = 12
+    dense = rng.poisson(0.8, size=(n_cells, len(GENES))).astype(np.float64) * 1.37
+    dense[:, 5] = 0.0  # one gene with no expression at all
+    dense[3, 0] = 0.04  # nonzero but printed with one decimal as 0.0
+    cell_filter = np.array([0, 2, 3, 5, 6, 7, 9, 10, 11], dtype=np.int64)
+    folder = data_dir / "datasets" / DATASET / "analyses" / ANALYSIS
+    sub = folder / SUBPLOT
+    sub.mkdir(parents=True)
+    (folder / "genes.txt").write_text("\n".join(GENES) + "\n")
+    with h5py.File(folder / "counts_norm_sparse_genes.hdf5", "w") as hf:
+        hf.attrs["ncells"] = n_cells
+        hf.attrs["ngenes"] = len(GENES)
+        for g, name in enumerate(GENES):
+            rows = np.flatnonzero(dense[:, g])
+            hf.create_dataset(f"counts/{name}", data=dense[rows, g])
+            hf.create_dataset(f"cell_ix/{name}", data=rows)
+    with h5py.File(folder / "counts_norm_sparse_cells.hdf5", "w") as hf:
+        hf.attrs["ncells"] = n_cells
+        hf.attrs["ngenes"] = len(GENES)
+        for row in range(n_cells):
+            cols = np.flatnonzero(dense[row])
+            hf.create_dataset(f"counts/{row}", data=dense[row, cols])
+            hf.create_dataset(f"gene_ix/{row}", data=cols)
+    np.save(sub / "cell_filter.npy", cell_filter)
+    sub_matrix = dense[cell_filter]
+    stats = {
+        name: [
+            float(sub_matrix[:, g].mean()),
+            float(sub_matrix[:, g].std()),
+            float(sub_matrix[:, g].min()),
+            float(sub_matrix[:, g].max()),
+            0.0,
+        ]
+        for g, name in enumerate(GENES)
+    }
+    (sub / "color_stats.json").write_text(json.dumps(stats, indent=4, sort_keys=True))
+    return dense, cell_filter
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "files"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def matrix(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    return write_spring_folder(data_dir)
+
+
+def make_client(data_dir: Path, viewer_dir: Path | None = None) -> TestClient:
+    """A client of the whole application (so route order and middleware are the real ones)."""
+    return TestClient(create_app(Settings(data_dir=data_dir, spring_viewer_dir=viewer_dir)))
+
+
+@pytest.fixture
+def client(data_dir: Path, matrix: tuple[np.ndarray, np.ndarray]) -> TestClient:
+    return make_client(data_dir)
+
+
+BASE = f"../datasets/{DATASET}/analyses/{ANALYSIS}"
+SUB = f"{BASE}/My%20Data"  # raw location.search text, as the viewer sends it
+
+
+def post(client: TestClient, script: str, **fields: str):
+    """POST form fields exactly as jQuery encodes them (so '%20' travels as '%2520')."""
+    body = "&".join(f"{k}={quote(v, safe='')}" for k, v in fields.items())
+    return client.post(
+        f"/spring/cgi-bin/{script}",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+# ---- load_counts.py ---------------------------------------------------------------------
+
+
+def test_load_counts_returns_every_gene_line(client: TestClient) -> None:
+    response = post(client, "load_counts.py", base_dir=BASE)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "".join(f"{g}\n" for g in GENES)
+
+
+def test_load_counts_accepts_path_below_spring_datasets(client: TestClient) -> None:
+    response = post(client, "load_counts.py", base_dir=f"datasets/{DATASET}/analyses/{ANALYSIS}")
+    assert response.text.split("\n")[:-1] == GENES
+
+
+def test_load_counts_without_trailing_newline_in_genes_txt(
+    client: TestClient, data_dir: Path
+) -> None:
+    folder = data_dir / "datasets" / DATASET / "analyses" / ANALYSIS
+    (folder / "genes.txt").write_text("\n".join(GENES))
+    assert post(client, "load_counts.py", base_dir=BASE).text == "".join(f"{g}\n" for g in GENES)
+
+
+def test_load_counts_empty_base_dir_is_absent(client: TestClient) -> None:
+    response = post(client, "load_counts.py", base_dir="")
+    assert response.status_code == 400
+    assert "base_dir" in response.json()["_error"]["message"]
+
+
+# ---- grab_one_gene.py -------------------------------------------------------------------
+
+
+def expected_gene_lines(dense: np.ndarray, cell_filter: np.ndarray, gene: str) -> str:
+    values = dense[cell_filter, GENES.index(gene)]
+    return "".join(("0" if v == 0 else f"{v:.1f}") + "\n" for v in values)
+
+
+@pytest.mark.parametrize("gene", ["Actb", "Gapdh", "Xist"])
+def test_grab_one_gene_values_per_subplot_cell(
+    client: TestClient, matrix: tuple[np.ndarray, np.ndarray], gene: str
+) -> None:
+    dense, cell_filter = matrix
+    response = post(client, "grab_one_gene.py", base_dir=BASE, sub_dir=SUB, gene=gene)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == expected_gene_lines(dense, cell_filter, gene)
+    lines = response.text.split("\n")[:-1]  # what the viewer does
+    assert len(lines) == len(cell_filter)
+
+
+def test_grab_one_gene_prints_small_nonzero_with_one_decimal(client: TestClient) -> None:
+    lines = post(client, "grab_one_gene.py", base_dir=BASE, sub_dir=SUB, gene="Actb").text
+    assert lines.split("\n")[2] == "0.0"  # subplot cell 2 is main row 3 = 0.04
+
+
+@pytest.mark.parametrize("gene", ["NoSuchGene", "actb", "../cell_ix/Actb", "/counts/Actb", "."])
+def test_grab_one_gene_unknown_gene_is_404_naming_it(client: TestClient, gene: str) -> None:
+    response = post(client, "grab_one_gene.py", base_dir=BASE, sub_dir=SUB, gene=gene)
+    assert response.status_code == 404
+    assert response.json()["_error"]["message"] == f"Gene {gene!r} is not in this dataset."
+
+
+def test_grab_one_gene_missing_field(client: TestClient) -> None:
+    response = post(client, "grab_one_gene.py", base_dir=BASE, sub_dir=SUB, gene="")
+    assert response.status_code == 400
+    assert "gene" in response.json()["_error"]["message"]
+
+
+# ---- get_gene_zscores.from_hdf5.dev.py --------------------------------------------------
+
+
+def expected_zscores(
+    dense: np.ndarray, cell_filter: np.ndarray, selected: list[int], compared: list[int]
+) -> tuple[list[str], list[float]]:
+    sub = dense[cell_filter]
+    mean, std = sub.mean(0), sub.std(0)
+    scores = (dense[cell_filter[selected]].mean(0) - mean) / (std + 0.02)
+    if compared:
+        scores -= (dense[cell_filter[compared]].mean(0) - mean) / (std + 0.02)
+    order = np.argsort(-scores, kind="stable")
+    return [GENES[i] for i in order], [round(float(scores[i]), 3) for i in order]
+
+
+@pytest.mark.parametrize(
+    ("selected", "compared"), [([0, 2, 5], []), ([1, 4], [0, 3, 6, 8]), ([7], [7])]
+)
+def test_gene_zscores_match_independent_computation(
+    client: TestClient,
+    matrix: tuple[np.ndarray, np.ndarray],
+    selected: list[int],
+    compared: list[int],
+) -> None:
+    dense, cell_filter = matrix
+    response = post(
+        client,
+        "get_gene_zscores.from_hdf5.dev.py",
+        base_dir=BASE,
+        sub_dir=SUB,
+        selected_cells=",".join(map(str, selected)),
+        compared_cells=",".join(map(str, compared)),  # "" must mean "none"
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    names_part, scores_part = response.text.split("\t")
+    assert scores_part.endswith("\n")
+    names = names_part.split("\n")
+    scores = [float(s) for s in scores_part.split("\n")[:-1]]
+    want_names, want_scores = expected_zscores(dense, cell_filter, selected, compared)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-3)
+    assert sorted(names) == sorted(want_names)
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("selected", ["", "1,x", "0,9", "-1"])
+def test_gene_zscores_rejects_bad_selection(client: TestClient, selected: str) -> None:
+    response = post(
+        client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB,
+        selected_cells=selected,
+    )
+    assert response.status_code == 400
+    assert "selected_cells" in response.json()["_error"]["message"]
+
+
+# ---- confinement and other scripts ------------------------------------------------------
+
+
+SECRET = "top secret outside the data directory"
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder beside the data directory holding files an attacker would like to read."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "genes.txt").write_text(SECRET + "\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "base_dir",
+    [
+        "../outside",
+        "../../outside",
+        "../datasets/../../outside",
+        f"../datasets/{DATASET}/../../../outside",
+        "%2e%2e/%2e%2e/outside",
+        "..%2f..%2foutside",
+        "%252e%252e/%252e%252e/outside",
+        "/etc",
+        "%2Fetc",
+        "{outside}",
+        "../datasets/x%00/../../../outside",
+        "..\\..\\outside",
+        "../datasets/link",
+        "../bioblocks.sqlite3",
+        "",
+    ],
+)
+def test_cgi_paths_are_confined_to_datasets(
+    client: TestClient, data_dir: Path, outside: Path, base_dir: str
+) -> None:
+    (data_dir / "datasets" / "link").symlink_to(outside)
+    response = post(client, "load_counts.py", base_dir=base_dir.format(outside=outside))
+    assert response.status_code in (400, 404)
+    assert SECRET not in response.text
+
+
+def test_symlinked_sub_dir_leaving_data_dir_is_refused(
+    client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    np.save(evil / "cell_filter.npy", np.arange(3))
+    os.symlink(evil, data_dir / "datasets" / DATASET / "analyses" / ANALYSIS / "evil")
+    response = post(client, "grab_one_gene.py", base_dir=BASE, sub_dir=f"{BASE}/evil", gene="Actb")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "save_data.py",
+        "save_sticky.py",
+        "run_clustering.py",
+        "spring_from_selection2.py",
+        "delete_subdirectory.py",
+        "list_directories_with_filename.py",
+        "%2e%2e/cgi-bin/load_counts.py",
+        "load_counts.py/x",
+        "helper_functions.py",
+    ],
+)
+def test_other_cgi_scripts_are_404_and_write_nothing(
+    client: TestClient, data_dir: Path, script: str
+) -> None:
+    datasets = data_dir / "datasets"
+    before = sorted((p.relative_to(datasets), p.stat().st_mtime_ns) for p in datasets.rglob("*"))
+    response = post(
+        client, script, base_dir=BASE, sub_dir=SUB, path=f"{SUB}/x.py", content="import os"
+    )
+    assert response.status_code == 404
+    after = sorted((p.relative_to(datasets), p.stat().st_mtime_ns) for p in datasets.rglob("*"))
+    assert after == before
+
+
+def test_cgi_scripts_accept_post_only(client: TestClient) -> None:
+    assert client.get("/spring/cgi-bin/load_counts.py").status_code == 405
+
+
+# ---- static viewer ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def viewer(tmp_path: Path, outside: Path) -> Path:
+    folder = tmp_path / "viewer"
+    (folder / "scripts_1_6_dev").mkdir(parents=True)
+    (folder / "cgi-bin").mkdir()
+    (folder / "springViewer_1_6_dev.html").write_text("<!doctype html><title>SPRING</title>")
+    (folder / "scripts_1_6_dev" / "forceLayout_script.js").write_text("var x = 1;")
+    (folder / "scripts_1_6_dev" / "notes.txt").write_text("alert(1)")
+    (folder / "scripts_1_6_dev" / "table.csv").write_text("a,b\n")
+    (folder / "cgi-bin" / "load_counts.py").write_text("print('source code')")
+    (folder / "escape").symlink_to(outside)
+    return folder
+
+
+def test_viewer_files_are_served_with_safe_types(data_dir: Path, viewer: Path) -> None:
+    client = make_client(data_dir, viewer)
+    page = client.get(f"/spring/springViewer_1_6_dev.html?{BASE}/{SUBPLOT}")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    script = client.get("/spring/scripts_1_6_dev/forceLayout_script.js?_=123")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert script.text == "var x = 1;"
+    text = client.get("/spring/scripts_1_6_dev/notes.txt")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert text.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/spring/scripts_1_6_dev/table.csv").headers["content-type"].startswith(
+        "text/csv"
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "scripts_1_6_dev/text_annotations.js",
+        "..%2foutside/genes.txt",
+        "%2e%2e/outside/genes.txt",
+        "scripts_1_6_dev/%2e%2e/%2e%2e/outside/genes.txt",
+        "%252e%252e/outside/genes.txt",
+        "escape/genes.txt",
+        "scripts_1_6_dev/x%00.js",
+    ],
+)
+def test_viewer_missing_or_escaping_paths_are_404(
+    data_dir: Path, viewer: Path, path: str
+) -> None:
+    response = make_client(data_dir, viewer).get(f"/spring/{path}")
+    assert response.status_code == 404
+    assert SECRET not in response.text
+
+
+def test_viewer_cgi_sources_are_never_served(data_dir: Path, viewer: Path) -> None:
+    response = make_client(data_dir, viewer).get("/spring/cgi-bin/load_counts.py")
+    assert response.status_code == 405
+    assert "source code" not in response.text
+
+
+def test_viewer_not_installed_is_404(data_dir: Path) -> None:
+    response = make_client(data_dir).get("/spring/springViewer_1_6_dev.html")
+    assert response.status_code == 404
+    assert "BIOBLOCKS_SPRING_VIEWER_DIR" in response.json()["_error"]["message"]
+
+
+def test_viewer_route_leaves_spring_datasets_to_the_files_router(
+    data_dir: Path, viewer: Path
+) -> None:
+    routes = [r for r in spring.router.routes if getattr(r, "path_regex", None)]
+    for path in [f"/spring/datasets/{DATASET}/x.txt", "/spring/datasets"]:
+        assert [r.path for r in routes if r.path_regex.match(path)] == [], path
+
+
+def test_viewer_path_maps_browser_resolution(data_dir: Path) -> None:
+    root = (data_dir / "datasets").resolve()
+    (root / "a b").mkdir(parents=True)
+    assert spring.viewer_path(data_dir, "../datasets/a%20b") == root / "a b"
+    assert spring.viewer_path(data_dir, "datasets/a%20b") == root / "a b"
+    assert spring.viewer_path(data_dir, "x/../../datasets/a%20b/.") == root / "a b"

@@ -1,0 +1,169 @@
+"""Operations: imports and analyses make files and documents visible together, or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import FAST_SPRING, N_CELLS
+
+from bioblocks.config import Settings
+from bioblocks.errors import AnalysisInputError, IngestError, InputError
+from bioblocks.ingest import read_canonical
+from bioblocks.pipeline.operations import (
+    append_analysis,
+    delete_dataset_files,
+    import_dataset,
+    remove_orphan_analyses,
+    run_analysis,
+)
+
+
+def _import(store: Any, settings: Settings, example_dir: Path, **options: Any) -> dict[str, Any]:
+    return import_dataset(store, settings, [example_dir / "lib1", example_dir / "lib2"],
+                          name="example", species="mus_musculus", **options)
+
+
+def _tree(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_import_creates_the_document_and_the_canonical_matrix(
+    store: Any, settings: Settings, example_dir: Path
+) -> None:
+    doc = _import(store, settings, example_dir)
+    assert doc["name"] == "example" and doc["species"] == "mus_musculus"
+    assert doc["matrixLocation"] == f"datasets/{doc['_id']}/matrix/matrix.h5ad"
+    assert doc["matrixInfo"] == {"rowCount": 2000, "colCount": N_CELLS, "cells": N_CELLS,
+                                 "genes": 2000, "nonzeros": doc["matrixInfo"]["nonzeros"],
+                                 "sourceFormat": "10x_dir"}
+    assert "library" in doc["cellMetadata"]
+    counts, genes, _barcodes, obs = read_canonical(settings.resolved_data_dir / doc["matrixLocation"])
+    assert counts.shape == (N_CELLS, 2000) and counts.nnz == doc["matrixInfo"]["nonzeros"]
+    assert sorted(set(obs["library"])) == ["lib1", "lib2"]
+    assert store.get("dataset", doc["_id"])["_etag"] == doc["_etag"]
+
+
+def test_a_failed_import_leaves_documents_and_files_as_they_were(
+    store: Any, settings: Settings, example_dir: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "broken.mtx"
+    bad.write_text("%%MatrixMarket matrix coordinate integer general\n3 3 5\n1 1 1\n")
+    with pytest.raises(IngestError) as new_failure:
+        import_dataset(store, settings, [bad], name="broken")
+    assert new_failure.value.field == "broken.mtx"
+    assert store.count("dataset") == 0
+    assert not (settings.resolved_data_dir / "datasets").exists() or not any(
+        (settings.resolved_data_dir / "datasets").iterdir())
+
+    doc = _import(store, settings, example_dir)
+    before = _tree(settings.resolved_data_dir / "datasets")
+    with pytest.raises(IngestError):
+        import_dataset(store, settings, [bad], dataset_id=doc["_id"])
+    assert store.get("dataset", doc["_id"]) == doc
+    assert _tree(settings.resolved_data_dir / "datasets") == before
+    assert [p.name for p in (settings.resolved_data_dir / "tmp").iterdir()] == []
+
+
+def test_import_checks_name_species_and_id(store: Any, settings: Settings,
+                                           example_dir: Path) -> None:
+    sources = [example_dir / "lib1"]
+    with pytest.raises(InputError, match="needs a name"):
+        import_dataset(store, settings, sources)
+    with pytest.raises(InputError, match="unknown species 'martian'"):
+        import_dataset(store, settings, sources, name="x", species="martian")
+    with pytest.raises(InputError, match="is not a dataset id"):
+        import_dataset(store, settings, sources, name="x", dataset_id="../../etc")
+
+
+def test_spring_analysis_is_registered_with_its_folder_and_seed(
+    store: Any, settings: Settings, example_dir: Path
+) -> None:
+    dataset = _import(store, settings, example_dir)
+    stages: list[str] = []
+    doc = run_analysis(store, settings, dataset["_id"], process="SPRING", subsample=1000,
+                       params={**FAST_SPRING, "seed": 11},
+                       progress=lambda f, m: stages.append(m))
+    assert doc["processType"] == "SPRING" and doc["name"] == "example - 1K"
+    assert doc["subsample"] == 1000 and doc["seed"] == 11 and doc["dataset"] == dataset["_id"]
+    assert doc["parameters"]["seed"] == 11 and doc["parameters"]["n_force_iter"] == 20
+    assert doc["parameters"]["subsample"] == 1000
+    folder = settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses" / doc["_id"]
+    assert doc["preview"] == f"datasets/{dataset['_id']}/analyses/{doc['_id']}/preview.png"
+    assert (folder / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    coordinates = np.loadtxt(folder / "example - 1K" / "coordinates.txt", delimiter=",")
+    assert coordinates.shape == (1000, 3)
+    run_info = json.loads((folder / "example - 1K" / "run_info.json").read_text())
+    assert run_info["Num_Force_Iter"] == 20
+    assert store.get("dataset", dataset["_id"])["analyses"] == [doc["_id"]]
+    assert stages[0] == "loading the matrix" and stages[-1] == "SPRING analysis registered"
+
+
+def test_bad_analysis_input_leaves_nothing(store: Any, settings: Settings,
+                                           example_dir: Path) -> None:
+    dataset = _import(store, settings, example_dir)
+    cases = [
+        ({"process": "BLAST"}, "process"),
+        ({"process": "SPRING", "params": {"n_neighbors": 0}}, "n_neighbors"),
+        ({"process": "SPRING", "params": {"colour": "red"}}, "colour"),
+        ({"process": "SPRING", "params": {"seed": "abc"}}, "seed"),
+        ({"process": "TSNE"}, "springAnalysis"),
+    ]
+    for options, field in cases:
+        with pytest.raises(AnalysisInputError) as error:
+            run_analysis(store, settings, dataset["_id"], **options)
+        assert error.value.field == field, options
+    assert store.count("analysis") == 0
+    assert not (settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses").exists()
+    assert list((settings.resolved_data_dir / "tmp").iterdir()) == []
+
+
+def test_concurrent_appends_keep_every_analysis(store: Any, settings: Settings) -> None:
+    dataset = store.insert("dataset", {"name": "d"})
+    ids = sorted(store.insert("analysis", {"name": f"a{i}", "processType": "SPRING"})["_id"]
+                 for i in range(12))
+    threads = [threading.Thread(target=append_analysis, args=(store, dataset["_id"], i))
+               for i in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(store.get("dataset", dataset["_id"])["analyses"]) == ids
+
+
+def test_deleting_a_dataset_removes_its_files_and_analyses(store: Any, settings: Settings) -> None:
+    dataset = store.insert("dataset", {"name": "d"})
+    other = store.insert("analysis", {"name": "keep", "processType": "UMAP"})
+    mine = store.insert("analysis", {"name": "a", "processType": "SPRING",
+                                     "dataset": dataset["_id"]})
+    folder = settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses" / mine["_id"]
+    folder.mkdir(parents=True)
+    (folder / "coordinates.txt").write_text("0,1.0,2.0\n")
+    store.delete("dataset", dataset["_id"])
+
+    removed = delete_dataset_files(store, settings, dataset["_id"], analysis_ids=[mine["_id"]])
+
+    assert removed == [mine["_id"]]
+    assert store.get("analysis", mine["_id"]) is None
+    assert store.get("analysis", other["_id"]) is not None
+    assert not (settings.resolved_data_dir / "datasets" / dataset["_id"]).exists()
+
+
+def test_orphan_analysis_folders_are_removed_once_old(store: Any, settings: Settings) -> None:
+    dataset = store.insert("dataset", {"name": "d"})
+    registered = store.insert("analysis", {"name": "a", "processType": "SPRING"})
+    root = settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses"
+    orphan = root / "11111111-2222-4333-8444-555555555555"
+    for folder in (orphan, root / registered["_id"]):
+        folder.mkdir(parents=True)
+    assert remove_orphan_analyses(store, settings, dataset["_id"]) == []  # too recent
+    old = time.time() - 3600
+    os.utime(orphan, (old, old))
+    assert remove_orphan_analyses(store, settings, dataset["_id"]) == [orphan.name]
+    assert [p.name for p in root.iterdir()] == [registered["_id"]]

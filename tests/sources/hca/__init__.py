@@ -1,0 +1,1 @@
+"""Tests of ``bioblocks.sources.hca`` and the fake Azul server other tests reuse."""

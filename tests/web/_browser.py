@@ -1,0 +1,266 @@
+"""Helpers shared by the browser tests and ``benchmarks/web.py``.
+
+A real uvicorn server on 127.0.0.1 (in a thread) serving the real application, and
+Debian's chromium driven by Playwright (no browser download).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+CHROMIUM = os.environ.get("BIOBLOCKS_CHROMIUM", "/usr/bin/chromium")
+
+#: Headless chromium with WebGL on SwiftShader (the CPU implementation).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+
+
+def chromium_missing() -> str | None:
+    """Return why the browser tests cannot run (None when chromium and Playwright exist)."""
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        return (
+            f"Debian's chromium is not installed at {CHROMIUM}: "
+            "run `apt-get update && apt-get install -y chromium` (CI does this in .ci/run)"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is missing: `pip install -e '.[dev]'`"
+    return None
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yield its base URL."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def launch_browser() -> Iterator[Any]:
+    """Yield a Playwright browser: Debian's headless chromium."""
+    from playwright.sync_api import sync_playwright
+
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def new_page(browser: Any, *, width: int = 1366, height: int = 768) -> Iterator[Any]:
+    """Yield a fresh page (own context); console errors land in ``page.errors``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.errors = []
+        page.on(
+            "console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None
+        )
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        yield page
+    finally:
+        context.close()
+
+
+def canvas_pixels(page: Any, selector: str = "#plot") -> bytes:
+    """Return a PNG screenshot of one element."""
+    return page.locator(selector).screenshot()
+
+
+def non_background_fraction(png: bytes, *, background: tuple[int, int, int] = (255, 255, 255)) -> float:
+    """Fraction of pixels of a PNG that differ from ``background``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    diff = np.abs(pixels - np.array(background, dtype=np.int16)).sum(axis=2)
+    return float((diff > 30).mean())
+
+
+def require_chromium() -> None:
+    """Skip the calling test without chromium; with ``CI=true`` fail it instead."""
+    import pytest
+
+    reason = chromium_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+# ---- an example site: real application, documents in its store, files on disk ----------
+
+DATASET_ID = "11111111-2222-3333-4444-555555555555"
+SPRING_ID = "aaaaaaaa-0000-0000-0000-000000000001"
+EMBEDDING_ID = "aaaaaaaa-0000-0000-0000-000000000002"
+JOB_ID = "cccccccc-0000-0000-0000-000000000001"
+DATASET_NAME = "Example cells"
+GENES = ["Actb", "Gapdh", "Mki67", "Cd34", "Hba-a1"]
+CLUSTER_COLORS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00"]
+
+
+def _clusters(n_cells: int, seed: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(CLUSTER_COLORS), n_cells)
+    centres = rng.normal(0.0, 300.0, size=(len(CLUSTER_COLORS), 2))
+    return labels, centres[labels] + rng.normal(0.0, 60.0, size=(n_cells, 2)) + 500.0
+
+
+def _write_lines(path: Any, rows: Any, fmt: str) -> None:
+    import numpy as np
+
+    with open(path, "w", encoding="utf-8") as handle:
+        np.savetxt(handle, rows, fmt=fmt, delimiter=",")
+
+
+def write_spring_analysis(folder: Any, *, n_cells: int, seed: int = 0) -> Any:
+    """Write a SPRING analysis folder in the spec §10 formats; return the expression matrix.
+
+    The subplot folder is named after the dataset; the expression store is written with
+    :class:`bioblocks.analysis.ExpressionStore`. Gene ``Actb`` marks cluster 1 only.
+    """
+    import json
+
+    import numpy as np
+    import scipy.sparse as sp
+    from PIL import Image
+
+    from bioblocks.analysis import ExpressionStore
+
+    labels, xy = _clusters(n_cells, seed)
+    sub = folder / DATASET_NAME
+    sub.mkdir(parents=True)
+    _write_lines(sub / "coordinates.txt", np.column_stack([np.arange(n_cells), xy]), "%i,%.5f,%.5f")
+    categorical = {
+        "Default": {"label_colors": {"All cells": "#808080"}, "label_list": ["All cells"] * n_cells},
+        "Cluster": {
+            "label_colors": {str(c): color for c, color in enumerate(CLUSTER_COLORS)},
+            "label_list": [str(c) for c in labels.tolist()],
+        },
+    }
+    (sub / "categorical_coloring_data.json").write_text(json.dumps(categorical, sort_keys=True))
+    tracks = {"Total Counts": xy[:, 0] * 3.0, "Uniform": np.zeros(n_cells)}
+    (sub / "color_data_gene_sets.csv").write_text(
+        "\n".join(f"{name}," + ",".join(f"{v:.3f}" for v in values) for name, values in tracks.items())
+    )
+    (sub / "cell_filter.txt").write_text("".join(f"{i}\n" for i in range(n_cells)))
+    (sub / "run_info.json").write_text(json.dumps({"Nodes": n_cells}, indent=4, sort_keys=True))
+    expression = np.zeros((n_cells, len(GENES)), dtype=np.float32)
+    expression[:, 0] = (labels == 1) * 4.0
+    expression[:, 1] = (xy[:, 1] - xy[:, 1].min()) / 100.0
+    expression[:, 2] = np.random.default_rng(seed).poisson(0.3, n_cells)
+    ExpressionStore.write(folder, sp.csc_matrix(expression), GENES)
+    (folder / "genes.txt").write_text("\n".join(GENES) + "\n")
+    Image.new("RGB", (60, 40), (200, 220, 240)).save(folder / "preview.png")
+    return expression
+
+
+def write_embedding_analysis(folder: Any, *, n_cells: int, seed: int = 1) -> None:
+    """Write a UMAP analysis folder (``umap_output.csv``, ``x,y`` per line) of ``n_cells``."""
+    from PIL import Image
+
+    _, xy = _clusters(n_cells, seed)
+    folder.mkdir(parents=True)
+    with open(folder / "umap_output.csv", "w", encoding="utf-8") as handle:
+        handle.write("\n".join(f"{x:.3f},{y:.3f}" for x, y in (xy / 50.0).tolist()) + "\n")
+    Image.new("RGB", (60, 40), (240, 220, 200)).save(folder / "preview.png")
+
+
+def build_site(data_dir: Any, *, n_cells: int = 400, embedding_cells: int | None = None) -> Any:
+    """Return the real application over ``data_dir`` holding one dataset with a SPRING
+    analysis of ``n_cells`` (and a UMAP of ``embedding_cells`` if given) and a running job."""
+    from bioblocks.api.app import create_app
+    from bioblocks.config import Settings
+    from bioblocks.storage import analysis_dir
+
+    settings = Settings(data_dir=data_dir)
+    app = create_app(settings)
+    _include_page(app, settings)
+    store = app.state.store
+    root = settings.resolved_data_dir
+    analyses = [SPRING_ID] + ([EMBEDDING_ID] if embedding_cells else [])
+    store.insert("dataset", {
+        "_id": DATASET_ID, "name": DATASET_NAME, "species": "mus_musculus",
+        "matrixInfo": {"cells": n_cells, "genes": len(GENES)},
+    })
+    write_spring_analysis(analysis_dir(root, DATASET_ID, SPRING_ID), n_cells=n_cells)
+    store.insert("analysis", {
+        "_id": SPRING_ID, "name": DATASET_NAME, "processType": "SPRING", "dataset": DATASET_ID,
+        "parameters": {"seed": 0}, "preview": f"datasets/{DATASET_ID}/analyses/{SPRING_ID}/preview.png",
+    })
+    if embedding_cells:
+        write_embedding_analysis(analysis_dir(root, DATASET_ID, EMBEDDING_ID), n_cells=embedding_cells)
+        store.insert("analysis", {
+            "_id": EMBEDDING_ID, "name": f"{DATASET_NAME} - UMAP", "processType": "UMAP",
+            "dataset": DATASET_ID, "parameters": {"seed": 0},
+            "preview": f"datasets/{DATASET_ID}/analyses/{EMBEDDING_ID}/preview.png",
+        })
+    store.patch("dataset", DATASET_ID, {"analyses": analyses})
+    store.insert("job", {
+        "_id": JOB_ID, "kind": "UMAP", "state": "running", "status": "IN_PROGRESS",
+        "progress": 0.4, "message": "optimising the layout",
+        "associatedDataset": {"dataset": DATASET_ID},
+    })
+    return app
+
+
+def _include_page(app: Any, settings: Any) -> None:
+    """Add the page router (and the dataset files) where the application lacks them."""
+    from starlette.staticfiles import StaticFiles
+
+    from bioblocks import web
+
+    paths = {getattr(route, "path", None) for route in app.routes}
+    if "/ui/" not in paths and "/ui" not in paths:
+        app.include_router(web.router)
+    if not any(str(p or "").startswith("/datasets") for p in paths):
+        datasets = settings.resolved_data_dir / "datasets"
+        datasets.mkdir(parents=True, exist_ok=True)
+        app.mount("/datasets", StaticFiles(directory=datasets))

@@ -1,0 +1,166 @@
+"""The built-in page in a real headless chromium against a real uvicorn server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._browser import (
+    DATASET_ID,
+    DATASET_NAME,
+    EMBEDDING_ID,
+    SPRING_ID,
+    build_site,
+    canvas_pixels,
+    launch_browser,
+    new_page,
+    non_background_fraction,
+    require_chromium,
+    serve,
+)
+
+pytestmark = pytest.mark.browser
+
+N_CELLS = 400
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_chromium()
+    app = build_site(tmp_path_factory.mktemp("site") / "files", n_cells=N_CELLS)
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_chromium()
+    with launch_browser() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    with new_page(browser) as page:
+        yield page
+
+
+def open_analysis(page: Any, base_url: str, analysis_id: str, n_points: int) -> None:
+    page.goto(f"{base_url}/ui/")
+    page.locator(f'[data-analysis="{analysis_id}"]').click()
+    page.wait_for_function(
+        f"() => window.bioblocksPlot && window.bioblocksPlot.count === {n_points}", timeout=60_000
+    )
+    page.wait_for_function(
+        "() => !document.getElementById('plot-status').textContent.includes('Loading')"
+    )
+    page.wait_for_timeout(300)
+
+
+def test_page_lists_the_dataset_with_analyses_and_jobs(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/ui/")
+    item = page.locator(f'[data-dataset="{DATASET_ID}"]')
+    item.wait_for()
+    assert item.locator("h3").text_content() == DATASET_NAME
+    assert item.locator(".facts").text_content() == (
+        f"mus musculus · {N_CELLS} cells × 5 genes · source: local"
+    )
+    card = item.locator(f'[data-analysis="{SPRING_ID}"]')
+    assert "SPRING" in card.text_content()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.analysis-card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    job = item.locator(".jobs li")
+    assert job.count() == 1
+    assert re.fullmatch(r"UMAP running\s*40% optimising the layout", job.text_content())
+    assert job.locator("progress").get_attribute("value") == "0.4"
+    assert page.errors == []
+
+
+def test_opening_an_analysis_draws_the_points(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    assert non_background_fraction(canvas_pixels(page)) > 0.005
+    legend = page.locator("#legend button")
+    assert legend.count() == 5
+    counts = [int(t.replace(",", "")) for t in page.locator("#legend .count").all_text_contents()]
+    assert sum(counts) == N_CELLS
+    assert page.locator("#plot-status").text_content() == f"{N_CELLS} cells"
+    assert page.errors == []
+
+
+def test_typing_a_gene_recolours_the_points(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    before = canvas_pixels(page)
+    page.locator("#gene-input").fill("act")
+    page.wait_for_function("() => document.querySelectorAll('#gene-options option').length === 1")
+    assert page.locator("#gene-options option").get_attribute("value") == "Actb"
+    page.locator("#gene-input").press("Enter")
+    page.wait_for_function(
+        "() => document.getElementById('plot-status').textContent.endsWith('coloured by Actb')"
+    )
+    page.wait_for_timeout(300)
+    after = canvas_pixels(page)
+    assert after != before
+    assert non_background_fraction(after) > 0.005
+    assert page.locator("#legend strong").text_content() == "Actb"
+    assert page.errors == []
+
+
+def test_box_selection_reports_the_count(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    page.locator('input[name="mode"][value="box"]').check()
+    box = page.locator("#plot").bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2, steps=4)
+    page.mouse.up()
+    assert page.locator("#selection-count").text_content() == f"{N_CELLS} cells selected"
+    # Half the canvas holds some of the cells, not all.
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2, steps=4)
+    page.mouse.up()
+    half = int(page.locator("#selection-count").text_content().split()[0].replace(",", ""))
+    assert 0 < half < N_CELLS
+    page.locator("#selection-clear").click()
+    assert page.locator("#selection-count").text_content() == "No cells selected"
+    assert page.errors == []
+
+
+def test_keyboard_pans_and_zooms_the_plot(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    page.locator("#plot").focus()
+    start = page.evaluate("() => ({...window.bioblocksPlot.view})")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("+")
+    moved = page.evaluate("() => ({...window.bioblocksPlot.view})")
+    assert moved["cx"] < start["cx"]
+    assert moved["zoom"] == pytest.approx(start["zoom"] * 1.25)
+    page.keyboard.press("0")
+    assert page.evaluate("() => window.bioblocksPlot.view.zoom") == pytest.approx(start["zoom"])
+    assert page.errors == []
+
+
+def test_starting_an_analysis_shows_the_error_envelope(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/ui/")
+    page.locator("#token-input").fill("not-a-token")
+    page.locator("#token-save").click()
+    button = page.get_by_role("button", name="Start UMAP")
+    button.click()
+    error = page.locator("#error")
+    error.wait_for()
+    assert error.text_content().startswith(f"Could not start UMAP on {DATASET_NAME}: ")
+    assert "token is unknown" in error.text_content()
+
+
+def test_a_million_points_draw(browser: Any, tmp_path: Path) -> None:
+    n_points = 1_000_000
+    app = build_site(tmp_path / "files", n_cells=50, embedding_cells=n_points)
+    with serve(app) as url, new_page(browser) as page:
+        open_analysis(page, url, EMBEDDING_ID, n_points)
+        assert non_background_fraction(canvas_pixels(page)) > 0.02
+        assert page.errors == []
