@@ -272,7 +272,8 @@ def test_dataset_derived_from_a_later_one_loads_in_order(
     source = tmp_path / "derived.json"
     source.write_text(json.dumps({"datasets": [
         {"_id": child, "name": "subset", "derivedFrom": [parent]},
-        {"_id": parent, "name": "whole"},
+        {"_id": parent, "name": "whole", "_etag": "f" * 40, "_links": {},
+         "_created": "Mon, 04 Mar 2024 10:11:12 GMT"},  # as saved from a GET: ignored
     ]}))
 
     report = populate(settings, source)
@@ -416,8 +417,11 @@ def test_mongo_import_keeps_ids_dates_and_etags(
     assert client.get(f"/dataset/{HPC}").headers["etag"] == (
         '"0123456789abcdef0123456789abcdef01234567"'
     )
-    with pytest.raises(ConflictError):
-        import_mongo(settings, [tmp_path / "dump" / "dataset.json"], replace=False)
+    with pytest.raises(ConflictError, match="1 analysis document"):
+        import_mongo(settings, [tmp_path / "dump"], replace=False)
+    assert client.get("/analysis/aaaaaaaa-0000-0000-0001-a1234567890b").headers["etag"] == (
+        f'"{ETAG}"'
+    )
 
 
 def test_mongo_import_on_postgres(postgres_schema_url: str, tmp_path: Path) -> None:
@@ -441,6 +445,9 @@ def test_mongo_import_rejects_bad_input(settings: Settings, tmp_path: Path) -> N
     bad.write_text(json.dumps([{"_id": HPC, "name": 5}]))
     with pytest.raises(InputError, match=rf"dataset.json\[0\] \(_id {HPC}\): field 'name': "
                                          "must be of string type"):
+        import_mongo(settings, [bad])
+    bad.write_text(json.dumps([{"_id": HPC, "name": "x"}, {"_id": HPC, "name": "y"}]))
+    with pytest.raises(InputError, match=r"dataset.json\[1\] .* appears twice"):
         import_mongo(settings, [bad])
     bad.write_text(json.dumps([{"_id": HPC, "name": "x", "_created": {"$date": "soon"}}]))
     with pytest.raises(InputError, match="unreadable \\$date value 'soon'"):

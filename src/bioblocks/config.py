@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="Largest HCA matrix file `hca import` downloads (checked before and while "
         "downloading).",
     )
+    hca_sync: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="Filter of the pipeline's hca-sync step, as JSON: `species`, `organ`, "
+        "`format`, `maxCells` (e.g. `{\"species\": \"homo_sapiens\", \"maxCells\": 200000}`). "
+        "Empty: the step imports nothing.",
+    )
     pipeline_schedule: str | None = Field(
         default=None,
         description="Cron expression: `bioblocks serve` (or Celery beat) runs the pipeline on it.",

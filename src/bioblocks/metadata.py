@@ -5,7 +5,8 @@ object with the lists ``analyses``, ``datasets``, ``visualizations``,
 ``vignettes`` and optionally ``jobs``; every document carries its ``_id`` (a
 lower-case UUID) and the fields of its resource; a media field (``icon``) is a
 path to an image file, relative to the JSON file. Keys starting with ``$``
-(such as ``$schema``) are ignored.
+(such as ``$schema``) are ignored, and so are the server-assigned ``_created``,
+``_updated``, ``_etag`` and ``_links`` of a document.
 
 - :func:`populate` loads such a file through the real API, in-process (so
   validation, media handling and etags are exactly the API's), in dependency
@@ -43,7 +44,26 @@ from .config import Settings
 from .errors import BioblocksError, ConflictError, InputError
 from .progress import Progress, null_progress
 from .resources import RESOURCES, UUID_RE, Resource, format_date, parse_date
-from .store import Store, open_store
+from .store import DuplicateId, Store, open_store
+
+__all__ = [
+    "COLLECTIONS",
+    "EXAMPLE_METADATA",
+    "GRIDFS_CHUNKS",
+    "GRIDFS_FILES",
+    "MONGO_COLLECTIONS",
+    "Counts",
+    "ExportReport",
+    "MongoImportReport",
+    "PopulateReport",
+    "api_client",
+    "decode_extended_json",
+    "export_metadata",
+    "import_mongo",
+    "mongo_export_files",
+    "populate",
+    "read_metadata_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +96,9 @@ MONGO_COLLECTIONS = {
 #: ``mongoexport`` files of GridFS (where Eve kept media such as icons).
 GRIDFS_FILES, GRIDFS_CHUNKS = "fs.files", "fs.chunks"
 _META = ("_id", "_created", "_updated", "_etag")
+#: Keys of a metadata file's documents that populate ignores (server-assigned ones
+#: included, so a document saved from a GET can be loaded back).
+_IGNORED = frozenset({*_META, "_links"})
 _MEDIA_ID = frozenset("0123456789abcdef")
 _SUFFIX_RE = re.compile(r"\.[A-Za-z0-9]{1,8}")
 _EPOCH = datetime(1970, 1, 1)
@@ -294,7 +317,8 @@ def _plan(
                 if doc.get(name) is not None
             }
             fields = {
-                k: v for k, v in doc.items() if k != "_id" and k not in resource.media_fields
+                k: v for k, v in doc.items()
+                if k not in _IGNORED and k not in resource.media_fields
             }
             _, issues = resource.validator.validate(dict(fields), lookup=None)
             if issues:
@@ -819,9 +843,10 @@ def import_mongo(
     logged); documents whose ``_id`` is not a UUID are skipped with a warning
     (the old API could not address them). Every document is checked against its
     schema before anything is written; existing ids are overwritten when
-    ``replace`` (else :class:`bioblocks.store.DuplicateId`). Media fields keep
-    their value only if that media file is in the export or already in the store. Raises
-    :class:`InputError` naming the file, document and field for bad input.
+    ``replace`` (else :class:`bioblocks.store.DuplicateId`, raised before
+    anything is written). Media fields keep their value only if that media file
+    is in the export or already in the store. Raises :class:`InputError` naming
+    the file, document and field for bad input.
     """
     files = mongo_export_files(paths)
     report = MongoImportReport()
@@ -835,6 +860,7 @@ def import_mongo(
                 continue
             resource = RESOURCES[resource_name]
             docs_out: list[dict[str, Any]] = []
+            seen: set[str] = set()
             dropped_count: dict[str, int] = {}
             for path in files[resource_name]:
                 for index, raw in enumerate(_read_mongo_file(path)):
@@ -852,6 +878,9 @@ def import_mongo(
                             f"{label}: skipped: _id is not a lower-case UUID"
                         )
                         continue
+                    if doc_id in seen:
+                        raise InputError(f"{label}: this _id appears twice in the export")
+                    seen.add(doc_id)
                     dropped: list[str] = []
                     body = {k: v for k, v in doc.items() if k not in _META}
                     fields = _strip_unknown(body, resource.schema, "", dropped)
@@ -889,6 +918,18 @@ def import_mongo(
                     f"{resource_name}: dropped unknown fields "
                     + ", ".join(f"{k} ({n} documents)" for k, n in sorted(dropped_count.items()))
                 )
+        if not replace:
+            for resource_name, docs_out in prepared.items():
+                ids = [d["_id"] for d in docs_out]
+                clash = set().union(*(
+                    store.existing_ids(resource_name, ids[i:i + 1000])
+                    for i in range(0, len(ids), 1000)
+                ))
+                if clash:
+                    raise DuplicateId(
+                        f"{len(clash)} {resource_name} document(s) already exist (e.g. "
+                        f"{sorted(clash)[0]}); leave out --keep-existing to overwrite them"
+                    )
         for media_id, grid_file in gridfs.items():
             store.import_media(
                 media_id, filename=grid_file.filename, content_type=grid_file.content_type,

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+
 def clustered_counts(
     *, n_per_cluster: int = 60, n_clusters: int = 3, n_genes: int = 300, seed: int = 0
 ) -> tuple[sp.csr_matrix, list[str]]:
@@ -32,7 +33,7 @@ def clustered_counts(
     return sp.csr_matrix(counts), genes
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_counts():
     """Factory of small clustered Poisson matrices (see :func:`clustered_counts`)."""
     return clustered_counts

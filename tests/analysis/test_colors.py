@@ -90,7 +90,9 @@ def test_categorical_tracks() -> None:
 
 def test_continuous_tracks() -> None:
     meta = pd.DataFrame({"library": ["a", "b"], "a,score": [0.5, np.nan]})
-    tracks = continuous_tracks(2, totals=np.array([10.0, 20.0]), mito_fraction=np.array([0.1, 0.2]), metadata=meta)
+    tracks = continuous_tracks(
+        2, totals=np.array([10.0, 20.0]), mito_fraction=np.array([0.1, 0.2]), metadata=meta
+    )
     assert sorted(tracks) == ["Mito. frac.", "Total Counts", "Uniform", "a score"]
     np.testing.assert_array_equal(tracks["Uniform"], [0.0, 0.0])
     np.testing.assert_array_equal(tracks["a score"], [0.5, 0.0])

@@ -26,11 +26,9 @@ FAST = SpringParams(n_neighbors=4, n_force_iter=30, n_prin_comps=10)
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory):
+def small_run(tmp_path_factory: pytest.TempPathFactory, make_counts):
     rng = np.random.default_rng(0)
-    from tests.analysis.conftest import clustered_counts
-
-    counts, genes = clustered_counts()
+    counts, genes = make_counts()
     dense = counts.toarray()
     dense[7] = 0.0  # an empty cell: filtered out
     meta = pd.DataFrame(
@@ -66,7 +64,9 @@ def test_files_parse_back_to_the_result(small_run) -> None:
     assert len(graph["nodes"]) == n and len(graph["links"]) == len(edges)
     np.testing.assert_allclose(np.loadtxt(sub / "pca.csv", delimiter=","), result.epca, atol=5e-4)
     np.testing.assert_array_equal(np.load(sub / "cell_filter.npy"), result.cell_filter)
-    np.testing.assert_array_equal(np.loadtxt(sub / "cell_filter.txt", dtype=int), result.cell_filter)
+    np.testing.assert_array_equal(
+        np.loadtxt(sub / "cell_filter.txt", dtype=int), result.cell_filter
+    )
     np.testing.assert_array_equal(
         np.load(sub / "louvain_clusters.npy"), result.clusters["Louvain cluster"]
     )
@@ -88,7 +88,9 @@ def test_files_parse_back_to_the_result(small_run) -> None:
     names = [line.split(",", 1)[0] for line in lines]
     assert names == ["Mito. frac.", "Total Counts", "Uniform", "qc"]
     total = np.array(lines[1].split(",")[1:], dtype=float)
-    np.testing.assert_allclose(total, np.asarray(counts.sum(axis=1)).ravel()[result.cell_filter], atol=5e-4)
+    np.testing.assert_allclose(
+        total, np.asarray(counts.sum(axis=1)).ravel()[result.cell_filter], atol=5e-4
+    )
 
     stats = json.loads((sub / "color_stats.json").read_text())
     assert set(stats) == set(genes) | set(names)
@@ -128,7 +130,9 @@ def test_same_seed_same_coordinates(tmp_path: Path, make_counts) -> None:
     a = run_spring(counts, genes, out_dir=tmp_path / "a", dataset_name="d", params=FAST)
     b = run_spring(counts, genes, out_dir=tmp_path / "b", dataset_name="d", params=FAST)
     np.testing.assert_array_equal(a.coordinates, b.coordinates)
-    assert (tmp_path / "a/d/coordinates.txt").read_bytes() == (tmp_path / "b/d/coordinates.txt").read_bytes()
+    assert (tmp_path / "a/d/coordinates.txt").read_bytes() == (
+        tmp_path / "b/d/coordinates.txt"
+    ).read_bytes()
     c = run_spring(counts, genes, out_dir=tmp_path / "c", dataset_name="d",
                    params=SpringParams(**{**FAST.to_dict(), "seed": 1}))  # fmt: skip
     assert not np.array_equal(a.coordinates, c.coordinates)
@@ -176,7 +180,12 @@ def test_bad_dataset_name(tmp_path: Path, make_counts) -> None:
 
 def test_params_defaults_round_trip_and_validation() -> None:
     p = SpringParams()
-    assert (p.cell_min_counts, p.gene_min_cells, p.gene_min_counts, p.gene_var_pctl) == (0, 3, 3, 85)
+    assert (p.cell_min_counts, p.gene_min_cells, p.gene_min_counts, p.gene_var_pctl) == (
+        0,
+        3,
+        3,
+        85,
+    )
     assert (p.n_neighbors, p.n_prin_comps, p.n_force_iter, p.seed) == (5, 30, 500, 0)
     assert p.sparse_threshold == 100_000 and p.min_corr == 0.2 and p.subsample is None
     q = SpringParams(cell_cycle_genes=["Mki67", "Top2a"], subsample=1000)
@@ -209,7 +218,9 @@ def test_hpc_published_spring_plot(hpc, tmp_path: Path) -> None:
     assert result.cell_filter.size == 4_790
     assert result.gene_filter.size == 1_298
     assert result.epca.shape == (4_790, 30) and result.coordinates.shape == (4_790, 2)
-    np.testing.assert_allclose(result.coordinates.min(axis=0) + result.coordinates.max(axis=0), [1500, 500])
+    np.testing.assert_allclose(
+        result.coordinates.min(axis=0) + result.coordinates.max(axis=0), [1500, 500]
+    )
     info = json.loads((tmp_path / "HPC/run_info.json").read_text())
     assert (info["Nodes"], info["Filtered_Genes"]) == (4_790, 1_298)
     categorical = json.loads((tmp_path / "HPC/categorical_coloring_data.json").read_text())

@@ -34,7 +34,11 @@ def test_names() -> None:
     assert size_shorthand(999) == "999"
     assert size_shorthand(999_999) == "1M"
     assert subsample_name("HPC", 4790) == "HPC - 5K"
-    assert subsample_plan("HPC", 5_400) == [(1000, "HPC - 1K"), (5000, "HPC - 5K"), (5400, "HPC - 5400")]
+    assert subsample_plan("HPC", 5_400) == [
+        (1000, "HPC - 1K"),
+        (5000, "HPC - 5K"),
+        (5400, "HPC - 5400"),
+    ]
 
 
 def test_draws_are_uniform_without_replacement_and_seeded() -> None:

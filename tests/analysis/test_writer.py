@@ -29,7 +29,11 @@ def test_color_tracks_are_sorted_without_trailing_newline(tmp_path: Path) -> Non
 
 
 def test_graph_json_equals_json_dumps(tmp_path: Path) -> None:
-    for n, edges in ((4, np.array([[0, 1], [1, 3]])), (3, np.zeros((0, 2), dtype=int)), (0, np.zeros((0, 2), dtype=int))):
+    for n, edges in (
+        (4, np.array([[0, 1], [1, 3]])),
+        (3, np.zeros((0, 2), dtype=int)),
+        (0, np.zeros((0, 2), dtype=int)),
+    ):
         path = tmp_path / "graph_data.json"
         _writer.write_graph(path, n, edges)
         want = {
@@ -42,7 +46,9 @@ def test_graph_json_equals_json_dumps(tmp_path: Path) -> None:
 def test_json_files_sorted_indent_4(tmp_path: Path) -> None:
     _writer.write_color_stats(tmp_path / "s.json", {"b": (1.0, 2.0, 0.0, 3.0, 2.5), "a": [0.0] * 5})
     text = (tmp_path / "s.json").read_text()
-    assert text == json.dumps({"a": [0.0] * 5, "b": [1.0, 2.0, 0.0, 3.0, 2.5]}, indent=4, sort_keys=True)
+    assert text == json.dumps(
+        {"a": [0.0] * 5, "b": [1.0, 2.0, 0.0, 3.0, 2.5]}, indent=4, sort_keys=True
+    )
     assert text.index('"a"') < text.index('"b"')
 
 

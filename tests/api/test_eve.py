@@ -612,3 +612,41 @@ def test_openapi_lists_every_resource(client: TestClient) -> None:
         assert {"where", "sort", "page", "max_results", "projection", "embedded"} <= params
     assert "/media/{media_id}" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_hostile_input_is_never_500(client: TestClient) -> None:
+    post(client, "dataset", {"name": "ok"})
+    deep_json = '{"$and": [' * 40 + '{"name": "x"}' + "]}" * 40
+    deep_python = "(" * 5000 + "name=='x'" + ")" * 5000
+    cases = [
+        ("get", "/dataset", {"params": {"where": '{"_id": 5}'}}, 200),
+        ("get", "/dataset", {"params": {"where": '{"_created": {"$gt": 5}}'}}, 200),
+        ("get", "/dataset", {"params": {"where": deep_json}}, 400),
+        ("get", "/dataset", {"params": {"where": deep_python}}, None),
+        ("get", "/dataset", {"params": {"where": '{"name": "a\\u0000b"}'}}, None),
+        ("get", "/dataset", {"params": {"sort": "na\u0000me"}}, None),
+        ("get", "/dataset", {"params": {"where": '{"a\\"b": 1}'}}, 400),
+        ("post", "/dataset", {"json": {"name": "nul\u0000"}}, None),
+        ("post", "/dataset", {"json": {"name": "big", "matrixInfo": {"cells": 2**70}}}, None),
+    ]
+    for method, url, kwargs, expected in cases:
+        response = getattr(client, method)(url, **kwargs)
+        assert response.status_code < 500, (url, kwargs, response.text)
+        assert response.headers["content-type"] == "application/json"
+        if expected is not None:
+            assert response.status_code == expected, (url, kwargs, response.text)
+
+
+def test_private_reads(api_settings: Any) -> None:
+    from bioblocks.api import create_app
+
+    app = create_app(api_settings.model_copy(update={"public_reads": False}))
+    try:
+        token = app.state.store.create_token("reader")
+        anon = TestClient(app)
+        assert anon.get("/dataset").status_code == 401
+        assert anon.get("/").status_code == 401
+        reader = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        assert reader.get("/dataset").status_code == 200
+    finally:
+        app.state.store.close()

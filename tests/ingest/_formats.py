@@ -54,7 +54,9 @@ def mtx_bytes(matrix: np.ndarray, *, field: str = "integer") -> bytes:
 def write_10x_dir(ref: Reference, folder: Path, *, compressed: bool = True) -> Path:
     """A CellRanger v3 folder: matrix.mtx.gz (genes × cells), features.tsv.gz, barcodes.tsv.gz."""
     folder.mkdir(parents=True)
-    features = "".join(f"{i}\t{g}\tGene Expression\n" for i, g in zip(ref.gene_ids, ref.genes, strict=True))
+    features = "".join(
+        f"{i}\t{g}\tGene Expression\n" for i, g in zip(ref.gene_ids, ref.genes, strict=True)
+    )
     barcodes = "".join(f"{b}\n" for b in ref.barcodes)
     body = mtx_bytes(ref.counts.T)
     if compressed:
@@ -78,7 +80,9 @@ def write_hca_zip(ref: Reference, path: Path, *, extra: dict[str, bytes] | None 
         f"{b}\t{int((row > 0).sum())}\t{'s1' if k < 5 else 's2'}\n"
         for k, (b, row) in enumerate(zip(ref.barcodes, ref.counts, strict=True))
     )
-    features = "".join(f"{i}\t{g}\tGene Expression\n" for i, g in zip(ref.gene_ids, ref.genes, strict=True))
+    features = "".join(
+        f"{i}\t{g}\tGene Expression\n" for i, g in zip(ref.gene_ids, ref.genes, strict=True)
+    )
     members = {
         f"{top}/matrix.mtx.gz": gzip.compress(mtx_bytes(ref.counts.T.astype(float), field="real")),
         f"{top}/genes.tsv.gz": gzip.compress(genes.encode()),

@@ -55,13 +55,19 @@ def test_zip_bomb_by_ratio(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("bomb/matrix.mtx", b"\0" * (4 * 1024 * 1024))
     limits = ImportLimits(ratio_grace_bytes=256 * 1024, max_compression_ratio=50)
-    assert_import_fails([path], tmp_path, limits, match="compression ratio", field="bomb.zip:bomb/matrix.mtx")
+    assert_import_fails(
+        [path], tmp_path, limits, match="compression ratio", field="bomb.zip:bomb/matrix.mtx"
+    )
 
 
 def test_zip_total_size_limit(ref: Reference, tmp_path: Path) -> None:
-    path = write_hca_zip(ref, tmp_path / "p.mtx.zip", extra={"p.mtx/big.bin": bytes(range(256)) * 4096})
+    path = write_hca_zip(
+        ref, tmp_path / "p.mtx.zip", extra={"p.mtx/big.bin": bytes(range(256)) * 4096}
+    )
     limits = ImportLimits(max_uncompressed_bytes=100_000)
-    assert_import_fails([path], tmp_path, limits, match="exceeds the limit", field="p.mtx.zip:p.mtx/big.bin")
+    assert_import_fails(
+        [path], tmp_path, limits, match="exceeds the limit", field="p.mtx.zip:p.mtx/big.bin"
+    )
 
 
 def test_header_sizes_are_not_trusted(tmp_path: Path) -> None:
@@ -86,7 +92,9 @@ def test_gzip_bomb_inside_zip(ref: Reference, tmp_path: Path) -> None:
     bomb = gzip.compress((header + "x" * (8 * 1024 * 1024) + "\n6 9 1\n1 1 1\n").encode())
     path = write_hca_zip(ref, tmp_path / "p.mtx.zip", extra={"p.mtx/matrix.mtx.gz": bomb})
     limits = ImportLimits(ratio_grace_bytes=256 * 1024, max_compression_ratio=100)
-    assert_import_fails([path], tmp_path, limits, match="compression ratio", field="p.mtx.zip:matrix.mtx.gz")
+    assert_import_fails(
+        [path], tmp_path, limits, match="compression ratio", field="p.mtx.zip:matrix.mtx.gz"
+    )
 
 
 def test_corrupt_and_empty_zip(tmp_path: Path, limits: ImportLimits) -> None:
@@ -96,7 +104,9 @@ def test_corrupt_and_empty_zip(tmp_path: Path, limits: ImportLimits) -> None:
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w"):
         pass
-    assert_import_fails([empty], tmp_path / "e", limits, match="archive is empty", field="empty.zip")
+    assert_import_fails(
+        [empty], tmp_path / "e", limits, match="archive is empty", field="empty.zip"
+    )
 
 
 def test_zip_with_two_matrices(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:

@@ -113,7 +113,9 @@ def test_h5ad_and_loom_keep_obs(ref: Reference, tmp_path: Path, limits: ImportLi
     assert obs["n_genes"].tolist() == (ref.counts > 0).sum(axis=1).tolist()
 
 
-def test_several_libraries_are_concatenated(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:
+def test_several_libraries_are_concatenated(
+    ref: Reference, tmp_path: Path, limits: ImportLimits
+) -> None:
     first = write_10x_dir(ref, tmp_path / "A")
     shuffled = Reference(
         counts=ref.counts[:, ::-1].copy(),
@@ -165,8 +167,12 @@ def test_single_cell_dataset_imports(tmp_path: Path, limits: ImportLimits) -> No
     folder = tmp_path / "one"
     folder.mkdir()
     gz(folder / "matrix.mtx.gz", mtx_bytes(counts))
-    gz(folder / "genes.tsv.gz", ("featurekey\tfeaturename\n" + "".join(
-        f"ENSG{k:011d}\tG{k}\n" for k in range(63925))).encode())
+    gz(
+        folder / "genes.tsv.gz",
+        (
+            "featurekey\tfeaturename\n" + "".join(f"ENSG{k:011d}\tG{k}\n" for k in range(63925))
+        ).encode(),
+    )
     gz(folder / "cells.tsv.gz", b"cellkey\tgenes_detected\ncell-1\t500\n")
     summary = import_matrix([folder / "matrix.mtx.gz"], tmp_path / "out", limits=limits)
     assert (summary.cells, summary.genes, summary.nonzeros) == (1, 63925, 500)
@@ -185,13 +191,17 @@ def test_real_valued_matrix_is_stored_as_float32(tmp_path: Path, limits: ImportL
     np.testing.assert_allclose(X.toarray(), [[0.5, 0], [100, 2.25]])
 
 
-def test_keep_original_copies_the_inputs(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:
+def test_keep_original_copies_the_inputs(
+    ref: Reference, tmp_path: Path, limits: ImportLimits
+) -> None:
     source = gz(tmp_path / "x.tsv.gz", dense_text(ref))
     import_matrix([source], tmp_path / "out", limits=limits, keep_original=True)
     assert (tmp_path / "out" / "original" / "x.tsv.gz").read_bytes() == source.read_bytes()
 
 
-def test_progress_is_reported_and_can_cancel(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:
+def test_progress_is_reported_and_can_cancel(
+    ref: Reference, tmp_path: Path, limits: ImportLimits
+) -> None:
     from bioblocks.errors import Cancelled
 
     seen: list[float] = []

@@ -33,7 +33,9 @@ def test_header_without_corner_field(tmp_path: Path, limits: ImportLimits) -> No
     np.testing.assert_array_equal(X.toarray(), [[5, 0], [0, 10]])
 
 
-def test_many_blocks_give_the_same_matrix(tmp_path: Path, limits: ImportLimits, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_blocks_give_the_same_matrix(
+    tmp_path: Path, limits: ImportLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = np.random.default_rng(3)
     counts = rng.poisson(0.3, size=(500, 40)) * rng.integers(1, 1000, size=(500, 40))
     lines = ["barcode\t" + "\t".join(f"g{k}" for k in range(40))]

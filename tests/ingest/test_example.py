@@ -12,9 +12,13 @@ from bioblocks.ingest import ImportLimits, import_matrix, make_example_dataset, 
 def test_example_dataset(tmp_path: Path) -> None:
     make_example_dataset(tmp_path / "ex", n_cells=600, seed=1)
     again = make_example_dataset(tmp_path / "ex2", n_cells=600, seed=1)
-    assert (again / "lib1" / "matrix.mtx.gz").read_bytes() == (tmp_path / "ex" / "lib1" / "matrix.mtx.gz").read_bytes()
+    assert (again / "lib1" / "matrix.mtx.gz").read_bytes() == (
+        tmp_path / "ex" / "lib1" / "matrix.mtx.gz"
+    ).read_bytes()
     summary = import_matrix(
-        [tmp_path / "ex" / "lib1", tmp_path / "ex" / "lib2"], tmp_path / "out", limits=ImportLimits()
+        [tmp_path / "ex" / "lib1", tmp_path / "ex" / "lib2"],
+        tmp_path / "out",
+        limits=ImportLimits(),
     )
     assert (summary.cells, summary.genes) == (600, 2000)
     X, genes, _, obs = read_canonical(tmp_path / "out" / "matrix.h5ad")

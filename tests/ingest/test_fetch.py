@@ -13,7 +13,9 @@ from bioblocks.ingest import ImportLimits, fetch_url
 PAYLOAD = bytes(range(256)) * 4000
 
 
-def _server(*, support_range: bool = True, cut_first: int | None = None) -> tuple[httpx.MockTransport, list[dict[str, str]]]:
+def _server(
+    *, support_range: bool = True, cut_first: int | None = None
+) -> tuple[httpx.MockTransport, list[dict[str, str]]]:
     seen: list[dict[str, str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -31,7 +33,9 @@ def _server(*, support_range: bool = True, cut_first: int | None = None) -> tupl
             )
         if cut_first is not None and len(seen) == 1:
             # the first answer promises everything but delivers a part
-            return httpx.Response(200, content=PAYLOAD[:cut_first], headers={"Content-Length": str(len(PAYLOAD))})
+            return httpx.Response(
+                200, content=PAYLOAD[:cut_first], headers={"Content-Length": str(len(PAYLOAD))}
+            )
         return httpx.Response(200, content=PAYLOAD)
 
     return httpx.MockTransport(handler), seen
@@ -39,7 +43,12 @@ def _server(*, support_range: bool = True, cut_first: int | None = None) -> tupl
 
 def test_download_to_a_folder(tmp_path: Path) -> None:
     transport, _ = _server()
-    out = fetch_url("https://example.org/files/m%20x.mtx.gz?sig=1", tmp_path, limits=ImportLimits(), transport=transport)
+    out = fetch_url(
+        "https://example.org/files/m%20x.mtx.gz?sig=1",
+        tmp_path,
+        limits=ImportLimits(),
+        transport=transport,
+    )
     assert out == tmp_path / "m_x.mtx.gz"
     assert out.read_bytes() == PAYLOAD
     assert not (tmp_path / "m_x.mtx.gz.part").exists()
@@ -56,7 +65,9 @@ def test_resume_with_range(tmp_path: Path) -> None:
 
 def test_interrupted_transfer_resumes(tmp_path: Path) -> None:
     transport, seen = _server(cut_first=5000)
-    dest = fetch_url("http://example.org/m", tmp_path / "m.bin", limits=ImportLimits(), transport=transport)
+    dest = fetch_url(
+        "http://example.org/m", tmp_path / "m.bin", limits=ImportLimits(), transport=transport
+    )
     assert dest.read_bytes() == PAYLOAD
     assert seen[1]["range"] == "bytes=5000-"
 
@@ -64,14 +75,21 @@ def test_interrupted_transfer_resumes(tmp_path: Path) -> None:
 def test_server_without_range_starts_over(tmp_path: Path) -> None:
     transport, _ = _server(support_range=False)
     (tmp_path / "m.bin.part").write_bytes(b"stale")
-    dest = fetch_url("http://example.org/m", tmp_path / "m.bin", limits=ImportLimits(), transport=transport)
+    dest = fetch_url(
+        "http://example.org/m", tmp_path / "m.bin", limits=ImportLimits(), transport=transport
+    )
     assert dest.read_bytes() == PAYLOAD
 
 
 def test_size_limit(tmp_path: Path) -> None:
     transport, _ = _server()
     with pytest.raises(IngestError, match="above the limit") as info:
-        fetch_url("http://example.org/m", tmp_path / "m", limits=ImportLimits(max_download_bytes=1000), transport=transport)
+        fetch_url(
+            "http://example.org/m",
+            tmp_path / "m",
+            limits=ImportLimits(max_download_bytes=1000),
+            transport=transport,
+        )
     assert info.value.field == "matrixLocation"
     assert not (tmp_path / "m").exists()
 
@@ -79,6 +97,8 @@ def test_size_limit(tmp_path: Path) -> None:
 def test_http_error_and_bad_scheme(tmp_path: Path) -> None:
     transport, _ = _server()
     with pytest.raises(IngestError, match="HTTP 404"):
-        fetch_url("http://example.org/missing", tmp_path / "m", limits=ImportLimits(), transport=transport)
+        fetch_url(
+            "http://example.org/missing", tmp_path / "m", limits=ImportLimits(), transport=transport
+        )
     with pytest.raises(IngestError, match="only http"):
         fetch_url("file:///etc/passwd", tmp_path / "m", limits=ImportLimits())

@@ -31,7 +31,9 @@ def test_10x_v2_h5(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None
     assert genes.tolist() == ref.genes
 
 
-def test_10x_h5_keeps_gene_expression_only(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:
+def test_10x_h5_keeps_gene_expression_only(
+    ref: Reference, tmp_path: Path, limits: ImportLimits
+) -> None:
     path = write_10x_h5(ref, tmp_path / "x.h5")
     with h5py.File(path, "r+") as f:
         types = ["Gene Expression"] * 4 + ["Antibody Capture"] * 2
@@ -58,7 +60,9 @@ def test_h5ad_counts_layer_wins(ref: Reference, tmp_path: Path, limits: ImportLi
 def test_scaled_h5ad_is_refused(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:
     adata = anndata.AnnData(X=ref.counts.astype(np.float32) - 1)
     adata.write_h5ad(tmp_path / "scaled.h5ad")
-    assert_import_fails([tmp_path / "scaled.h5ad"], tmp_path, limits, match="negative", field="scaled.h5ad")
+    assert_import_fails(
+        [tmp_path / "scaled.h5ad"], tmp_path, limits, match="negative", field="scaled.h5ad"
+    )
 
 
 def test_other_hdf5_is_refused(tmp_path: Path, limits: ImportLimits) -> None:

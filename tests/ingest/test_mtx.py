@@ -37,7 +37,9 @@ def _mtx(tmp: Path, body: str, *, genes: int | None = 3, name: str = "matrix.mtx
         ("0 0 0\n", "empty"),
     ],
 )
-def test_bad_matrix_market_bodies(body: str, match: str, tmp_path: Path, limits: ImportLimits) -> None:
+def test_bad_matrix_market_bodies(
+    body: str, match: str, tmp_path: Path, limits: ImportLimits
+) -> None:
     source = _mtx(tmp_path, body)
     assert_import_fails([source], tmp_path, limits, match=match, field="matrix.mtx")
 
@@ -61,13 +63,17 @@ def test_genes_file_matching_neither_dimension(tmp_path: Path, limits: ImportLim
 def test_cells_file_that_does_not_fit(tmp_path: Path, limits: ImportLimits) -> None:
     source = _mtx(tmp_path, "3 2 2\n1 1 1\n3 2 5\n")
     (tmp_path / "barcodes.tsv").write_text("a\nb\nc\nd\n")
-    assert_import_fails([source], tmp_path, limits, match="neither orientation", field="barcodes.tsv")
+    assert_import_fails(
+        [source], tmp_path, limits, match="neither orientation", field="barcodes.tsv"
+    )
 
 
 def test_duplicate_barcodes(tmp_path: Path, limits: ImportLimits) -> None:
     source = _mtx(tmp_path, "3 2 2\n1 1 1\n3 2 5\n")
     (tmp_path / "barcodes.tsv").write_text("AAA\nAAA\n")
-    assert_import_fails([source], tmp_path, limits, match="duplicate cell barcodes", field="matrix.mtx")
+    assert_import_fails(
+        [source], tmp_path, limits, match="duplicate cell barcodes", field="matrix.mtx"
+    )
 
 
 def test_non_utf8_genes_file(tmp_path: Path, limits: ImportLimits) -> None:
@@ -105,7 +111,9 @@ def test_side_file_prefix() -> None:
     assert mtx_prefix(Path("P9A_matrix.mtx.gz")) == "P9A"
 
 
-def test_prefixed_side_files_and_cells_by_genes_orientation(tmp_path: Path, limits: ImportLimits) -> None:
+def test_prefixed_side_files_and_cells_by_genes_orientation(
+    tmp_path: Path, limits: ImportLimits
+) -> None:
     from bioblocks.ingest import import_matrix, read_canonical
 
     path = tmp_path / "P9A.mtx"

@@ -32,7 +32,9 @@ def test_plain_and_multi_member_gzip(tmp_path: Path, limits: ImportLimits) -> No
 def test_corrupt_gzip(tmp_path: Path, limits: ImportLimits) -> None:
     data = bytearray(gzip.compress(b"some text " * 1000))
     data[20:30] = b"\xff" * 10
-    stream = GuardedStream(io.BytesIO(bytes(data)), name="c.gz", budget=Budget(limits=limits), gzip=True)
+    stream = GuardedStream(
+        io.BytesIO(bytes(data)), name="c.gz", budget=Budget(limits=limits), gzip=True
+    )
     with pytest.raises(IngestError, match="corrupt gzip data"):
         stream.read()
 
@@ -40,9 +42,13 @@ def test_corrupt_gzip(tmp_path: Path, limits: ImportLimits) -> None:
 def test_budget_spans_all_streams(tmp_path: Path) -> None:
     budget = Budget(limits=ImportLimits(max_uncompressed_bytes=1500))
     for k in range(2):
-        stream = GuardedStream(io.BytesIO(gzip.compress(b"a" * 700)), name=f"{k}", budget=budget, gzip=True)
+        stream = GuardedStream(
+            io.BytesIO(gzip.compress(b"a" * 700)), name=f"{k}", budget=budget, gzip=True
+        )
         assert len(stream.read()) == 700
-    stream = GuardedStream(io.BytesIO(gzip.compress(b"a" * 700)), name="third", budget=budget, gzip=True)
+    stream = GuardedStream(
+        io.BytesIO(gzip.compress(b"a" * 700)), name="third", budget=budget, gzip=True
+    )
     with pytest.raises(IngestError, match="exceeds the limit") as info:
         stream.read()
     assert info.value.field == "third"
@@ -62,4 +68,6 @@ def test_unknown_and_missing_inputs(tmp_path: Path, limits: ImportLimits) -> Non
     empty = tmp_path / "e.tsv"
     empty.write_bytes(b"")
     assert_import_fails([empty], tmp_path / "2", limits, match="empty", field="e.tsv")
-    assert_import_fails([tmp_path / "nope.mtx"], tmp_path / "3", limits, match="not found", field="nope.mtx")
+    assert_import_fails(
+        [tmp_path / "nope.mtx"], tmp_path / "3", limits, match="not found", field="nope.mtx"
+    )

@@ -7,14 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pipeline_data import N_CELLS
 
 from bioblocks.config import Settings
 from bioblocks.ingest import make_example_dataset
 from bioblocks.store import open_store
-
-#: Few cells and few layout iterations keep the SPRING jobs to seconds.
-N_CELLS = 1100
-FAST_SPRING = {"n_force_iter": 20}
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FAST_SPRING, N_CELLS
+from _pipeline_data import FAST_SPRING, N_CELLS
 
 from bioblocks.config import Settings
 from bioblocks.errors import AnalysisInputError, IngestError, InputError
@@ -78,7 +78,7 @@ def test_import_checks_name_species_and_id(store: Any, settings: Settings,
         import_dataset(store, settings, sources)
     with pytest.raises(InputError, match="unknown species 'martian'"):
         import_dataset(store, settings, sources, name="x", species="martian")
-    with pytest.raises(InputError, match="is not a dataset id"):
+    with pytest.raises(InputError, match="is not an id"):
         import_dataset(store, settings, sources, name="x", dataset_id="../../etc")
 
 

@@ -184,3 +184,29 @@ def test_upgrade_is_idempotent_and_indexed(tmp_path: Any) -> None:
         assert "ix_documents_status" in plan
     finally:
         store.close()
+
+
+def _patch_in_child(args: tuple[str | None, str, str, str, int]) -> str:
+    url, data_dir, doc_id, etag, number = args
+    store = open_store(Settings(data_dir=data_dir, database_url=url), migrate=False)
+    try:
+        store.patch("dataset", doc_id, {"authors": [f"p{number}"]}, etag=etag)
+        return "won"
+    except EtagMismatch:
+        return "lost"
+    finally:
+        store.close()
+
+
+def test_compare_and_swap_across_processes(store: Store) -> None:
+    import multiprocessing
+
+    doc = store.insert("dataset", {"name": "shared"})
+    url = None if store.dialect == "sqlite" else store.engine.url.render_as_string(
+        hide_password=False)
+    args = [(url, str(store.data_dir), doc["_id"], doc["_etag"], n) for n in range(8)]
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        outcomes = pool.map(_patch_in_child, args)
+    assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+    stored = store.get("dataset", doc["_id"])
+    assert stored is not None and stored["authors"] == [f"p{outcomes.index('won')}"]

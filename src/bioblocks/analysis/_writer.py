@@ -251,14 +251,16 @@ def write_main(
     norm: sp.csr_matrix,
     gene_names: Sequence[str],
     total_counts: np.ndarray,
+    csc: sp.csc_matrix | None = None,
 ) -> None:
     """Write the analysis-level files of the main (normalised) matrix into ``folder``.
 
     Writes ``counts_norm.npz`` (cells × genes CSC, ``scipy.sparse.save_npz``), the
     :class:`~bioblocks.analysis.ExpressionStore` files, ``genes.txt``,
-    ``total_counts.txt`` (``%.18e`` per cell) and the two HDF5 files.
+    ``total_counts.txt`` (``%.18e`` per cell) and the two HDF5 files. ``csc`` is the same
+    matrix in CSC form when the caller already has it (saves a conversion).
     """
-    csc = sp.csc_matrix(norm)
+    csc = sp.csc_matrix(norm) if csc is None else csc
     csc.sort_indices()
     sp.save_npz(folder / "counts_norm.npz", csc, compressed=False)
     ExpressionStore.write(folder, csc, gene_names)
@@ -268,4 +270,4 @@ def write_main(
         "".join(f"{t:.18e}\n" for t in np.asarray(total_counts, dtype=np.float64).tolist()),
     )
     write_hdf5_genes(folder / "counts_norm_sparse_genes.hdf5", csc, gene_names)
-    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", sp.csr_matrix(norm))
+    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm)

@@ -13,6 +13,7 @@ import time
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -426,93 +427,103 @@ def run_spring(
             field="gene_var_pctl",
         )
     excluded = np.setdiff1d(selected, gene_filter)
-
     sparse_path = n_cells >= params.sparse_threshold
-    stages.start("pca", 0.12, "computing principal components")
-    epca = zscore_pca(
-        sub, gene_filter, n_pcs=params.n_prin_comps, seed=params.seed, sparse=sparse_path
-    )
-
-    stages.start("knn", 0.18, "building the kNN graph")
-    neighbors = knn_indices(epca, k=params.n_neighbors, exact=not sparse_path, seed=params.seed)
-    edges = knn_edges(neighbors)
-
-    stages.start("layout", 0.22, "ForceAtlas2 layout")
-    raw = forceatlas2(
-        edges,
-        n_cells,
-        n_iter=params.n_force_iter,
-        seed=params.seed,
-        scaling_ratio=1.0,
-        gravity=0.05,
-        barnes_hut_theta=2.0,
-        edge_weight_influence=1.0,
-        jitter_tolerance=1.0,
-        progress=scaled(progress, 0.22, 0.7),
-    )
-    coordinates = postprocess_layout(raw)
-
-    stages.start("clusters", 0.7, "clustering the kNN graph")
-    clusters = {
-        "Leiden cluster": leiden_clusters(
-            edges, n_cells, resolution=params.leiden_resolution, seed=params.seed
-        ),
-        "Louvain cluster": louvain_clusters(edges, n_cells, seed=params.seed),
-    }
-
-    stages.start("color_stats", 0.75, "computing colour statistics")
-    sub_csc = sp.csc_matrix(sub)
-    gene_stats = _colors.gene_color_stats(sub_csc)
-    metadata = None if cell_metadata is None else cell_metadata.iloc[kept].reset_index(drop=True)
     mito = _preprocess.mito_gene_mask(names)
-    tracks = _colors.continuous_tracks(
-        n_cells,
-        totals=totals[kept],
-        mito_fraction=_preprocess.mito_fraction(matrix[kept], mito) if mito.any() else None,
-        metadata=metadata,
-    )
-    stats = _colors.color_stats(names, gene_stats, tracks)
-    categorical = _colors.categorical_tracks(n_cells, clusters=clusters, metadata=metadata)
+    mito_frac = _preprocess.mito_fraction(matrix[kept], mito) if mito.any() else None
+    del matrix
 
-    stages.start("write", 0.8, "writing the SPRING files")
+    # The main-matrix files (the slowest writes) are written by a background thread while
+    # the rest runs: h5py and file writes overlap the nogil numba and BLAS kernels.
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _writer.write_main(out_dir, norm=main, gene_names=names, total_counts=totals)
-    stages.stop()
-    timings = dict(stages.timings)
-    run_info = {
-        "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-        "Nodes": n_cells,
-        "Filtered_Genes": int(gene_filter.size),
-        "Gene_Var_Pctl": params.gene_var_pctl,
-        "Min_Cells": params.gene_min_cells,
-        "Min_Counts": params.gene_min_counts,
-        "Num_Neighbors": params.n_neighbors,
-        "Num_PCs": int(epca.shape[1]),
-        "Num_Force_Iter": params.n_force_iter,
-        "Seed": params.seed,
-        "Parameters": params.to_dict(),
-        "Excluded_Genes": [names[i] for i in excluded],
-        "Sparse_Path": bool(sparse_path),
-    }
-    _writer.write_subplot(
-        out_dir / dataset_name,
-        gene_names=names,
-        cell_filter=kept,
-        coordinates=coordinates,
-        edges=edges,
-        epca=epca,
-        gene_filter=gene_filter,
-        total_counts=totals[kept],
-        louvain=clusters["Louvain cluster"],
-        categorical=categorical,
-        tracks=tracks,
-        stats=stats,
-        run_info=run_info,
+    main_csc = main.tocsc()
+    sub_csc = main_csc if whole else sp.csc_matrix(sub)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spring-writer")
+    main_written = pool.submit(
+        _writer.write_main, out_dir, norm=main, csc=main_csc, gene_names=names, total_counts=totals
     )
-    timings["write"] = time.perf_counter() - stages._start
+    try:
+        stages.start("pca", 0.12, "computing principal components")
+        epca = zscore_pca(
+            sub, gene_filter, n_pcs=params.n_prin_comps, seed=params.seed, sparse=sparse_path
+        )
+
+        stages.start("knn", 0.18, "building the kNN graph")
+        neighbors = knn_indices(epca, k=params.n_neighbors, exact=not sparse_path, seed=params.seed)
+        edges = knn_edges(neighbors)
+
+        stages.start("layout", 0.22, "ForceAtlas2 layout")
+        raw = forceatlas2(
+            edges,
+            n_cells,
+            n_iter=params.n_force_iter,
+            seed=params.seed,
+            scaling_ratio=1.0,
+            gravity=0.05,
+            barnes_hut_theta=2.0,
+            edge_weight_influence=1.0,
+            jitter_tolerance=1.0,
+            progress=scaled(progress, 0.22, 0.7),
+        )
+        coordinates = postprocess_layout(raw)
+
+        stages.start("clusters", 0.7, "clustering the kNN graph")
+        clusters = {
+            "Leiden cluster": leiden_clusters(
+                edges, n_cells, resolution=params.leiden_resolution, seed=params.seed
+            ),
+            "Louvain cluster": louvain_clusters(edges, n_cells, seed=params.seed),
+        }
+
+        stages.start("color_stats", 0.75, "computing colour statistics")
+        gene_stats = _colors.gene_color_stats(sub_csc)
+        metadata = (
+            None if cell_metadata is None else cell_metadata.iloc[kept].reset_index(drop=True)
+        )
+        tracks = _colors.continuous_tracks(
+            n_cells, totals=totals[kept], mito_fraction=mito_frac, metadata=metadata
+        )
+        stats = _colors.color_stats(names, gene_stats, tracks)
+        categorical = _colors.categorical_tracks(n_cells, clusters=clusters, metadata=metadata)
+
+        stages.start("write", 0.8, "writing the SPRING files")
+        run_info = {
+            "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "Nodes": n_cells,
+            "Filtered_Genes": int(gene_filter.size),
+            "Gene_Var_Pctl": params.gene_var_pctl,
+            "Min_Cells": params.gene_min_cells,
+            "Min_Counts": params.gene_min_counts,
+            "Num_Neighbors": params.n_neighbors,
+            "Num_PCs": int(epca.shape[1]),
+            "Num_Force_Iter": params.n_force_iter,
+            "Seed": params.seed,
+            "Parameters": params.to_dict(),
+            "Excluded_Genes": [names[i] for i in excluded],
+            "Sparse_Path": bool(sparse_path),
+        }
+        _writer.write_subplot(
+            out_dir / dataset_name,
+            gene_names=names,
+            cell_filter=kept,
+            coordinates=coordinates,
+            edges=edges,
+            epca=epca,
+            gene_filter=gene_filter,
+            total_counts=totals[kept],
+            louvain=clusters["Louvain cluster"],
+            categorical=categorical,
+            tracks=tracks,
+            stats=stats,
+            run_info=run_info,
+        )
+        main_written.result()  # re-raises an error of the background writes
+    finally:
+        main_written.cancel()
+        pool.shutdown(wait=True)  # never leave a thread writing into a folder being removed
+    stages.stop()
     progress(1.0, "SPRING finished")
-    log.info("SPRING finished: %s", ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    log.info("SPRING finished: %s", ", ".join(f"{k} {v:.2f}s" for k, v in stages.timings.items()))
     return SpringResult(
         cell_filter=kept,
         gene_filter=gene_filter,
@@ -523,5 +534,5 @@ def run_spring(
         clusters=clusters,
         total_counts=totals[kept],
         params=params,
-        timings=timings,
+        timings=dict(stages.timings),
     )

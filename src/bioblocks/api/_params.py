@@ -97,9 +97,9 @@ def parse_where(text: str) -> dict[str, Any]:
         raise EveHTTPError(400, "Unable to parse `where` clause: it must be a JSON object")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
+        return _py_expr(tree.body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise EveHTTPError(400, "Unable to parse `where` clause") from None
-    return _py_expr(tree.body)
 
 
 _PY_OPS = {ast.Gt: "$gt", ast.GtE: "$gte", ast.Lt: "$lt", ast.LtE: "$lte", ast.NotEq: "$ne"}

@@ -146,9 +146,22 @@ def _handle_request_validation(_: Request, exc: Exception) -> Response:
     return eve_error(400, "; ".join(parts) or None)
 
 
+def _handle_data_error(_: Request, exc: Exception) -> Response:
+    log.info("database refused a value: %s", exc)
+    return eve_error(
+        400,
+        "The database cannot store or compare a value of this request (for example a NUL "
+        "character or a number out of range); remove it and try again",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register every exception-to-envelope mapping on ``app``."""
+    from sqlalchemy.exc import DataError
+
     from ..errors import BioblocksError
+
+    app.add_exception_handler(DataError, _handle_data_error)
 
     app.add_exception_handler(EveHTTPError, _handle_eve)
     app.add_exception_handler(BioblocksError, _handle_bioblocks)

@@ -126,9 +126,13 @@ def _item_links(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
-           paths: Iterable[str]) -> None:
-    """Replace references named by ``paths`` with :class:`_Embedded` documents, in place."""
+           paths: Iterable[str]) -> list[tuple[Resource, list[dict[str, Any]]]]:
+    """Replace references named by ``paths`` with :class:`_Embedded` documents, in place.
+
+    Returns the embedded documents, grouped by their resource (nested ones too).
+    """
     paths = list(paths)
+    embedded: list[tuple[Resource, list[dict[str, Any]]]] = []
     direct = [
         p for p in dict.fromkeys(paths)
         if p in resource.relations and resource.relations[p][0].embeddable
@@ -144,9 +148,10 @@ def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
             elif isinstance(value, str):
                 ids.add(value)
         found = store.get_many(target.url, ids) if ids else {}
+        embedded.append((target, list(found.values())))
         nested = [p[len(path) + 1:] for p in paths if p.startswith(path + ".")]
         if nested and found:
-            _embed(store, target, list(found.values()), nested)
+            embedded.extend(_embed(store, target, list(found.values()), nested))
         for doc in docs:
             value = _get_path(doc, path)
             if isinstance(value, list):
@@ -156,18 +161,15 @@ def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
                 ])
             elif isinstance(value, str):
                 _set_path(doc, path, _Embedded(target, found[value]) if value in found else None)
+    return embedded
 
 
 def _media_ids(resource: Resource, docs: Iterable[dict[str, Any]], out: set[str]) -> None:
-    for doc in docs:
-        for name in resource.media_fields:
-            if isinstance(doc.get(name), str):
-                out.add(doc[name])
-        for value in doc.values():
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if isinstance(item, _Embedded):
-                    _media_ids(item.resource, [item.doc], out)
+    for name in resource.media_fields:
+        out.update(doc[name] for doc in docs if isinstance(doc.get(name), str))
+
+
+_PLAIN = (str, int, float, bool, type(None))
 
 
 class _Renderer:
@@ -176,12 +178,27 @@ class _Renderer:
     def __init__(self, media_ok: set[str], projection: tuple[str, set[str]] | None) -> None:
         self.media_ok = media_ok
         self.projection = projection
+        self._dates: dict[datetime, str] = {}
+        self._embedded: dict[int, dict[str, Any]] = {}
+
+    def date(self, value: datetime) -> str:
+        text = self._dates.get(value)
+        if text is None:
+            text = self._dates[value] = format_date(value)
+        return text
 
     def value(self, value: Any) -> Any:
+        if type(value) in _PLAIN:
+            return value
         if isinstance(value, datetime):
-            return format_date(value)
+            return self.date(value)
         if isinstance(value, _Embedded):
-            return self.doc(value.resource, value.doc, top=False)
+            rendered = self._embedded.get(id(value.doc))
+            if rendered is None:
+                rendered = self._embedded[id(value.doc)] = self.doc(
+                    value.resource, value.doc, top=False
+                )
+            return rendered
         if isinstance(value, dict):
             return {k: self.value(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -202,8 +219,8 @@ class _Renderer:
                 value = f"/media/{value}" if value in self.media_ok else None
             out[name] = self.value(value)
         out["_id"] = doc["_id"]
-        out["_created"] = format_date(doc.get("_created") or EPOCH)
-        out["_updated"] = format_date(doc.get("_updated") or EPOCH)
+        out["_created"] = self.date(doc.get("_created") or EPOCH)
+        out["_updated"] = self.date(doc.get("_updated") or EPOCH)
         out["_etag"] = doc["_etag"]
         return out
 
@@ -212,17 +229,20 @@ def _prepare(store: Store, resource: Resource, docs: list[dict[str, Any]],
              query: EveQuery) -> tuple[list[dict[str, Any]], _Renderer]:
     """Compute links, embed, check media; return ``(links per doc, renderer)``."""
     links = [_item_links(resource, d) for d in docs]
-    embedded = query.get("embedded")
-    if embedded is not None:
-        paths = parse_embedded(embedded)
+    embedded_text = query.get("embedded")
+    embedded: list[tuple[Resource, list[dict[str, Any]]]] = []
+    if embedded_text is not None:
+        paths = parse_embedded(embedded_text)
         if paths:
-            _embed(store, resource, docs, paths)
+            embedded = _embed(store, resource, docs, paths)
     projection_text = query.get("projection")
     projection = (
         parse_projection(projection_text, resource) if projection_text is not None else None
     )
     media: set[str] = set()
     _media_ids(resource, docs, media)
+    for target, found in embedded:
+        _media_ids(target, found, media)
     media_ok = store.existing_media(media) if media else set()
     return links, _Renderer(media_ok, projection)
 

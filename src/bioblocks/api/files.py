@@ -167,9 +167,15 @@ def _respond(request: Request, fh: BinaryIO, st: os.stat_result, name: str) -> R
         headers["Vary"] = "Accept-Encoding"
     range_header = request.headers.get("range")
     if_range = request.headers.get("if-range")
-    if range_header and if_range and if_range.strip() not in (f'"{base_tag}"', headers["Last-Modified"]):
+    if (
+        range_header
+        and if_range
+        and if_range.strip() not in (f'"{base_tag}"', headers["Last-Modified"])
+    ):
         range_header = None
-    use_gzip = compressible and not range_header and size >= GZIP_MIN_BYTES and _accepts_gzip(request)
+    use_gzip = (
+        compressible and not range_header and size >= GZIP_MIN_BYTES and _accepts_gzip(request)
+    )
     etag = f'"{base_tag}-gz"' if use_gzip else f'"{base_tag}"'
     headers["ETag"] = etag
     head = request.method == "HEAD"

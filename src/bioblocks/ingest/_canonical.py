@@ -140,9 +140,7 @@ def _read_folder(folder: Path, *, budget: Budget, label: str, progress: Progress
     raise IngestError(f"no matrix found in the folder; expected {FORMATS_HELP}", field=label)
 
 
-def _read_file(
-    path: Path, *, budget: Budget, work: Path | None, progress: Progress
-) -> Library:
+def _read_file(path: Path, *, budget: Budget, work: Path | None, progress: Progress) -> Library:
     kind = detect_format(path, budget=budget)
     log.info("reading %s as %s", path.name, kind)
     if kind in ("mtx", "mtx.gz"):
@@ -182,7 +180,9 @@ def default_label(path: Path) -> str:
     return path.name.split(".")[0] or path.name
 
 
-def _combine(libs: list[Library], labels: list[str]) -> tuple[sp.csr_matrix, pd.DataFrame, pd.DataFrame]:
+def _combine(
+    libs: list[Library], labels: list[str]
+) -> tuple[sp.csr_matrix, pd.DataFrame, pd.DataFrame]:
     """Concatenate libraries (genes aligned by name) into X, obs and var."""
     first = libs[0]
     genes = first.gene_names
@@ -310,7 +310,10 @@ def import_matrix(
     )
     log.info(
         "imported %s cells × %s genes (%s nonzeros) from %s",
-        f"{summary.cells:,}", f"{summary.genes:,}", f"{summary.nonzeros:,}", source_format,
+        f"{summary.cells:,}",
+        f"{summary.genes:,}",
+        f"{summary.nonzeros:,}",
+        source_format,
     )
     return summary
 

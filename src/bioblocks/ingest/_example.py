@@ -97,7 +97,10 @@ def _simulate(n_cells: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[
 
 def _write_gz(path: Path, data: bytes) -> None:
     """Write gzip with a zero timestamp, so the files are byte-for-byte reproducible."""
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as fh:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as fh,
+    ):
         fh.write(data)
 
 

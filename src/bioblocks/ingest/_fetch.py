@@ -72,7 +72,9 @@ def fetch_url(
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
                 last_error = exc
                 log.warning("download of %s interrupted (%s), attempt %d", url, exc, attempt)
-    raise IngestError(f"download of {url} failed after {attempts} attempts: {last_error}", field=FIELD)
+    raise IngestError(
+        f"download of {url} failed after {attempts} attempts: {last_error}", field=FIELD
+    )
 
 
 def _download(

@@ -17,15 +17,6 @@ DENSE_FULL = 3
 
 
 @numba.njit(nogil=True, cache=True)
-def is_sorted(key: np.ndarray) -> bool:
-    """Return whether ``key`` is non-decreasing."""
-    for i in range(1, key.shape[0]):
-        if key[i] < key[i - 1]:
-            return False
-    return True
-
-
-@numba.njit(nogil=True, cache=True)
 def group_by_key_inplace(
     key: np.ndarray, other: np.ndarray, data: np.ndarray, n_keys: int
 ) -> np.ndarray:

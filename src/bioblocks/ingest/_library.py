@@ -198,9 +198,7 @@ def check_library(lib: Library) -> Library:
         width = len(str(n_cells))
         lib.barcodes = np.array([f"cell{i:0{width}d}" for i in range(n_cells)], dtype=object)
     elif len(lib.barcodes) != n_cells:
-        raise IngestError(
-            f"{len(lib.barcodes):,} cell names for {n_cells:,} cells", field=lib.name
-        )
+        raise IngestError(f"{len(lib.barcodes):,} cell names for {n_cells:,} cells", field=lib.name)
     else:
         index = pd.Index(lib.barcodes)
         if not index.is_unique:

@@ -164,4 +164,3 @@ def read_mtx(
         source_format=source_format,
         name=name,
     )
-

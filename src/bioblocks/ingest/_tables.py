@@ -25,7 +25,16 @@ NAME_COLUMNS = (
     "genes",
 )
 ID_COLUMNS = ("featurekey", "gene_id", "gene_ids", "id", "ensembl_id", "accession")
-CELL_HEADERS = ("cellkey", "barcode", "barcodes", "cell", "cell_id", "cellid", "cell_name", "obs_names")
+CELL_HEADERS = (
+    "cellkey",
+    "barcode",
+    "barcodes",
+    "cell",
+    "cell_id",
+    "cellid",
+    "cell_name",
+    "obs_names",
+)
 
 GENE_FILES = ("genes", "features", "gene_names", "genes_names")
 CELL_FILES = ("cells", "barcodes", "cell_names")
@@ -73,10 +82,6 @@ def _has_header(n_lines: int, dims: tuple[int, ...], first: str, known: tuple[st
     return headed and not plain
 
 
-def _split(lines: list[str], *, name: str) -> list[list[str]]:
-    return [line.split("\t") for line in lines]
-
-
 def read_genes(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> GeneTable:
     """Read a genes/features file whose length should equal one of ``dims``.
 
@@ -101,7 +106,7 @@ def read_genes(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> GeneTabl
         )
     if name.removesuffix(".gz").endswith(".txt") and not header:
         return GeneTable(names=np.array([s.strip() for s in lines], dtype=object), ids=None)
-    rows = _split(lines, name=name)
+    rows = [line.split("\t") for line in lines]
     if header:
         columns = [c.strip().lower() for c in rows[0]]
         rows = rows[1:]
@@ -116,7 +121,9 @@ def read_genes(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> GeneTabl
         names = np.array([r[name_col].strip() for r in rows], dtype=object)
         ids = None if id_col is None else np.array([r[id_col].strip() for r in rows], dtype=object)
     except IndexError as exc:
-        raise IngestError("ragged rows: some lines have fewer columns than others", field=name) from exc
+        raise IngestError(
+            "ragged rows: some lines have fewer columns than others", field=name
+        ) from exc
     return GeneTable(names=names, ids=ids)
 
 

@@ -48,7 +48,7 @@ def _store(settings: Settings) -> Any:
         from ..store import open_store
 
         _stores.clear()
-        _stores[pid] = open_store(settings)
+        _stores[pid] = open_store(settings, migrate=False)  # the worker's parent migrated
     return _stores[pid]
 
 
@@ -153,6 +153,9 @@ def run_celery_worker(
     ``concurrency`` defaults to ``Settings.job_workers``; ``beat`` also runs
     Celery beat for ``Settings.pipeline_schedule``.
     """
+    from ..store import open_store
+
+    open_store(settings).close()  # apply migrations once, before any child opens the store
     app = celery_app(settings)
     sweeper = multiprocessing.get_context("spawn").Process(
         target=_sweeper_main, args=(settings,), name="bioblocks-job-sweeper", daemon=True

@@ -71,7 +71,7 @@ def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event) -> 
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    store = open_store(settings)
+    store = open_store(settings, migrate=False)  # the pool's parent migrated
     log.info("job worker %s started", worker_name())
     work_loop(store, settings, stop=stop)
 
@@ -101,6 +101,9 @@ class LocalWorkers:
 
     def start(self) -> LocalWorkers:
         """Start the worker processes and a thread that restarts any that die; return self."""
+        from ..store import open_store
+
+        open_store(self.settings).close()  # apply migrations once, before the children start
         self._children = [self._spawn() for _ in range(self.processes)]
         self._supervisor = threading.Thread(target=self._supervise, name="job-pool", daemon=True)
         self._supervisor.start()

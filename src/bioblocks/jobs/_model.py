@@ -178,11 +178,19 @@ def submit_job(
 
 
 def dispatch(settings: Settings, job_id: str) -> None:
-    """Tell the Celery executor about a queued job (no-op for the local executor)."""
+    """Tell the Celery executor about a queued job (no-op for the local executor).
+
+    A broker that cannot be reached is logged, not raised: the job is stored
+    and the recovery sweep of the workers re-sends queued jobs.
+    """
     if settings.broker_url:
         from ._celery import send_run_job
 
-        send_run_job(settings, job_id)
+        try:
+            send_run_job(settings, job_id)
+        except Exception:  # the job stays queued; the workers' sweep sends it again
+            log.warning("could not send job %s to the broker; it stays queued", job_id,
+                        exc_info=True)
 
 
 def scratch_dir(settings: Settings, job_id: str) -> Path:

@@ -23,12 +23,13 @@ pipeline       ``steps``, ``datasets``, ``limit``, ``params`` (see :func:`run_pi
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnalysisInputError, InputError
 from ..jobs import JobContext, JobKind, register_kind
-from ..storage import PathOutsideDataDir, dataset_dir, safe_resolve
+from ..storage import PathOutsideDataDir, analysis_dir, dataset_dir, safe_resolve
 from . import operations
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ def _abandon_import(store: Any, settings: Settings, job: Doc) -> None:
     # A new dataset whose folder was renamed into place but whose document was never written.
     new_id = (job.get("parameters") or {}).get("datasetId")
     if new_id and store.get("dataset", new_id) is None:
-        import shutil
-
         shutil.rmtree(dataset_dir(settings.resolved_data_dir, new_id), ignore_errors=True)
 
 
@@ -137,9 +136,13 @@ def _run_analysis_kind(process: str):  # noqa: ANN202 - a factory of job functio
     def run(ctx: JobContext) -> Doc:
         params = ctx.parameters
         subsample = params.pop("subsample", None) if process == "SPRING" else None
+        # The new analysis's id is recorded before any file is written, so the crash
+        # recovery removes exactly this analysis's folder if its document never appeared.
+        analysis_id = str(uuid.uuid4())
+        ctx.store.patch("job", ctx.job_id, {"results": {"pendingAnalysis": analysis_id}})
         doc = operations.run_analysis(
             ctx.store, ctx.settings, _dataset_id(ctx), process=process, subsample=subsample,
-            params=params, progress=ctx.progress, scratch=ctx.scratch,
+            params=params, progress=ctx.progress, scratch=ctx.scratch, analysis_id=analysis_id,
         )
         return {"analysis": doc["_id"], "dataset": doc.get("dataset")}
 
@@ -147,9 +150,15 @@ def _run_analysis_kind(process: str):  # noqa: ANN202 - a factory of job functio
 
 
 def _abandon_analysis(store: Any, settings: Settings, job: Doc) -> None:
+    # The analysis folder may have been renamed into place just before the worker died,
+    # without its document: remove it (and any older orphans of the dataset).
     dataset_id = (job.get("associatedDataset") or {}).get("dataset")
+    pending = (job.get("results") or {}).get("pendingAnalysis")
+    if dataset_id and pending and store.get("analysis", pending) is None:
+        shutil.rmtree(analysis_dir(settings.resolved_data_dir, dataset_id, pending),
+                      ignore_errors=True)
     if dataset_id:
-        operations.remove_orphan_analyses(store, settings, dataset_id, min_age=0.0)
+        operations.remove_orphan_analyses(store, settings, dataset_id)
 
 
 # ---- hca-sync and pipeline -------------------------------------------------------------------
@@ -173,8 +182,8 @@ def _run_hca(ctx: JobContext) -> Doc:
                 "warnings": outcome["warnings"]}
     from .steps import run_pipeline
 
-    reports = run_pipeline(ctx.store, ctx.settings, steps=["hca-sync"],
-                           limit=params.get("limit"), hca_filter=params, progress=ctx.progress)
+    reports = run_pipeline(ctx.store, ctx.settings, steps=["hca-sync"], limit=params.get("limit"),
+                           hca_filter=params, run_here=True, progress=ctx.progress)
     return {"steps": [r.to_dict() for r in reports]}
 
 
@@ -198,7 +207,7 @@ def _run_pipeline(ctx: JobContext) -> Doc:
     reports = run_pipeline(
         ctx.store, ctx.settings, steps=params.get("steps"), datasets=params.get("datasets"),
         limit=params.get("limit"), params=params.get("params"), hca_filter=params.get("hca"),
-        progress=ctx.progress,
+        run_here=True, progress=ctx.progress,
     )
     failed = sum(r.failed for r in reports)
     if failed and all(r.done == 0 for r in reports):

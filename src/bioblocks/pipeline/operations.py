@@ -62,14 +62,14 @@ def _relative(settings: Settings, path: Path) -> str:
     return path.relative_to(settings.resolved_data_dir).as_posix()
 
 
-def _check_new_id(dataset_id: str) -> str:
-    if not UUID_RE.fullmatch(dataset_id):
+def _check_new_id(new_id: str, *, field: str = "id") -> str:
+    if not UUID_RE.fullmatch(new_id):
         raise InputError(
-            f"{dataset_id!r} is not a dataset id; use a lower-case UUID such as "
+            f"{new_id!r} is not an id; use a lower-case UUID such as "
             f"{uuid.uuid4()} (or leave it out to get a new one)",
-            field="id",
+            field=field,
         )
-    return dataset_id
+    return new_id
 
 
 def append_analysis(store: Any, dataset_id: str, analysis_id: str) -> Doc:
@@ -390,6 +390,7 @@ def run_analysis(
     params: dict[str, Any] | None = None,
     progress: Progress = null_progress,
     scratch: Path | None = None,
+    analysis_id: str | None = None,
 ) -> Doc:
     """Run a SPRING, t-SNE or UMAP analysis of a dataset; return the new analysis document.
 
@@ -400,8 +401,10 @@ def run_analysis(
     analysis. The folder ``datasets/<dataset>/analyses/<analysis>/`` is
     written atomically (with ``preview.png``), then the ``analysis`` document
     (``parameters`` include the seed) is created and appended to the
-    dataset's ``analyses``. Raises :class:`AnalysisInputError` for bad
-    parameters or data; nothing is left behind then.
+    dataset's ``analyses``. ``analysis_id`` fixes the new analysis's id (a
+    job records it first, so a crash can be cleaned up exactly). Raises
+    :class:`AnalysisInputError` for bad parameters or data; nothing is left
+    behind then.
     """
     if process not in PROCESSES:
         raise AnalysisInputError(
@@ -409,6 +412,7 @@ def run_analysis(
         )
     params = dict(params or {})
     dataset = require_doc(store, "dataset", dataset_id)
+    new_id = _check_new_id(analysis_id, field="analysis_id") if analysis_id else str(uuid.uuid4())
     seed = params.pop("seed", None)
     try:
         seed = int(seed) if seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
@@ -416,9 +420,9 @@ def run_analysis(
         raise AnalysisInputError(f"seed must be an integer, not {seed!r}", field="seed") from None
     if process == "SPRING":
         return _run_spring(store, settings, dataset, subsample=subsample, params=params, seed=seed,
-                           progress=progress, scratch=scratch)
+                           progress=progress, scratch=scratch, analysis_id=new_id)
     return _run_embedding(store, settings, dataset, process=process, params=params, seed=seed,
-                          progress=progress, scratch=scratch)
+                          progress=progress, scratch=scratch, analysis_id=new_id)
 
 
 def _folder_name(name: str) -> str:
@@ -457,6 +461,7 @@ def spring_pca(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
 def _run_spring(
     store: Any, settings: Settings, dataset: Doc, *, subsample: int | None,
     params: dict[str, Any], seed: int, progress: Progress, scratch: Path | None,
+    analysis_id: str,
 ) -> Doc:
     from ..analysis import SpringParams, run_spring, subsample_name, subsample_plan
 
@@ -472,7 +477,6 @@ def _run_spring(
     dataset_name = str(dataset.get("name") or dataset["_id"])
     names = dict(subsample_plan(dataset_name, n_cells))
     name = names.get(size) or subsample_name(dataset_name, size)
-    analysis_id = str(uuid.uuid4())
     final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
         result = run_spring(
@@ -497,7 +501,7 @@ def _run_spring(
 
 def _run_embedding(
     store: Any, settings: Settings, dataset: Doc, *, process: str, params: dict[str, Any],
-    seed: int, progress: Progress, scratch: Path | None,
+    seed: int, progress: Progress, scratch: Path | None, analysis_id: str,
 ) -> Doc:
     spring_id = params.pop("springAnalysis", None)
     if spring_id is not None:
@@ -521,7 +525,6 @@ def _run_embedding(
     pca, labels = spring_pca(analysis_dir(settings.resolved_data_dir, dataset["_id"], spring["_id"]))
     from ..analysis import run_tsne, run_umap
 
-    analysis_id = str(uuid.uuid4())
     final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     runner = run_tsne if process == "TSNE" else run_umap
     with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:

@@ -3,8 +3,9 @@
 Steps, in order (``STEPS``):
 
 ``hca-sync``
-    one ``hca-sync`` job per HCA project matching the filter whose chosen
-    matrix is not yet imported at the same file version;
+    one ``hca-sync`` job per HCA project matching the filter
+    (``Settings.hca_sync`` or the run's ``hca_filter``; none: nothing) whose
+    chosen matrix is not yet imported at the same file version;
 ``fetch-matrices``
     one ``fetch-matrix`` job per dataset whose ``matrixLocation`` is an
     http(s) URL and that has no imported matrix yet;
@@ -124,7 +125,11 @@ def plan_step(
     units: list[Unit] = []
     skipped = 0
     if step == "hca-sync":
-        return _plan_hca(store, settings, hca_filter or {})
+        chosen = hca_filter or dict(settings.hca_sync)
+        if not chosen:
+            log.info("hca-sync: no filter configured (BIOBLOCKS_HCA_SYNC); nothing to import")
+            return [], 0
+        return _plan_hca(store, settings, chosen)
     if step not in STEPS:
         raise InputError(f"unknown step {step!r}; use {', '.join(STEPS)}", field="steps")
     for dataset in _datasets(store, datasets):
@@ -193,7 +198,7 @@ def _plan_hca(store: Any, settings: Settings, hca_filter: dict[str, Any]) -> tup
 
 def _run_units(
     store: Any, settings: Settings, units: list[Unit], report: StepReport, progress: Progress,
-    *, timeout: float | None,
+    *, timeout: float | None, run_here: bool,
 ) -> None:
     jobs: list[tuple[Unit, str]] = []
     for unit in units:
@@ -206,11 +211,11 @@ def _run_units(
             continue
         jobs.append((unit, job["_id"]))
         report.jobs.append(job["_id"])
-    # Run what no worker has claimed yet, here; then wait for the rest.
-    me = worker_name()
-    for index, (_unit, job_id) in enumerate(jobs):
-        progress(index / max(len(jobs), 1), f"{report.step}: job {index + 1} of {len(jobs)}")
-        execute(store, settings, job_id, worker=me)
+    if run_here:  # run what no worker has claimed yet, in this process; then wait for the rest
+        me = worker_name()
+        for index, (_unit, job_id) in enumerate(jobs):
+            progress(index / max(len(jobs), 1), f"{report.step}: job {index + 1} of {len(jobs)}")
+            execute(store, settings, job_id, worker=me)
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = {job_id: unit for unit, job_id in jobs}
     while pending:
@@ -247,6 +252,7 @@ def run_pipeline(
     params: dict[str, dict[str, Any]] | None = None,
     hca_filter: dict[str, Any] | None = None,
     step_timeout: float | None = None,
+    run_here: bool | None = None,
     progress: Progress = null_progress,
 ) -> list[StepReport]:
     """Run the pipeline ``steps`` (default all, in ``STEPS`` order); return a report per step.
@@ -255,7 +261,10 @@ def run_pipeline(
     jobs queued per step; ``params`` maps a process (``SPRING``, ``TSNE``,
     ``UMAP``) to parameters for its jobs; ``hca_filter`` holds ``species``,
     ``organ``, ``format``, ``maxCells`` for ``hca-sync``. With ``dry_run``
-    nothing is queued: ``planned`` says what would be.
+    nothing is queued: ``planned`` says what would be. ``run_here`` (default:
+    when no broker is configured) makes this process run the step's jobs that no
+    worker has claimed yet; otherwise it only waits for the workers.
+    ``step_timeout`` bounds the wait per step (unfinished jobs count as failed).
     """
     chosen = list(steps or STEPS)
     unknown = [s for s in chosen if s not in STEPS]
@@ -282,7 +291,8 @@ def run_pipeline(
             units = units[: max(0, int(limit))]
         report.planned = len(units)
         if not dry_run and units:
-            _run_units(store, settings, units, report, step_progress, timeout=step_timeout)
+            _run_units(store, settings, units, report, step_progress, timeout=step_timeout,
+                       run_here=not settings.broker_url if run_here is None else run_here)
         report.seconds = time.monotonic() - started
         log.info("pipeline step %s: %d done, %d skipped, %d failed (%.1f s)", step, report.done,
                  report.skipped, report.failed, report.seconds)

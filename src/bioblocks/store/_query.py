@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import InputError
 from ..resources import Resource, parse_date, to_iso
-from ._tables import documents
+from ._tables import documents, list_items
 
 BANNED = frozenset({"$where", "$regex"})
 _FIELD_OPS = frozenset(
@@ -68,6 +68,23 @@ def _stored(value: Any) -> Any:
     return value
 
 
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of dicts and lists (iterative, so deep input cannot overflow)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _false() -> Clause:
     return sa.false()
 
@@ -87,6 +104,11 @@ class WhereCompiler:
 
     def compile(self, where: Any) -> Clause:
         """Return the SQL condition of ``where`` (a dict); raise :class:`QueryError`."""
+        if _depth(where) > MAX_DEPTH:
+            raise QueryError(f"`where` is nested more than {MAX_DEPTH} levels deep")
+        return self._compile(where)
+
+    def _compile(self, where: Any) -> Clause:
         if not isinstance(where, dict):
             raise QueryError("Unable to parse `where` clause: it must be a JSON object")
         clauses: list[Clause] = []
@@ -94,7 +116,7 @@ class WhereCompiler:
             if key in ("$and", "$or", "$nor"):
                 if not isinstance(cond, list) or not cond:
                     raise QueryError(f"`{key}` needs a non-empty list of conditions")
-                parts = [self.compile(c) for c in cond]
+                parts = [self._compile(c) for c in cond]
                 if key == "$and":
                     clauses.append(sa.and_(*parts))
                 elif key == "$or":
@@ -206,7 +228,7 @@ class WhereCompiler:
     def _meta(self, path: str, op: str, value: Any) -> Clause:
         column = META_COLUMNS[path]
         is_date = path in ("_created", "_updated")
-        if is_date != isinstance(value, datetime):
+        if is_date != isinstance(value, datetime) or not (is_date or isinstance(value, str)):
             return _false()
         if op == "=":
             return column == value
@@ -235,6 +257,11 @@ class WhereCompiler:
 
             return self._any(documents.c.doc, parts, kinds, pred)
 
+        if kinds == ["list"] and isinstance(value, str | int | float) and not isinstance(
+            value, bool
+        ):
+            return self._listed(parts[0], [value])
+
         def spred(v: Any, t: Any) -> Clause:
             if value is None:
                 return sa.or_(t.is_(None), t == "null")
@@ -251,6 +278,17 @@ class WhereCompiler:
 
         return self._any(documents.c.doc, parts, kinds, spred)
 
+    @staticmethod
+    def _listed(field: str, values: list[Any]) -> Clause:
+        """SQLite: documents whose top-level list ``field`` holds one of ``values``."""
+        condition = (
+            list_items.c.value == values[0] if len(values) == 1
+            else list_items.c.value.in_(values)
+        )
+        return documents.c.seq.in_(
+            sa.select(list_items.c.seq).where(list_items.c.path == field, condition)
+        )
+
     def _in(self, path: str, values: list[Any]) -> Clause:
         if not values:
             return _false()
@@ -259,6 +297,8 @@ class WhereCompiler:
         strings = [v for v in values if isinstance(v, str)]
         if not self.pg and len(strings) == len(values):
             parts = self._segments(path)
+            if self._kinds(parts) == ["list"]:
+                return self._listed(parts[0], [_stored(v) for v in values])
             stored = [_stored(v) for v in values]
             return self._any(
                 documents.c.doc, parts, self._kinds(parts), lambda v, t: v.in_(stored)

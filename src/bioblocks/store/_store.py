@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MEDIA_ID = frozenset("0123456789abcdef")
+#: An expanding bind parameter: ``IN`` lists are not coerced element by element.
+_IDS = sa.bindparam("ids", expanding=True)
 
 
 class ValidationError(InputError):
@@ -220,10 +222,10 @@ class Store:
         if not wanted:
             return {}
         stmt = sa.select(*self._COLUMNS).where(
-            documents.c.resource == resource, documents.c.id.in_(wanted)
+            documents.c.resource == resource, documents.c.id.in_(_IDS)
         )
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(stmt, {"ids": wanted}).all()
         return {row.id: self._row_to_doc(res, row) for row in rows}
 
     def existing_ids(self, resource: str, ids: Iterable[str]) -> set[str]:
@@ -233,10 +235,10 @@ class Store:
         if not wanted:
             return set()
         stmt = sa.select(documents.c.id).where(
-            documents.c.resource == resource, documents.c.id.in_(wanted)
+            documents.c.resource == resource, documents.c.id.in_(_IDS)
         )
         with self.engine.connect() as conn:
-            return set(conn.execute(stmt).scalars())
+            return set(conn.execute(stmt, {"ids": wanted}).scalars())
 
     def _where(self, resource: str, where: Mapping[str, Any] | None) -> Any:
         clause = documents.c.resource == resource
@@ -335,7 +337,14 @@ class Store:
             raise DuplicateId(
                 f"a {resource} with one of the ids {[r['id'] for r in rows]} already exists"
             ) from exc
+        self._after_bulk(len(rows))
         return [self._row_to_doc(res, _RowLike(r)) for r in rows]
+
+    def _after_bulk(self, count: int) -> None:
+        """Refresh PostgreSQL's statistics after a big write, so filters use the GIN index."""
+        if self.dialect == "postgresql" and count >= 1000:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("ANALYZE documents"))
 
     def import_documents(
         self, resource: str, docs: list[Mapping[str, Any]], *, replace: bool = True
@@ -379,6 +388,7 @@ class Store:
                     .values(etag=row["etag"], created=row["created"], updated=row["updated"],
                             doc=row["doc"])
                 )
+        self._after_bulk(len(rows))
         return len(new), len(old)
 
     def _write(
@@ -595,8 +605,8 @@ class Store:
         if not wanted:
             return set()
         with self.engine.connect() as conn:
-            return set(conn.execute(sa.select(media.c.id).where(media.c.id.in_(wanted)))
-                       .scalars())
+            stmt = sa.select(media.c.id).where(media.c.id.in_(_IDS))
+            return set(conn.execute(stmt, {"ids": wanted}).scalars())
 
     def delete_media(self, media_id: str) -> bool:
         """Delete a media file and its row; return False if it did not exist."""

@@ -50,3 +50,13 @@ tokens = sa.Table(
     sa.Column("created", sa.DateTime(), nullable=False),
     sa.Column("revoked", sa.DateTime(), nullable=True),
 )
+
+#: SQLite only (created by the migration with its triggers): the scalar elements of
+#: every top-level list field, so "array contains" filters are index lookups.
+list_items = sa.Table(
+    "list_items",
+    sa.MetaData(),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("path", sa.Text(), nullable=False),
+    sa.Column("value", sa.types.NullType()),
+)

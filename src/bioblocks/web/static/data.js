@@ -1,22 +1,66 @@
 // Reading the analysis files: coordinates, colour tracks, cell filters; colour ramps.
 
-/** Parse SPRING `coordinates.txt` (`i,x,y`) or t-SNE/UMAP output (`x,y`) into Float32Array. */
-export function parseCoordinates(text, { indexed, flipY }) {
-  const out = [];
-  let start = 0;
-  const n = text.length;
-  while (start < n) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = n;
-    const line = text.slice(start, end);
-    start = end + 1;
-    const fields = line.split(",");
-    if (fields.length < (indexed ? 3 : 2)) continue;
-    const x = parseFloat(fields[indexed ? 1 : 0]);
-    const y = parseFloat(fields[indexed ? 2 : 1]);
-    out.push(x, flipY ? -y : y);
+/** Parse the decimal number in text[a, b) (fast path; parseFloat for anything unusual). */
+function parseNumber(text, a, b) {
+  let i = a;
+  while (i < b && text.charCodeAt(i) <= 32) i++;
+  let end = b;
+  while (end > i && text.charCodeAt(end - 1) <= 32) end--;
+  let c = text.charCodeAt(i);
+  let negative = false;
+  if (c === 45 || c === 43) { negative = c === 45; i++; }
+  let mantissa = 0, scale = 0, digits = 0;
+  while (i < end && (c = text.charCodeAt(i)) >= 48 && c <= 57) { mantissa = mantissa * 10 + (c - 48); i++; digits++; }
+  if (i < end && text.charCodeAt(i) === 46) {
+    i++;
+    while (i < end && (c = text.charCodeAt(i)) >= 48 && c <= 57) { mantissa = mantissa * 10 + (c - 48); scale--; i++; digits++; }
   }
-  return Float32Array.from(out);
+  if (i < end && ((c = text.charCodeAt(i)) === 101 || c === 69)) {
+    i++;
+    let sign = 1, exponent = 0;
+    c = text.charCodeAt(i);
+    if (c === 45 || c === 43) { sign = c === 45 ? -1 : 1; i++; }
+    while (i < end && (c = text.charCodeAt(i)) >= 48 && c <= 57) { exponent = exponent * 10 + (c - 48); i++; }
+    scale += sign * exponent;
+  }
+  if (i !== end || digits === 0) return parseFloat(text.slice(a, b));
+  const value = scale < 0 ? mantissa / 10 ** -scale : mantissa * 10 ** scale;
+  return negative ? -value : value;
+}
+
+/**
+ * Parse SPRING `coordinates.txt` (`i,x,y`; the index is ignored, line order counts) or a
+ * t-SNE/UMAP output (`x,y`) into a Float32Array of x,y pairs. Short lines are skipped.
+ */
+export function parseCoordinates(text, { indexed, flipY }) {
+  let lines = 1;
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) lines++;
+  const out = new Float32Array(2 * lines);
+  const first = indexed ? 1 : 0;
+  let n = 0, start = 0;
+  const length = text.length;
+  while (start < length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = length;
+    // Field boundaries: the x field is number `first`, y the next one.
+    let a = start;
+    for (let f = 0; f < first && a >= 0; f++) {
+      a = text.indexOf(",", a);
+      if (a >= end) a = -1;
+      if (a >= 0) a++;
+    }
+    const b = a >= 0 ? text.indexOf(",", a) : -1;
+    if (a >= 0 && b >= 0 && b < end) {
+      let c = text.indexOf(",", b + 1);
+      if (c < 0 || c > end) c = end;
+      const y = parseNumber(text, b + 1, c);
+      out[2 * n] = parseNumber(text, a, b);
+      out[2 * n + 1] = flipY ? -y : y;
+      n++;
+    }
+    start = end + 1;
+  }
+  return out.slice(0, 2 * n);
 }
 
 /** Parse `color_data_gene_sets.csv` into a Map name → Float32Array. */

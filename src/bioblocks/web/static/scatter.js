@@ -1,6 +1,38 @@
 // WebGL scatter plot: one gl.POINTS draw call over float32 position and colour buffers.
 // The view (centre and zoom) is two uniforms, so panning and zooming never touch the
 // buffers; a million points redraw in one call per frame.
+//
+// Large sets are uploaded in a random order, so the first k vertices are a uniform sample.
+// While the view moves, a frame draws the first k points with k sized to a frame budget
+// from the measured cost of a full frame (all points on a GPU; a sample on a CPU
+// renderer such as SwiftShader); once the view rests, every point is drawn again.
+
+const FRAME_BUDGET_MS = 33;
+const MIN_SAMPLE = 20000;
+const SHUFFLE_ABOVE = 100000;
+const SETTLE_MS = 150;
+
+/** A random permutation of 0..n-1 (seeded, so a plot looks the same every time). */
+function permutation(n) {
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let seed = 0x9e3779b9;
+  for (let i = n - 1; i > 0; i--) {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    const j = (seed >>> 0) % (i + 1);
+    const t = order[i]; order[i] = order[j]; order[j] = t;
+  }
+  return order;
+}
+
+function permute(values, order, width) {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < order.length; i++) {
+    const from = order[i] * width, to = i * width;
+    for (let k = 0; k < width; k++) out[to + k] = values[from + k];
+  }
+  return out;
+}
 
 const VERTEX = `
 attribute vec2 a_position;
@@ -64,6 +96,11 @@ export class Scatter {
     this.view = { cx: 0, cy: 0, zoom: 1 };
     this.frames = 0;
     this.onRender = null;
+    this.order = null;
+    this.fullFrameMs = 0;
+    this.lastDrawn = 0;
+    this._moving = false;
+    this._settle = null;
     this._pending = false;
   }
 
@@ -82,17 +119,38 @@ export class Scatter {
     }
     if (!(minX <= maxX)) { minX = -1; maxX = 1; minY = -1; maxY = 1; }
     this.bounds = { minX, maxX, minY, maxY };
+    this.order = this.count > SHUFFLE_ABOVE ? permutation(this.count) : null;
+    this.fullFrameMs = 0;
     gl.bindBuffer(gl.ARRAY_BUFFER, this.positionBuffer);
-    gl.bufferData(gl.ARRAY_BUFFER, positions, gl.STATIC_DRAW);
+    gl.bufferData(gl.ARRAY_BUFFER, this.order ? permute(positions, this.order, 2) : positions,
+      gl.STATIC_DRAW);
     this.reset();
   }
 
-  /** Upload r,g,b in 0..1 (Float32Array of length 3N). */
+  /** Upload r,g,b in 0..1 (Float32Array of length 3N, in point order). */
   setColors(colors) {
     const gl = this.gl;
     gl.bindBuffer(gl.ARRAY_BUFFER, this.colorBuffer);
-    gl.bufferData(gl.ARRAY_BUFFER, colors, gl.DYNAMIC_DRAW);
+    gl.bufferData(gl.ARRAY_BUFFER, this.order ? permute(colors, this.order, 3) : colors,
+      gl.DYNAMIC_DRAW);
     this.requestRender();
+  }
+
+  /** Mark the view as moving: frames may draw a sample until it rests for SETTLE_MS. */
+  _moved() {
+    this._moving = true;
+    clearTimeout(this._settle);
+    this._settle = setTimeout(() => {
+      this._moving = false;
+      this.requestRender();
+    }, SETTLE_MS);
+  }
+
+  /** Points to draw this frame: all at rest; while moving, as many as fit the budget. */
+  _drawCount() {
+    if (!this._moving || !this.order || this.fullFrameMs <= FRAME_BUDGET_MS) return this.count;
+    const fit = Math.floor((this.count * FRAME_BUDGET_MS) / this.fullFrameMs);
+    return Math.min(this.count, Math.max(MIN_SAMPLE, fit));
   }
 
   /** Fit the whole point cloud in the canvas. */
@@ -117,6 +175,7 @@ export class Scatter {
   panBy(dx, dy) {
     this.view.cx -= dx / this.view.zoom;
     this.view.cy += dy / this.view.zoom;
+    this._moved();
     this.requestRender();
   }
 
@@ -127,6 +186,7 @@ export class Scatter {
     const after = this.toData(px, py);
     this.view.cx += before[0] - after[0];
     this.view.cy += before[1] - after[1];
+    this._moved();
     this.requestRender();
   }
 
@@ -175,7 +235,7 @@ export class Scatter {
       const sx = (2 * this.view.zoom) / width, sy = (2 * this.view.zoom) / height;
       gl.uniform2f(this.loc.scale, sx, sy);
       gl.uniform2f(this.loc.offset, -this.view.cx * sx, -this.view.cy * sy);
-      const base = this.count > 200000 ? 2 : this.count > 20000 ? 3 : 5;
+      const base = this.count > 500000 ? 1 : this.count > 200000 ? 2 : this.count > 20000 ? 3 : 5;
       gl.uniform1f(this.loc.size, base * dpr);
       gl.bindBuffer(gl.ARRAY_BUFFER, this.positionBuffer);
       gl.enableVertexAttribArray(this.loc.position);
@@ -183,7 +243,15 @@ export class Scatter {
       gl.bindBuffer(gl.ARRAY_BUFFER, this.colorBuffer);
       gl.enableVertexAttribArray(this.loc.color);
       gl.vertexAttribPointer(this.loc.color, 3, gl.FLOAT, false, 0, 0);
-      gl.drawArrays(gl.POINTS, 0, this.count);
+      const n = this._drawCount();
+      const start = performance.now();
+      gl.drawArrays(gl.POINTS, 0, n);
+      if (n === this.count && this.order) {
+        // Measure a full frame once drawn (reading one pixel waits for it).
+        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, this._pixel || (this._pixel = new Uint8Array(4)));
+        this.fullFrameMs = performance.now() - start;
+      }
+      this.lastDrawn = n;
     }
     this.frames += 1;
     if (this.onRender) this.onRender();

@@ -24,6 +24,7 @@ FILTER_PATHS = {
     "kind": "$.kind",
     "dataset": "$.dataset",
     "processtype": "$.processType",
+    "species": "$.species",
     "assoc_dataset": "$.associatedDataset.dataset",
 }
 
@@ -52,7 +53,8 @@ def upgrade() -> None:
     op.create_index("ix_documents_resource_updated", "documents", ["resource", "updated"])
     if dialect == "postgresql":
         op.execute(
-            "CREATE INDEX ix_documents_doc ON documents USING gin (doc jsonb_path_ops)"
+            "CREATE INDEX ix_documents_doc ON documents USING gin (doc jsonb_path_ops) "
+            "WITH (fastupdate = off)"
         )
     else:
         for name, path in FILTER_PATHS.items():
@@ -60,6 +62,7 @@ def upgrade() -> None:
                 f"CREATE INDEX ix_documents_{name} ON documents "
                 f"(resource, json_extract(doc, '{path}'))"
             )
+        _sqlite_list_items()
     op.create_table(
         "media",
         sa.Column("id", sa.String(24), primary_key=True),
@@ -78,8 +81,39 @@ def upgrade() -> None:
     )
 
 
+#: Copy the scalar elements of each top-level list field into ``list_items``.
+_FILL = """
+    INSERT INTO list_items (seq, path, value)
+    SELECT NEW.seq, field.key, item.value
+    FROM json_each(NEW.doc) AS field, json_each(field.value) AS item
+    WHERE field.type = 'array' AND item.type IN ('text', 'integer', 'real');
+"""
+
+
+def _sqlite_list_items() -> None:
+    """SQLite: an indexed copy of list elements, kept by triggers, for "array contains".
+
+    ``{"analyses": id}`` then is an index lookup instead of a ``json_each``
+    scan of every document. PostgreSQL's GIN index on ``doc`` does this itself.
+    """
+    op.execute("CREATE TABLE list_items (seq INTEGER NOT NULL, path TEXT NOT NULL, value)")
+    op.execute("CREATE INDEX ix_list_items_path_value ON list_items (path, value)")
+    op.execute("CREATE INDEX ix_list_items_seq ON list_items (seq)")
+    op.execute(f"CREATE TRIGGER documents_list_items_ai AFTER INSERT ON documents BEGIN {_FILL} END")
+    op.execute(
+        "CREATE TRIGGER documents_list_items_au AFTER UPDATE OF doc ON documents BEGIN "
+        f"DELETE FROM list_items WHERE seq = OLD.seq; {_FILL} END"
+    )
+    op.execute(
+        "CREATE TRIGGER documents_list_items_ad AFTER DELETE ON documents BEGIN "
+        "DELETE FROM list_items WHERE seq = OLD.seq; END"
+    )
+
+
 def downgrade() -> None:
     """Drop everything this revision created."""
     op.drop_table("tokens")
     op.drop_table("media")
+    if op.get_bind().dialect.name != "postgresql":
+        op.execute("DROP TABLE list_items")
     op.drop_table("documents")

@@ -1,0 +1,4 @@
+"""Sizes shared by the pipeline tests: few cells and few layout iterations keep SPRING fast."""
+
+N_CELLS = 1100
+FAST_SPRING = {"n_force_iter": 20}

@@ -1,0 +1,67 @@
+"""Analysis jobs under crashes: a worker SIGKILLed mid-SPRING leaves no analysis document
+and no folder; the job is retried and registers its analysis exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _pipeline_data import FAST_SPRING
+
+from bioblocks.config import Settings
+from bioblocks.jobs import get_doc, submit_job, wait_for
+from bioblocks.pipeline.operations import import_dataset
+
+
+def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BIOBLOCKS_DATA_DIR": str(settings.data_dir),
+           "BIOBLOCKS_JOB_WORKERS": "1", "BIOBLOCKS_JOB_MAX_ATTEMPTS": "2"}
+    env.pop("BIOBLOCKS_BROKER_URL", None)
+    env.pop("BIOBLOCKS_DATABASE_URL", None)
+    with log.open("ab") as out:
+        return subprocess.Popen([str(Path(sys.executable).parent / "bioblocks"), "worker"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+@pytest.mark.slow
+def test_a_spring_job_killed_mid_run_is_retried_and_leaves_nothing_partial(
+    store: Any, settings: Settings, example_dir: Path, tmp_path: Path
+) -> None:
+    dataset = import_dataset(store, settings, [example_dir / "lib1", example_dir / "lib2"],
+                             name="example")
+    analyses = settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses"
+    job = submit_job(store, settings, "SPRING", dataset_id=dataset["_id"],
+                     parameters={**FAST_SPRING, "n_force_iter": 400, "seed": 5})
+    log = tmp_path / "worker.log"
+    worker = _worker(settings, log)
+    deadline = time.monotonic() + 120
+    while (get_doc(store, "job", job["_id"]).get("progress") or 0) < 0.2:
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+
+    killed = get_doc(store, "job", job["_id"])
+    assert killed["state"] == "running" and killed["attempts"] == 1
+    assert store.count("analysis") == 0
+    assert not analyses.exists() or list(analyses.iterdir()) == []
+    assert store.get("dataset", dataset["_id"])["analyses"] == []
+
+    survivor = _worker(settings, log)
+    try:
+        (final,) = wait_for(store, [job["_id"]], timeout=300, poll=0.2)
+    finally:
+        os.killpg(survivor.pid, signal.SIGKILL)
+        survivor.wait(timeout=10)
+    assert final["state"] == "complete" and final["attempts"] == 2, log.read_text()[-3000:]
+    (analysis,) = [a["_id"] for a in [store.get("analysis", final["results"]["analysis"])]]
+    assert store.get("dataset", dataset["_id"])["analyses"] == [analysis]
+    assert [p.name for p in analyses.iterdir()] == [analysis]
+    assert list((settings.resolved_data_dir / "tmp" / "jobs").iterdir()) == []
