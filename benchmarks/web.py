@@ -74,8 +74,9 @@ def measure(browser: object, n_points: int, seconds: float) -> tuple[float, floa
     """Return (seconds to first drawing, ms of one frame of all points, frames per second
     while panning, points drawn per panning frame) for ``n_points``."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = build_site(Path(tmp) / "files", n_cells=50, embedding_cells=n_points)
-        with serve(app) as url, new_page(browser) as page:
+        data_dir = Path(tmp) / "files"
+        build_site(data_dir, n_cells=50, embedding_cells=n_points)
+        with serve(data_dir) as url, new_page(browser) as page:
             page.goto(f"{url}/ui/")
             button = page.locator(f'[data-analysis="{EMBEDDING_ID}"]')
             button.wait_for()

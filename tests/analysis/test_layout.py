@@ -206,7 +206,7 @@ def test_bad_input_names_the_field(
     edges: np.ndarray, n_nodes: int, options: dict, field: str
 ) -> None:
     with pytest.raises(AnalysisInputError) as info:
-        forceatlas2(edges, n_nodes, n_iter=5, **options)
+        forceatlas2(edges, n_nodes, **{"n_iter": 5, **options})
     assert info.value.field == field
 
 

@@ -627,6 +627,8 @@ def test_hostile_input_is_never_500(client: TestClient) -> None:
         ("get", "/dataset", {"params": {"sort": "na\u0000me"}}, None),
         ("get", "/dataset", {"params": {"where": '{"a\\"b": 1}'}}, 400),
         ("post", "/dataset", {"json": {"name": "nul\u0000"}}, None),
+        ("get", "/analysis", {"params": {"where": "seed==99999999999999999999"}}, 400),
+        ("get", "/dataset", {"params": {"page": "99999999999999999999999"}}, 200),
         ("post", "/dataset", {"json": {"name": "big", "matrixInfo": {"cells": 2**70}}}, None),
     ]
     for method, url, kwargs, expected in cases:

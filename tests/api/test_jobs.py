@@ -26,13 +26,15 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, Any, dict[str, str]]]:
 def test_post_job_queues_it_and_answers_at_once(api: tuple[TestClient, Any, dict[str, str]]) -> None:
     client, store, auth = api
     dataset = store.insert("dataset", {"name": "ds", "matrixLocation": "https://example.org/m.mtx"})
-    response = client.post("/job", json={"kind": "fetch-matrix", "dataset": dataset["_id"]},
-                           headers=auth)
+    response = client.post("/job", json={"kind": "fetch-matrix", "status": "IN_PROGRESS",
+                                         "associatedDataset": {"dataset": dataset["_id"]},
+                                         "link": "http://portal/x"}, headers=auth)
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["_status"] == "OK" and body["state"] == "queued" and body["kind"] == "fetch-matrix"
     assert body["status"] == "IN_PROGRESS"
     assert body["associatedDataset"] == {"dataset": dataset["_id"], "etag": dataset["_etag"]}
+    assert body["link"] == "http://portal/x"
     assert body["_links"]["self"] == {"title": "Job", "href": f"job/{body['_id']}"}
     assert response.headers["Location"].endswith(f"/job/{body['_id']}")
     shown = client.get(f"/job/{body['_id']}").json()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import h5py
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from fastapi.testclient import TestClient
 
 from bioblocks.api import spring
@@ -393,3 +394,78 @@ def test_viewer_path_maps_browser_resolution(data_dir: Path) -> None:
     assert spring.viewer_path(data_dir, "../datasets/a%20b") == root / "a b"
     assert spring.viewer_path(data_dir, "datasets/a%20b") == root / "a b"
     assert spring.viewer_path(data_dir, "x/../../datasets/a%20b/.") == root / "a b"
+
+
+# ---- against a folder written by the real SPRING pipeline --------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_analysis(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A SPRING analysis written by :func:`bioblocks.analysis.run_spring` (small synthetic
+    counts with three cell types); return (data_dir, subplot name)."""
+    from bioblocks.analysis import SpringParams, run_spring
+
+    rng = np.random.default_rng(11)
+    n_cells, n_genes = 240, 400
+    profiles = rng.gamma(0.6, 1.0, size=(3, n_genes))
+    kinds = rng.integers(0, 3, n_cells)
+    counts = rng.poisson(profiles[kinds] * rng.uniform(0.5, 1.5, size=(n_cells, 1)))
+    counts[0] = 0  # an empty cell: filtered out, so cell_filter is not the identity
+    genes = [f"Gene{j}" for j in range(n_genes)]
+    data_dir = tmp_path_factory.mktemp("real") / "files"
+    folder = data_dir / "datasets" / DATASET / "analyses" / ANALYSIS
+    run_spring(
+        sp.csr_matrix(counts.astype(np.float64)), genes, out_dir=folder, dataset_name="Real cells",
+        params=SpringParams(n_force_iter=20, n_neighbors=4, n_prin_comps=10, seed=0),
+    )
+    return data_dir, "Real cells"
+
+
+def test_real_folder_endpoints_match_its_files(real_analysis: tuple[Path, str]) -> None:
+    data_dir, name = real_analysis
+    folder = data_dir / "datasets" / DATASET / "analyses" / ANALYSIS
+    client = make_client(data_dir)
+    genes = (folder / "genes.txt").read_text().splitlines()
+    assert post(client, "load_counts.py", base_dir=BASE).text == "".join(f"{g}\n" for g in genes)
+
+    sub_dir = f"{BASE}/{quote(name)}"
+    matrix = sp.load_npz(folder / "counts_norm.npz").toarray()
+    cell_filter = np.load(folder / name / "cell_filter.npy")
+    assert 0 not in cell_filter.tolist()
+    expressed = np.flatnonzero(matrix[cell_filter].sum(0))[:3].tolist()
+    for g in expressed:
+        response = post(client, "grab_one_gene.py", base_dir=BASE, sub_dir=sub_dir, gene=genes[g])
+        values = matrix[cell_filter, g]
+        want = "".join(("0" if v == 0 else f"{v:.1f}") + "\n" for v in values)
+        assert response.text == want
+
+    stats = json.loads((folder / name / "color_stats.json").read_text())
+    mean = np.array([stats[g][0] for g in genes])
+    std = np.array([stats[g][1] for g in genes])
+    selected = list(range(0, 40, 3))
+    response = post(
+        client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=sub_dir,
+        selected_cells=",".join(map(str, selected)), compared_cells="",
+    )
+    names_part, scores_part = response.text.split("\t")
+    scores = (matrix[cell_filter[selected]].mean(0) - mean) / (std + 0.02)
+    order = np.argsort(-scores, kind="stable")[: spring.ZSCORE_TOP_GENES]
+    np.testing.assert_allclose(
+        [float(s) for s in scores_part.split("\n")[:-1]], np.round(scores[order], 3), atol=1e-3
+    )
+    assert names_part.split("\n")[:5] == [genes[i] for i in order[:5]]
+
+
+def test_viewer_page_and_its_data_urls_resolve_together(
+    data_dir: Path, viewer: Path, matrix: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The page at /spring/ with ?../datasets/... or ?datasets/...: both data URLs answer."""
+    client = make_client(data_dir, viewer)
+    assert client.get("/spring/springViewer_1_6_dev.html").status_code == 200
+    relative = f"datasets/{DATASET}/analyses/{ANALYSIS}/{quote(SUBPLOT)}/color_stats.json"
+    for url in (f"/{relative}", f"/spring/{relative}"):
+        response = client.get(f"{url}?_=1700000000000")
+        assert response.status_code == 200, url
+        assert set(response.json()) == set(GENES)
+    sub_url = f"/spring/datasets/{DATASET}/analyses/{ANALYSIS}/{quote(SUBPLOT)}"
+    assert client.get(f"{sub_url}/mutability.txt").status_code == 404  # 404 means editable

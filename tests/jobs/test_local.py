@@ -58,7 +58,7 @@ def test_sigkill_mid_job_leaves_no_partial_state_and_the_job_is_retried(
 ) -> None:
     dataset = "5b0a3b0e-9a51-4f4b-8d0e-2b8b2a1f7a10"
     job = submit_job(store, settings, test_kind,
-                     parameters={"mode": "loop", "seconds": 2.0, "dataset": dataset})
+                     parameters={"mode": "loop", "seconds": 3.0, "dataset": dataset})
     final_dir = settings.resolved_data_dir / "datasets" / dataset / "analyses" / job["_id"]
     for _ in range(2):  # killed twice; the third attempt completes
         worker = _start_worker(settings)

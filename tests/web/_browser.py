@@ -10,9 +10,11 @@ import contextlib
 import os
 import shutil
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 CHROMIUM = os.environ.get("BIOBLOCKS_CHROMIUM", "/usr/bin/chromium")
@@ -53,25 +55,32 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yield its base URL."""
-    import uvicorn
+def serve(data_dir: Path) -> Iterator[str]:
+    """Serve the application over ``data_dir`` with uvicorn in a child process; yield its URL.
 
+    A separate process, so the server never competes with the test's own Python thread.
+    """
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.web._browser", str(data_dir), str(port)], cwd=repo
+    )
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the test server exited with status {process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the test server did not start within 60 s") from None
+                time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        process.terminate()
+        process.wait(timeout=20)
 
 
 @contextlib.contextmanager
@@ -213,17 +222,15 @@ def write_embedding_analysis(folder: Any, *, n_cells: int, seed: int = 1) -> Non
     Image.new("RGB", (60, 40), (240, 220, 200)).save(folder / "preview.png")
 
 
-def build_site(data_dir: Any, *, n_cells: int = 400, embedding_cells: int | None = None) -> Any:
-    """Return the real application over ``data_dir`` holding one dataset with a SPRING
-    analysis of ``n_cells`` (and a UMAP of ``embedding_cells`` if given) and a running job."""
-    from bioblocks.api.app import create_app
+def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | None = None) -> None:
+    """Fill ``data_dir`` (store and files) with one dataset holding a SPRING analysis of
+    ``n_cells`` (and a UMAP of ``embedding_cells`` if given) and a running job."""
     from bioblocks.config import Settings
     from bioblocks.storage import analysis_dir
+    from bioblocks.store import open_store
 
     settings = Settings(data_dir=data_dir)
-    app = create_app(settings)
-    _include_page(app, settings)
-    store = app.state.store
+    store = open_store(settings)
     root = settings.resolved_data_dir
     analyses = [SPRING_ID] + ([EMBEDDING_ID] if embedding_cells else [])
     store.insert("dataset", {
@@ -248,19 +255,30 @@ def build_site(data_dir: Any, *, n_cells: int = 400, embedding_cells: int | None
         "progress": 0.4, "message": "optimising the layout",
         "associatedDataset": {"dataset": DATASET_ID},
     })
+    store.close()
+
+
+def site_app(data_dir: Path) -> Any:
+    """Return the real application over ``data_dir``, with the page router."""
+    from bioblocks.api.app import create_app
+    from bioblocks.config import Settings
+
+    settings = Settings(data_dir=data_dir)
+    app = create_app(settings)
+    _include_page(app)
     return app
 
 
-def _include_page(app: Any, settings: Any) -> None:
-    """Add the page router (and the dataset files) where the application lacks them."""
-    from starlette.staticfiles import StaticFiles
-
+def _include_page(app: Any) -> None:
+    """Add the page router where the application does not include it yet."""
     from bioblocks import web
 
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/ui/" not in paths and "/ui" not in paths:
+    if not any(getattr(route, "path", None) in ("/ui", "/ui/") for route in app.routes):
         app.include_router(web.router)
-    if not any(str(p or "").startswith("/datasets") for p in paths):
-        datasets = settings.resolved_data_dir / "datasets"
-        datasets.mkdir(parents=True, exist_ok=True)
-        app.mount("/datasets", StaticFiles(directory=datasets))
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(site_app(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]),
+                log_level="warning")

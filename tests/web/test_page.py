@@ -31,8 +31,9 @@ N_CELLS = 400
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_chromium()
-    app = build_site(tmp_path_factory.mktemp("site") / "files", n_cells=N_CELLS)
-    with serve(app) as url:
+    data_dir = tmp_path_factory.mktemp("site") / "files"
+    build_site(data_dir, n_cells=N_CELLS)
+    with serve(data_dir) as url:
         yield url
 
 
@@ -157,10 +158,11 @@ def test_starting_an_analysis_shows_the_error_envelope(page: Any, base_url: str)
     assert "token is unknown" in error.text_content()
 
 
+@pytest.mark.slow
 def test_a_million_points_draw(browser: Any, tmp_path: Path) -> None:
     n_points = 1_000_000
-    app = build_site(tmp_path / "files", n_cells=50, embedding_cells=n_points)
-    with serve(app) as url, new_page(browser) as page:
+    build_site(tmp_path / "files", n_cells=50, embedding_cells=n_points)
+    with serve(tmp_path / "files") as url, new_page(browser) as page:
         open_analysis(page, url, EMBEDDING_ID, n_points)
         assert non_background_fraction(canvas_pixels(page)) > 0.02
         assert page.errors == []

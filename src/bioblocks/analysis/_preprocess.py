@@ -18,14 +18,27 @@ MITO_PREFIXES = ("mt-", "MT-")
 def as_counts_csr(counts: sp.spmatrix | sp.sparray | np.ndarray) -> sp.csr_matrix:
     """Return ``counts`` as a canonical float64 CSR matrix (cells × genes) without explicit zeros.
 
+    A matrix already in that form is not copied (its arrays are shared, never modified).
+
     Raises
     ------
     AnalysisInputError
         When the matrix has negative or non-finite entries.
     """
-    csr = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
+    if (
+        sp.issparse(counts)
+        and counts.format == "csr"
+        and counts.dtype == np.float64
+        and counts.has_canonical_format
+    ):
+        csr = sp.csr_matrix(counts)  # shares the arrays: nothing below modifies them
+        if csr.nnz and not np.all(csr.data):
+            csr = csr.copy()
+            csr.eliminate_zeros()
+    else:
+        csr = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+        csr.sum_duplicates()
+        csr.eliminate_zeros()
     if csr.nnz and not np.isfinite(csr.data).all():
         raise AnalysisInputError(
             "the count matrix holds NaN or infinite values; import raw counts", field="counts"

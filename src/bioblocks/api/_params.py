@@ -62,7 +62,7 @@ class Query:
         raw = self.get("page")
         if raw is not None:
             try:
-                page = abs(int(raw)) or 1
+                page = min(abs(int(raw)), 10**9) or 1
             except ValueError:
                 page = 1
         return page, size

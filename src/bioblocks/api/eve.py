@@ -533,6 +533,37 @@ PROJECTION_DOC = 'Fields to include (`{"name": 1}`) or exclude (`{"summary": 0}`
 EMBEDDED_DOC = 'Reference fields to replace by their documents, e.g. `{"analyses": 1}`.'
 
 
+ENVELOPE = {
+    "description": "Error envelope: `_status` ERR, `_error` {code, message}, `_issues` on 422",
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            "_status": {"type": "string", "enum": ["ERR"]},
+            "_error": {"type": "object", "properties": {
+                "code": {"type": "integer"}, "message": {"type": "string"}}},
+            "_issues": {"type": "object"},
+            "_items": {"type": "array"},
+        },
+        "required": ["_status"],
+    }}},
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "OK (Eve JSON)", "content": {"application/json": {}}},
+    422: ENVELOPE,
+    "4XX": ENVELOPE,
+}
+
+
+_EXTRA_STATUS: dict[tuple[str, bool], dict[int | str, dict[str, Any]]] = {
+    ("POST", False): {201: {"description": "Created (meta fields, `Location` header)",
+                            "content": {"application/json": {}}}},
+    ("PUT", True): {201: {"description": "Created by upsert", "content": {"application/json": {}}}},
+    ("DELETE", False): {204: {"description": "Deleted"}},
+    ("DELETE", True): {204: {"description": "Deleted (or did not exist)"}},
+    ("GET", True): {304: {"description": "Not modified (If-None-Match / If-Modified-Since)"}},
+}
+
+
 def _item_path() -> Any:
     return Path(description="The document's `_id` (a lower-case UUID).",
                 json_schema_extra={"pattern": f"^{UUID_PATTERN}$"})
@@ -645,7 +676,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
             operation_id=f"{method.lower()}_{name}{'_item' if '{' in path else ''}",
             openapi_extra=extra,
             response_class=Response,
-            responses={200: {"content": {"application/json": {}}}},
+            responses={**RESPONSES, **_EXTRA_STATUS.get((method, "{" in path), {})},
         )
 
 

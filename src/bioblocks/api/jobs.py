@@ -4,7 +4,8 @@
   dataset and the parameters, queues the job and answers at once — ``201``
   in Eve's POST format (meta fields, ``_links``, ``_status``) plus the
   queued job's fields (``kind``, ``state``, ``progress``, ...). The dataset is
-  given as ``dataset`` (an id) or as the old ``associatedDataset.dataset``.
+  given as ``dataset`` (an id) or as the old ``associatedDataset.dataset``;
+  an old-style ``status`` is ignored and ``link`` is kept.
   A body without ``kind`` (an old client storing a plain job document) or a
   bulk list is handled by the generic Eve router as before.
 * ``PATCH /job/<id>`` with ``{"state": "cancelled"}`` cancels a queued or
@@ -34,7 +35,8 @@ from .errors import EveHTTPError
 router = APIRouter(tags=["job"])
 
 _JOB = RESOURCES["job"]
-_POST_KEYS = {"kind", "dataset", "associatedDataset", "parameters"}
+#: ``status`` is accepted for old clients and ignored: the server sets it from ``state``.
+_POST_KEYS = {"kind", "dataset", "associatedDataset", "parameters", "status", "link"}
 _INSERT_FAILURE = "Insertion failure: 1 document(s) contain(s) error(s)"
 
 
@@ -58,9 +60,13 @@ def _submit(request: Request, payload: dict[str, Any]) -> Response:
         raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": {"dataset": "must be of string type"}})
     if not isinstance(payload["kind"], str):
         raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": {"kind": "must be of string type"}})
+    link = payload.get("link")
+    if link is not None and not (isinstance(link, str) and 2 <= len(link) <= 256):
+        raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": {"link": "must be a string "
+                                                                    "of 2 to 256 characters"}})
     try:
         job = submit_job(request.app.state.store, request.app.state.settings, payload["kind"],
-                         dataset_id=dataset, parameters=payload.get("parameters"))
+                         dataset_id=dataset, parameters=payload.get("parameters"), link=link)
     except InputError as exc:
         raise EveHTTPError(422, _INSERT_FAILURE,
                            extra={"_issues": {exc.field or "parameters": exc.message}}) from None

@@ -162,6 +162,7 @@ def submit_job(
     *,
     dataset_id: str | None = None,
     parameters: dict[str, Any] | None = None,
+    link: str | None = None,
 ) -> Doc:
     """Validate, store a ``queued`` job and hand it to the executor; return the stored job.
 
@@ -171,7 +172,8 @@ def submit_job(
     dataset, params = validate_submission(
         store, settings, kind, dataset_id=dataset_id, parameters=parameters
     )
-    doc = insert_doc(store, "job", new_job_document(kind, dataset=dataset, parameters=params))
+    doc = insert_doc(store, "job",
+                     new_job_document(kind, dataset=dataset, parameters=params, link=link))
     log.info("queued %s job %s", kind, doc["_id"])
     dispatch(settings, doc["_id"])
     return doc

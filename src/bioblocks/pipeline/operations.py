@@ -19,6 +19,7 @@ The functions know nothing of HTTP; they take the store and the settings.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
@@ -142,34 +143,43 @@ def import_dataset(
         raise InputError("give at least one matrix file to import", field="sources")
     final = matrix_dir(settings.resolved_data_dir, dataset_id)
     progress(0.0, "importing the matrix")
-    with atomic_dir(final, data_dir=_staging_root(settings, scratch), replace=True) as staging:
-        summary = import_matrix(
-            paths,
-            staging,
-            labels=list(labels) if labels else None,
-            limits=ImportLimits.from_settings(settings),
-            keep_original=settings.keep_original_upload,
-            progress=scaled(progress, 0.0, 0.95),
-        )
     fields: Doc = dict(extra_fields or {})
-    fields["matrixLocation"] = _relative(settings, matrix_path(settings.resolved_data_dir, dataset_id))
-    fields["matrixInfo"] = summary.to_matrix_info()
-    metadata = list(summary.obs_columns)
-    if metadata:
-        fields["cellMetadata"] = metadata
-    if name is not None:
-        fields["name"] = name
-    if species is not None:
-        fields["species"] = species
+    doc: Doc | None = None
     try:
-        if existing is None:
-            doc = insert_doc(store, "dataset", {"_id": dataset_id, "analyses": [], **fields})
-        else:
-            doc = update_with_retry(store, "dataset", dataset_id, lambda _doc: fields) or existing
+        with atomic_dir(final, data_dir=_staging_root(settings, scratch), replace=True) as staging:
+            summary = import_matrix(
+                paths,
+                staging,
+                labels=list(labels) if labels else None,
+                limits=ImportLimits.from_settings(settings),
+                keep_original=settings.keep_original_upload,
+                progress=scaled(progress, 0.0, 0.95),
+            )
+            fields["matrixLocation"] = _relative(
+                settings, matrix_path(settings.resolved_data_dir, dataset_id))
+            fields["matrixInfo"] = summary.to_matrix_info()
+            if summary.obs_columns:
+                fields["cellMetadata"] = list(summary.obs_columns)
+            if name is not None:
+                fields["name"] = name
+            if species is not None:
+                fields["species"] = species
+            if existing is not None:
+                # Written before the new matrix replaces the old one: if this write
+                # fails, the staging folder is dropped and both stay as they were.
+                doc = update_with_retry(store, "dataset", dataset_id, lambda _doc: fields)
     except BaseException:
-        if existing is None:
-            shutil.rmtree(dataset_dir(settings.resolved_data_dir, dataset_id), ignore_errors=True)
+        if doc is not None and existing is not None:  # the rename failed after the write
+            update_with_retry(store, "dataset", dataset_id, lambda _doc: {
+                k: existing[k] for k in fields if k in existing})
         raise
+    if existing is None:
+        try:
+            doc = insert_doc(store, "dataset", {"_id": dataset_id, "analyses": [], **fields})
+        except BaseException:
+            shutil.rmtree(dataset_dir(settings.resolved_data_dir, dataset_id), ignore_errors=True)
+            raise
+    assert doc is not None
     progress(1.0, "imported")
     log.info("dataset %s: imported %s", dataset_id, ", ".join(p.name for p in paths))
     return doc
@@ -432,7 +442,7 @@ def _folder_name(name: str) -> str:
 
 
 def _preview(coordinates: Any, labels: Any, path: Path) -> None:
-    from ..analysis import write_preview
+    from ..analysis.preview import write_preview
 
     write_preview(np.asarray(coordinates), None if labels is None else np.asarray(labels), path)
 
@@ -523,10 +533,15 @@ def _run_embedding(
             )
     progress(0.0, "loading the SPRING analysis's PCA")
     pca, labels = spring_pca(analysis_dir(settings.resolved_data_dir, dataset["_id"], spring["_id"]))
-    from ..analysis import run_tsne, run_umap
+    from ..analysis.embeddings import run_tsne, run_umap
 
-    final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     runner = run_tsne if process == "TSNE" else run_umap
+    known = sorted(set(inspect.signature(runner).parameters) - {"pca", "out_dir", "seed", "progress"})
+    for name in params:
+        if name not in known:
+            raise AnalysisInputError(f"unknown {process} parameter; known: {', '.join(known)}",
+                                     field=name)
+    final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
         result = runner(pca, out_dir=staging, seed=seed, progress=scaled(progress, 0.05, 0.95),
                         **params)

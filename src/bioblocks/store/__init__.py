@@ -25,12 +25,18 @@ Use it from Python::
     info = store.put_media(filename="a.png", content_type="image/png", data=b"...")
     store.get_media(info.id); store.delete_media(info.id)
     token = store.create_token("curator"); store.check_token(token); store.revoke_token("curator")
+    store.import_documents("dataset", docs, replace=True)    # keeps _id/_created/_updated/_etag
+    store.validate("dataset", doc, update=False)             # normalised doc or ValidationError
 
 Documents are dicts: schema fields plus ``_id`` (UUID string), ``_created`` and
 ``_updated`` (naive UTC datetimes, whole seconds) and ``_etag`` (40 hex);
 datetime fields of a schema are datetimes in and out. ``where`` is a Mongo-style
 filter (``$gt $gte $lt $lte $ne $eq $in $nin $exists $all $size $not $and $or
-$nor``, dotted paths, "any element" through list fields) translated to SQL.
+$nor``, dotted paths, "any element" through list fields) translated to SQL:
+JSON1 expression indexes on SQLite (plus the trigger-maintained ``list_items``
+table for "array contains"), a GIN index on the ``jsonb`` column on PostgreSQL.
+Compare-and-swap writes are one ``UPDATE ... WHERE id = ? AND etag = ?``, so
+concurrent writers (threads or processes) never lose an update.
 
 Errors: :class:`ValidationError` (an ``InputError`` with Eve's ``issues``),
 :class:`QueryError` (an ``InputError``: untranslatable ``where``/``sort``),

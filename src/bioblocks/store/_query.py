@@ -47,6 +47,8 @@ class QueryError(InputError):
 
 def _norm(value: Any) -> Any:
     """DATE_FORMAT strings become datetimes, at any depth (Eve's value post-processing)."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise QueryError(f"the number {value} in `where` is out of range (64-bit integers)")
     if isinstance(value, str):
         parsed = parse_date(value)
         return parsed if parsed is not None else value

@@ -1,0 +1,346 @@
+"""t-SNE (openTSNE, FFT-accelerated) and UMAP (umap-learn) embeddings of a PCA matrix.
+
+Both take the cells x PCs matrix of a SPRING analysis (spec §11), compute a
+seeded 2-D embedding, and write the analysis files into ``out_dir``:
+
+* t-SNE: ``tsne_output.csv`` (``x,y`` per cell, ``%.6f``, no header),
+  ``tsne_matrix.csv`` (the input matrix, ``%.3f`` comma separated, like
+  SPRING's ``pca.csv``) and ``run_info.json``;
+* UMAP: ``umap_output.csv`` (``x,y`` per cell, ``%.6f``, no header) and
+  ``run_info.json``.
+
+``run_info.json`` records every parameter, the seed, the input size and the
+library version (indent 4, keys sorted, as SPRING's). Large inputs stay within
+memory through approximate neighbours (openTSNE uses Annoy from 1,000 cells;
+umap-learn uses NN-descent from 4,096 cells).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bioblocks.errors import AnalysisInputError
+from bioblocks.progress import Progress, null_progress
+
+__all__ = ["TsneResult", "UmapResult", "run_tsne", "run_umap"]
+
+log = logging.getLogger(__name__)
+
+TSNE_OUTPUT = "tsne_output.csv"
+TSNE_MATRIX = "tsne_matrix.csv"
+UMAP_OUTPUT = "umap_output.csv"
+RUN_INFO = "run_info.json"
+
+#: Rows formatted per block when writing CSV files (bounds the text held in memory).
+_CSV_BLOCK_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class TsneResult:
+    """A t-SNE embedding and what was written.
+
+    Attributes
+    ----------
+    coordinates
+        ``(n_cells, 2)`` float64 embedding (as written to ``tsne_output.csv``,
+        to its 6 decimals).
+    parameters
+        Every parameter used, with the seed (also in ``run_info.json``).
+    files
+        Paths written, in ``out_dir``.
+    """
+
+    coordinates: np.ndarray
+    parameters: dict[str, object]
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UmapResult:
+    """A UMAP embedding and what was written (same fields as :class:`TsneResult`)."""
+
+    coordinates: np.ndarray
+    parameters: dict[str, object]
+    files: list[Path] = field(default_factory=list)
+
+
+def _n_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_matrix(pca: np.ndarray, *, min_cells: int) -> np.ndarray:
+    """Return ``pca`` as a C-contiguous float64 matrix, or raise naming ``pca``."""
+    matrix = np.asarray(pca)
+    if matrix.ndim != 2 or matrix.shape[1] < 1:
+        raise AnalysisInputError(
+            f"must be a 2-D cells x components matrix, got shape {matrix.shape}", field="pca"
+        )
+    if not np.issubdtype(matrix.dtype, np.number):
+        raise AnalysisInputError(f"must be numeric, got dtype {matrix.dtype}", field="pca")
+    if matrix.shape[0] < min_cells:
+        raise AnalysisInputError(
+            f"has {matrix.shape[0]} cells; at least {min_cells} are needed", field="pca"
+        )
+    matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+    if not np.all(np.isfinite(matrix)):
+        raise AnalysisInputError("contains NaN or infinite values", field="pca")
+    return matrix
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise AnalysisInputError(f"must be an integer in 0..2^32-1, got {seed!r}", field="seed")
+    return int(seed)
+
+
+def _write_csv(path: Path, matrix: np.ndarray, fmt: str) -> None:
+    """Write ``matrix`` comma separated, one row per line, each value with ``fmt``."""
+    line = ",".join([fmt] * matrix.shape[1]) + "\n"
+    with open(path, "w", encoding="ascii", newline="\n") as handle:
+        for start in range(0, matrix.shape[0], _CSV_BLOCK_ROWS):
+            block = matrix[start : start + _CSV_BLOCK_ROWS].tolist()
+            handle.write("".join(line % tuple(row) for row in block))
+
+
+def _write_run_info(path: Path, parameters: Mapping[str, object]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(json.dumps(dict(parameters), indent=4, sort_keys=True))
+
+
+def _round6(coordinates: np.ndarray) -> np.ndarray:
+    """Round to the 6 decimals written, so the result equals the file parsed back."""
+    return np.array([float(f"{v:.6f}") for v in coordinates.ravel().tolist()]).reshape(
+        coordinates.shape
+    )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def run_tsne(
+    pca: np.ndarray,
+    *,
+    out_dir: Path,
+    seed: int = 0,
+    perplexity: float = 30.0,
+    n_iter: int = 750,
+    progress: Progress = null_progress,
+) -> TsneResult:
+    """Embed the cells in 2-D with FFT-accelerated t-SNE (openTSNE) and write the files.
+
+    Parameters
+    ----------
+    pca
+        ``(n_cells, n_pcs)`` input matrix (SPRING's z-scored PCA).
+    out_dir
+        Folder to write into (created if missing): ``tsne_output.csv``,
+        ``tsne_matrix.csv``, ``run_info.json``.
+    seed
+        Seed of the PCA initialisation, the approximate neighbours and the
+        optimisation.
+    perplexity
+        Effective number of neighbours; at most ``(n_cells - 1) / 3``.
+    n_iter
+        Total iterations: the first ``min(250, n_iter // 3)`` with early
+        exaggeration (12), the rest without (750 = openTSNE's 250 + 500).
+    progress
+        Called every 50 iterations; may raise :class:`~bioblocks.errors.Cancelled`.
+
+    Returns
+    -------
+    TsneResult
+        Coordinates, parameters and written files.
+
+    Raises
+    ------
+    AnalysisInputError
+        For a bad matrix or parameter; ``field`` names it.
+    """
+    from openTSNE import TSNE
+    from openTSNE import __version__ as opentsne_version
+
+    matrix = _check_matrix(pca, min_cells=4)
+    seed = _check_seed(seed)
+    n_cells = matrix.shape[0]
+    if not np.isfinite(perplexity) or perplexity <= 0:
+        raise AnalysisInputError(f"must be a number > 0, got {perplexity!r}", field="perplexity")
+    if 3 * perplexity > n_cells - 1:
+        raise AnalysisInputError(
+            f"{perplexity:g} is too large for {n_cells} cells: t-SNE needs 3 x perplexity "
+            f"<= n_cells - 1, so use at most {(n_cells - 1) / 3:.4g}",
+            field="perplexity",
+        )
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer) or n_iter < 3:
+        raise AnalysisInputError(f"must be an integer >= 3, got {n_iter!r}", field="n_iter")
+    early = min(250, int(n_iter) // 3)
+    n_jobs = _n_jobs()
+    parameters: dict[str, object] = {
+        "process": "TSNE",
+        "seed": seed,
+        "perplexity": float(perplexity),
+        "n_iter": int(n_iter),
+        "early_exaggeration_iter": early,
+        "early_exaggeration": 12.0,
+        "learning_rate": "auto",
+        "initialization": "pca",
+        "negative_gradient_method": "fft",
+        "neighbors": "exact" if n_cells < 1000 else "annoy",
+        "metric": "euclidean",
+        "n_jobs": n_jobs,
+        "n_cells": n_cells,
+        "n_dims": matrix.shape[1],
+        "library": f"openTSNE {opentsne_version}",
+    }
+
+    done = [0]
+
+    def callback(iteration: int, error: float, embedding: np.ndarray) -> bool:
+        # openTSNE restarts its counter after the early-exaggeration phase.
+        done[0] += 50
+        step = min(done[0], n_iter)
+        progress(0.05 + 0.9 * step / n_iter, f"t-SNE: iteration {step}/{n_iter}")
+        return False
+
+    t0 = time.perf_counter()
+    progress(0.0, f"t-SNE: affinities of {n_cells:,} cells")
+    tsne = TSNE(
+        n_components=2,
+        perplexity=float(perplexity),
+        early_exaggeration_iter=early,
+        early_exaggeration=12.0,
+        n_iter=int(n_iter) - early,
+        initialization="pca",
+        negative_gradient_method="fft",
+        neighbors=str(parameters["neighbors"]),
+        n_jobs=n_jobs,
+        random_state=seed,
+        callbacks=callback,
+        callbacks_every_iters=50,
+        verbose=False,
+    )
+    embedding = tsne.fit(matrix)
+    coordinates = _round6(np.asarray(embedding, dtype=np.float64))
+    log.info("t-SNE: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
+
+    progress(0.95, "t-SNE: writing files")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / TSNE_OUTPUT, out_dir / TSNE_MATRIX, out_dir / RUN_INFO]
+    _write_csv(files[0], coordinates, "%.6f")
+    _write_csv(files[1], matrix, "%.3f")
+    _write_run_info(files[2], {**parameters, "date": _now()})
+    progress(1.0, "t-SNE done")
+    return TsneResult(coordinates=coordinates, parameters=parameters, files=files)
+
+
+def run_umap(
+    pca: np.ndarray,
+    *,
+    out_dir: Path,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.5,
+    progress: Progress = null_progress,
+) -> UmapResult:
+    """Embed the cells in 2-D with UMAP (umap-learn) and write the files.
+
+    Parameters
+    ----------
+    pca
+        ``(n_cells, n_pcs)`` input matrix (SPRING's z-scored PCA).
+    out_dir
+        Folder to write into (created if missing): ``umap_output.csv``,
+        ``run_info.json``.
+    seed
+        umap-learn's ``random_state``; with a seed umap-learn runs its
+        optimisation on one thread so that the result is reproducible.
+    n_neighbors
+        Size of the local neighbourhood, ``2 <= n_neighbors < n_cells``.
+    min_dist
+        Minimum distance between embedded points, ``0 <= min_dist <= 1``
+        (spread 1). The default 0.5 is scanpy's ``tl.umap`` default, which gives
+        the less clumped pictures single-cell users expect; umap-learn's own
+        default is 0.1.
+    progress
+        Called at the start and end (umap-learn has no iteration callback).
+
+    Returns
+    -------
+    UmapResult
+        Coordinates, parameters and written files.
+
+    Raises
+    ------
+    AnalysisInputError
+        For a bad matrix or parameter; ``field`` names it.
+    """
+    matrix = _check_matrix(pca, min_cells=4)
+    seed = _check_seed(seed)
+    n_cells = matrix.shape[0]
+    if (
+        isinstance(n_neighbors, bool)
+        or not isinstance(n_neighbors, int | np.integer)
+        or not 2 <= n_neighbors < n_cells
+    ):
+        raise AnalysisInputError(
+            f"must be an integer in 2..{n_cells - 1} for {n_cells} cells, got {n_neighbors!r}",
+            field="n_neighbors",
+        )
+    if not np.isfinite(min_dist) or not 0 <= min_dist <= 1:
+        raise AnalysisInputError(f"must be in [0, 1], got {min_dist!r}", field="min_dist")
+
+    import umap
+    from umap import __version__ as umap_version
+
+    parameters: dict[str, object] = {
+        "process": "UMAP",
+        "seed": seed,
+        "n_neighbors": int(n_neighbors),
+        "min_dist": float(min_dist),
+        "spread": 1.0,
+        "metric": "euclidean",
+        "init": "spectral",
+        "n_epochs": 500 if n_cells <= 10_000 else 200,
+        "neighbors": "exact" if n_cells < 4096 else "nndescent",
+        "n_cells": n_cells,
+        "n_dims": matrix.shape[1],
+        "library": f"umap-learn {umap_version}",
+    }
+    t0 = time.perf_counter()
+    progress(0.0, f"UMAP: {n_cells:,} cells")
+    reducer = umap.UMAP(
+        n_neighbors=int(n_neighbors),
+        n_components=2,
+        min_dist=float(min_dist),
+        spread=1.0,
+        metric="euclidean",
+        init="spectral",
+        n_epochs=int(parameters["n_epochs"]),  # type: ignore[call-overload]
+        random_state=seed,
+        n_jobs=1,
+        verbose=False,
+    )
+    coordinates = _round6(np.asarray(reducer.fit_transform(matrix), dtype=np.float64))
+    log.info("UMAP: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
+
+    progress(0.95, "UMAP: writing files")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / UMAP_OUTPUT, out_dir / RUN_INFO]
+    _write_csv(files[0], coordinates, "%.6f")
+    _write_run_info(files[1], {**parameters, "date": _now()})
+    progress(1.0, "UMAP done")
+    return UmapResult(coordinates=coordinates, parameters=parameters, files=files)
