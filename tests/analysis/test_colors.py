@@ -73,7 +73,9 @@ def test_jet_colours_match_matplotlib_jet() -> None:
 
 def test_categorical_tracks() -> None:
     clusters = {"Leiden cluster": np.array([1, 0, 10, 2, 0])}
-    meta = pd.DataFrame({"library": ["b", "a", "a", "b", "a"], "score": [0.1] * 5})
+    meta = pd.DataFrame(
+        {"library": ["b", "a", "a", "b", "a"], "score": [0.1] * 5, "n": [1, 2, 3, 4, 5]}
+    )
     tracks = categorical_tracks(5, clusters=clusters, metadata=meta)
     assert list(tracks) == ["Default", "Leiden cluster", "library"]
     assert tracks["Default"] == {
@@ -89,10 +91,10 @@ def test_categorical_tracks() -> None:
 
 
 def test_continuous_tracks() -> None:
-    meta = pd.DataFrame({"library": ["a", "b"], "a,score": [0.5, np.nan]})
+    meta = pd.DataFrame({"library": ["a", "b"], "a,score": [0.5, np.nan], "n": [3, 4]})
     tracks = continuous_tracks(
         2, totals=np.array([10.0, 20.0]), mito_fraction=np.array([0.1, 0.2]), metadata=meta
     )
-    assert sorted(tracks) == ["Mito. frac.", "Total Counts", "Uniform", "a score"]
+    assert sorted(tracks) == ["Mito. frac.", "Total Counts", "Uniform", "a score", "n"]
     np.testing.assert_array_equal(tracks["Uniform"], [0.0, 0.0])
     np.testing.assert_array_equal(tracks["a score"], [0.5, 0.0])

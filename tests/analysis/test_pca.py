@@ -51,3 +51,13 @@ def test_no_gene_is_an_error(make_counts) -> None:
     norm, _ = _data(make_counts)
     with pytest.raises(AnalysisInputError, match="no gene"):
         zscore_pca(norm, np.array([], dtype=int), n_pcs=3)
+
+
+def test_lanczos_and_dense_eigenvectors_agree() -> None:
+    from bioblocks.analysis._pca import _top_eigenvectors
+
+    x = np.random.default_rng(1).normal(size=(600, 300))
+    cov = x.T @ x
+    lanczos = _top_eigenvectors(cov, 10)  # 300 > max(40, 200): ARPACK
+    dense = np.linalg.eigh(cov)[1][:, -10:]
+    np.testing.assert_allclose(np.abs(np.sum(lanczos * dense, axis=0)), 1.0, atol=1e-10)

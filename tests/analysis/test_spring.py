@@ -235,3 +235,40 @@ def test_hpc_cell_cycle_exclusion(hpc) -> None:
     assert selected.size == 1_298
     kept, dropped = remove_correlated_genes(norm, hpc.genes, selected, G2M, min_corr=0.2)
     assert kept.size == 1_271 and dropped.size == 27
+
+
+def test_cancel_stops_the_background_writer(tmp_path: Path, make_counts) -> None:
+    import threading
+
+    from bioblocks.errors import Cancelled
+
+    counts, genes = make_counts(n_per_cluster=30)
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("ForceAtlas2"):
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        run_spring(counts, genes, out_dir=tmp_path / "o", dataset_name="d", params=FAST,
+                   progress=progress)  # fmt: skip
+    assert not any(t.name.startswith("spring-writer") for t in threading.enumerate())
+    assert not (tmp_path / "o" / "d").exists()
+
+
+def test_cell_cycle_and_excluded_genes_are_removed_and_recorded(
+    tmp_path: Path, make_counts
+) -> None:
+    counts, genes = make_counts(n_per_cluster=30)
+    base = run_spring(counts, genes, out_dir=tmp_path / "a", dataset_name="d", params=FAST)
+    signature = tuple(genes[i] for i in range(10, 16))  # markers of the first cluster
+    other = int(next(i for i in base.gene_filter if i >= 70))  # a marker of the third
+    params = SpringParams(
+        **{**FAST.to_dict(), "cell_cycle_genes": signature, "exclude_genes": [genes[other]]}
+    )
+    result = run_spring(counts, genes, out_dir=tmp_path / "b", dataset_name="d", params=params)
+    assert set(result.gene_filter) | set(result.excluded_genes) == set(base.gene_filter)
+    assert set(range(10, 40)) & set(base.gene_filter) <= set(result.excluded_genes)
+    assert other in result.excluded_genes
+    info = json.loads((tmp_path / "b/d/run_info.json").read_text())
+    assert info["Excluded_Genes"] == [genes[i] for i in result.excluded_genes]
+    assert info["Filtered_Genes"] == result.gene_filter.size

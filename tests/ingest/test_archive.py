@@ -112,3 +112,33 @@ def test_corrupt_and_empty_zip(tmp_path: Path, limits: ImportLimits) -> None:
 def test_zip_with_two_matrices(ref: Reference, tmp_path: Path, limits: ImportLimits) -> None:
     path = write_hca_zip(ref, tmp_path / "p.mtx.zip", extra={"p.mtx/other.mtx": b"%%MatrixMarket"})
     assert_import_fails([path], tmp_path, limits, match="2 Matrix Market files", field="p.mtx.zip")
+
+
+def test_too_many_members(
+    tmp_path: Path, limits: ImportLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bioblocks.ingest import _archive
+
+    monkeypatch.setattr(_archive, "MAX_MEMBERS", 3)
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for k in range(4):
+            zf.writestr(f"m/{k}.txt", b"x")
+    assert_import_fails([path], tmp_path, limits, match="4 members", field="many.zip")
+
+
+def test_lying_compressed_size_does_not_loosen_the_ratio(tmp_path: Path) -> None:
+    path = tmp_path / "liar.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("x/data.bin", b"\0" * 2_000_000)
+    raw = bytearray(path.read_bytes())
+    for sig, offset in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):
+        at = raw.find(sig)
+        raw[at + offset : at + offset + 4] = (10**9).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    from bioblocks.errors import IngestError
+
+    budget = Budget(limits=ImportLimits(ratio_grace_bytes=64 * 1024, max_compression_ratio=50))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IngestError, match="compression ratio"):
+        extract_zip(path, tmp_path / "out", budget=budget)

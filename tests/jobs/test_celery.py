@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ from typing import Any
 import pytest
 
 from bioblocks.config import Settings
-from bioblocks.jobs import claim, submit_job, wait_for
-from bioblocks.jobs._celery import RUN_JOB, celery_app, cron_schedule
+from bioblocks.jobs._celery import cron_schedule
 from bioblocks.store import open_store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -59,31 +57,6 @@ def stop_worker(process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM) 
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-
-
-def test_a_celery_worker_runs_jobs_once_and_retries_those_of_dead_workers(
-    pg_store: Any, celery_settings: Settings, tmp_path: Path
-) -> None:
-    dataset = pg_store.insert("dataset", {"name": "remote", "matrixLocation": "not-a-url"})
-    jobs = [submit_job(pg_store, celery_settings, "fetch-matrix", dataset_id=dataset["_id"])
-            for _ in range(6)]
-    app = celery_app(celery_settings)
-    for job in jobs:  # every message sent twice: the claim makes the copy a no-op
-        app.send_task(RUN_JOB, args=[job["_id"]])
-    # A job left running by a worker process that died: the sweep of the starting
-    # worker requeues it and sends its task again.
-    orphan = submit_job(pg_store, celery_settings, "fetch-matrix", dataset_id=dataset["_id"])
-    claim(pg_store, orphan["_id"], worker=f"{socket.gethostname()}:{2**22 + 7}")
-    worker = start_worker(celery_settings, tmp_path / "worker.log")
-    try:
-        finals = wait_for(pg_store, [j["_id"] for j in [*jobs, orphan]], timeout=120, poll=0.3)
-    finally:
-        stop_worker(worker)
-    for final in finals:
-        assert final["state"] == "error"
-        assert "has no http(s) matrixLocation" in final["error"]
-        assert final["worker"].split(":")[0] == socket.gethostname()
-    assert [f["attempts"] for f in finals] == [1] * 6 + [2]
 
 
 def test_the_cron_expression_becomes_a_celery_crontab() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _pipeline_data import FAST_SPRING, N_CELLS
+from _pipeline_data import FAST, N_CELLS
 
 from bioblocks.config import Settings
-from bioblocks.jobs import LocalWorkers, find_docs
+from bioblocks.jobs import LocalWorkers, claim, find_docs, submit_job, wait_for
+from bioblocks.jobs._celery import send_run_job
 from bioblocks.pipeline.operations import import_dataset
 from bioblocks.pipeline.steps import plan_step, run_pipeline, subsample_sizes
 from bioblocks.store import open_store
@@ -64,9 +66,9 @@ def test_the_pipeline_analyses_a_dataset_with_local_workers(
         ("fetch-matrices", 0), ("spring", 3), ("tsne", 0), ("umap", 0)]
     assert store.count("job") == 0
 
-    with LocalWorkers(settings, processes=1):
-        reports = run_pipeline(store, settings, steps=STEPS, params={"SPRING": FAST_SPRING},
-                               step_timeout=600)
+    with LocalWorkers(settings, processes=1):  # the worker process runs every job
+        reports = run_pipeline(store, settings, steps=STEPS, params=FAST, step_timeout=600,
+                               run_here=False)
 
     summary = {r.step: (r.done, r.skipped, r.failed) for r in reports}
     assert summary == {"fetch-matrices": (0, 2, 0), "spring": (2, 0, 1), "tsne": (1, 1, 0),
@@ -77,6 +79,7 @@ def test_the_pipeline_analyses_a_dataset_with_local_workers(
     jobs = find_docs(store, "job", {"associatedDataset.dataset": dataset["_id"]})
     assert sorted(j["kind"] for j in jobs) == ["SPRING", "SPRING", "TSNE", "UMAP"]
     assert {j["state"] for j in jobs} == {"complete"}
+    assert all(not j["worker"].endswith(f":{os.getpid()}") for j in jobs)
     assert store.get("dataset", broken["_id"])["analyses"] == []
 
     again = run_pipeline(store, settings, steps=STEPS, datasets=[dataset["_id"]])
@@ -124,9 +127,18 @@ def test_the_pipeline_runs_on_celery_workers_with_postgres_and_redis(
     worker = subprocess.Popen([str(Path(sys.executable).parent / "bioblocks"), "worker"],
                               env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
+    # Besides the pipeline: jobs whose task is sent twice run once, and a job left running
+    # by a worker process that died is requeued by the worker's sweep and run again.
+    other = store.insert("dataset", {"name": "remote", "matrixLocation": "not-a-url"})
+    doubles = [submit_job(store, settings, "fetch-matrix", dataset_id=other["_id"])
+               for _ in range(3)]
+    for job in doubles:
+        send_run_job(settings, job["_id"])
+    orphan = submit_job(store, settings, "fetch-matrix", dataset_id=other["_id"])
+    claim(store, orphan["_id"], worker=f"{socket.gethostname()}:{2**22 + 7}")
     try:
-        reports = run_pipeline(store, settings, steps=STEPS, params={"SPRING": FAST_SPRING},
-                               step_timeout=600)
+        reports = run_pipeline(store, settings, steps=STEPS, params=FAST, step_timeout=600)
+        finals = wait_for(store, [j["_id"] for j in [*doubles, orphan]], timeout=120)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
@@ -134,6 +146,8 @@ def test_the_pipeline_runs_on_celery_workers_with_postgres_and_redis(
     assert [(r.step, r.done, r.failed) for r in reports] == [
         ("fetch-matrices", 0, 0), ("spring", 2, 0), ("tsne", 1, 0), ("umap", 1, 0)], \
         (tmp_path / "worker.log").read_text()[-3000:]
+    assert [(f["state"], f["attempts"]) for f in finals] == [("error", 1)] * 3 + [("error", 2)]
+    assert all("has no http(s) matrixLocation" in f["error"] for f in finals)
     _check_analysed(store, settings, dataset["_id"])
     jobs = find_docs(store, "job", {})
     assert all(not j["worker"].endswith(f":{os.getpid()}") for j in jobs)  # Celery ran them

@@ -173,7 +173,9 @@ def write_spring_analysis(folder: Any, *, n_cells: int, seed: int = 0) -> Any:
     """Write a SPRING analysis folder in the spec §10 formats; return the expression matrix.
 
     The subplot folder is named after the dataset; the expression store is written with
-    :class:`bioblocks.analysis.ExpressionStore`. Gene ``Actb`` marks cluster 1 only.
+    :class:`bioblocks.analysis.ExpressionStore`. As the SPRING writer does, the main matrix
+    keeps every input row (here 25 filtered-out cells first) and ``cell_filter.txt`` maps
+    subplot cells to its rows. Gene ``Actb`` marks cluster 1 only.
     """
     import json
 
@@ -199,13 +201,15 @@ def write_spring_analysis(folder: Any, *, n_cells: int, seed: int = 0) -> Any:
     (sub / "color_data_gene_sets.csv").write_text(
         "\n".join(f"{name}," + ",".join(f"{v:.3f}" for v in values) for name, values in tracks.items())
     )
-    (sub / "cell_filter.txt").write_text("".join(f"{i}\n" for i in range(n_cells)))
+    dropped = 25
+    (sub / "cell_filter.txt").write_text("".join(f"{dropped + i}\n" for i in range(n_cells)))
     (sub / "run_info.json").write_text(json.dumps({"Nodes": n_cells}, indent=4, sort_keys=True))
     expression = np.zeros((n_cells, len(GENES)), dtype=np.float32)
     expression[:, 0] = (labels == 1) * 4.0
     expression[:, 1] = (xy[:, 1] - xy[:, 1].min()) / 100.0
     expression[:, 2] = np.random.default_rng(seed).poisson(0.3, n_cells)
-    ExpressionStore.write(folder, sp.csc_matrix(expression), GENES)
+    main = np.vstack([np.full((dropped, len(GENES)), 9.0, dtype=np.float32), expression])
+    ExpressionStore.write(folder, sp.csc_matrix(main), GENES)
     (folder / "genes.txt").write_text("\n".join(GENES) + "\n")
     Image.new("RGB", (60, 40), (200, 220, 240)).save(folder / "preview.png")
     return expression
@@ -224,7 +228,8 @@ def write_embedding_analysis(folder: Any, *, n_cells: int, seed: int = 1) -> Non
 
 def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | None = None) -> None:
     """Fill ``data_dir`` (store and files) with one dataset holding a SPRING analysis of
-    ``n_cells`` (and a UMAP of ``embedding_cells`` if given) and a running job."""
+    ``n_cells`` (and a UMAP of ``embedding_cells`` if given: computed from the SPRING
+    analysis, ``parameters.springAnalysis``, when it has the same cells) and a running job."""
     from bioblocks.config import Settings
     from bioblocks.storage import analysis_dir
     from bioblocks.store import open_store
@@ -243,10 +248,12 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
         "parameters": {"seed": 0}, "preview": f"datasets/{DATASET_ID}/analyses/{SPRING_ID}/preview.png",
     })
     if embedding_cells:
+        linked = embedding_cells == n_cells
         write_embedding_analysis(analysis_dir(root, DATASET_ID, EMBEDDING_ID), n_cells=embedding_cells)
         store.insert("analysis", {
             "_id": EMBEDDING_ID, "name": f"{DATASET_NAME} - UMAP", "processType": "UMAP",
-            "dataset": DATASET_ID, "parameters": {"seed": 0},
+            "dataset": DATASET_ID,
+            "parameters": {"seed": 0, **({"springAnalysis": SPRING_ID} if linked else {})},
             "preview": f"datasets/{DATASET_ID}/analyses/{EMBEDDING_ID}/preview.png",
         })
     store.patch("dataset", DATASET_ID, {"analyses": analyses})

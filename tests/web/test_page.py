@@ -13,6 +13,7 @@ from ._browser import (
     DATASET_ID,
     DATASET_NAME,
     EMBEDDING_ID,
+    JOB_ID,
     SPRING_ID,
     build_site,
     canvas_pixels,
@@ -29,12 +30,17 @@ N_CELLS = 400
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     require_chromium()
     data_dir = tmp_path_factory.mktemp("site") / "files"
-    build_site(data_dir, n_cells=N_CELLS)
+    build_site(data_dir, n_cells=N_CELLS, embedding_cells=N_CELLS)
     with serve(data_dir) as url:
-        yield url
+        yield url, data_dir
+
+
+@pytest.fixture(scope="module")
+def base_url(site: tuple[str, Path]) -> str:
+    return site[0]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +88,28 @@ def test_page_lists_the_dataset_with_analyses_and_jobs(page: Any, base_url: str)
     assert page.errors == []
 
 
+def test_job_progress_updates_live(page: Any, site: tuple[str, Path]) -> None:
+    from bioblocks.config import Settings
+    from bioblocks.store import open_store
+
+    base_url, data_dir = site
+    page.goto(f"{base_url}/ui/")
+    progress = page.locator(f'[data-dataset="{DATASET_ID}"] .jobs progress')
+    progress.wait_for()
+    store = open_store(Settings(data_dir=data_dir))
+    try:
+        store.patch("job", JOB_ID, {"progress": 0.75, "message": "almost there"})
+        page.wait_for_function(
+            "() => document.querySelector('.jobs progress').getAttribute('value') === '0.75'",
+            timeout=5000,  # the page polls every 2 s
+        )
+        assert "75% almost there" in page.locator(".jobs li").text_content()
+    finally:
+        store.patch("job", JOB_ID, {"progress": 0.4, "message": "optimising the layout"})
+        store.close()
+    assert page.errors == []
+
+
 def test_opening_an_analysis_draws_the_points(page: Any, base_url: str) -> None:
     open_analysis(page, base_url, SPRING_ID, N_CELLS)
     assert non_background_fraction(canvas_pixels(page)) > 0.005
@@ -108,6 +136,24 @@ def test_typing_a_gene_recolours_the_points(page: Any, base_url: str) -> None:
     assert after != before
     assert non_background_fraction(after) > 0.005
     assert page.locator("#legend strong").text_content() == "Actb"
+    # Actb is 4.0 in cluster 1 and 0 elsewhere (9.0 only in the filtered-out rows).
+    assert page.locator("#legend .ramp-labels span").all_text_contents() == ["0.00", "4.00"]
+    assert page.errors == []
+
+
+def test_umap_uses_the_tracks_and_genes_of_its_spring_analysis(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, EMBEDDING_ID, N_CELLS)
+    assert page.locator("#analysis-meta").text_content() == f"UMAP · {DATASET_NAME}"
+    page.wait_for_function("() => document.querySelectorAll('#legend button').length === 5")
+    assert non_background_fraction(canvas_pixels(page)) > 0.005
+    page.locator("#gene-input").fill("Actb")
+    page.locator("#gene-go").click()
+    page.wait_for_function(
+        "() => document.getElementById('plot-status').textContent.endsWith('coloured by Actb')"
+    )
+    assert page.locator("#legend .ramp-labels span").all_text_contents() == ["0.00", "4.00"]
+    links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert links[0].endswith(f"/analyses/{EMBEDDING_ID}/umap_output.csv")
     assert page.errors == []
 
 
@@ -129,6 +175,15 @@ def test_box_selection_reports_the_count(page: Any, base_url: str) -> None:
     assert 0 < half < N_CELLS
     page.locator("#selection-clear").click()
     assert page.locator("#selection-count").text_content() == "No cells selected"
+    # A lasso around the whole canvas takes every cell.
+    page.locator('input[name="mode"][value="lasso"]').check()
+    x0, y0, x1, y1 = box["x"] + 2, box["y"] + 2, box["x"] + box["width"] - 2, box["y"] + box["height"] - 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0, y0 + 3)]:
+        page.mouse.move(x, y, steps=3)
+    page.mouse.up()
+    assert page.locator("#selection-count").text_content() == f"{N_CELLS} cells selected"
     assert page.errors == []
 
 

@@ -173,6 +173,13 @@ def categorical_track(labels: Sequence[object] | np.ndarray) -> dict[str, object
     return {"label_colors": colors, "label_list": strings}
 
 
+def _is_continuous(series: pd.Series) -> bool:
+    """Numbers (not booleans) are continuous tracks; strings, categories, booleans are labels."""
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
 def categorical_tracks(
     n_cells: int,
     *,
@@ -189,7 +196,7 @@ def categorical_tracks(
         Track name → integer label per cell.
     metadata
         Per-cell metadata of the subplot's cells (already in subplot order); every column
-        that is not floating point becomes a track named after the column.
+        that is not numeric (strings, categories, booleans) becomes a track named after it.
 
     Returns
     -------
@@ -207,7 +214,7 @@ def categorical_tracks(
     if metadata is not None:
         for column in metadata.columns:
             series = metadata[column]
-            if pd.api.types.is_float_dtype(series.dtype):
+            if _is_continuous(series):
                 continue
             tracks[str(column)] = categorical_track(series.astype(str).to_numpy())
     return tracks
@@ -221,7 +228,7 @@ def continuous_tracks(
     metadata: pd.DataFrame | None = None,
 ) -> dict[str, np.ndarray]:
     """Build the continuous colour tracks: ``Total Counts``, ``Uniform``, ``Mito. frac.``
-    (when mitochondrial genes exist) and every floating-point metadata column (commas in
+    (when mitochondrial genes exist) and every numeric metadata column (commas in
     names become spaces, since names are the first CSV field)."""
     tracks: dict[str, np.ndarray] = {
         "Total Counts": np.asarray(totals, dtype=np.float64),
@@ -232,7 +239,7 @@ def continuous_tracks(
     if metadata is not None:
         for column in metadata.columns:
             series = metadata[column]
-            if pd.api.types.is_float_dtype(series.dtype):
+            if _is_continuous(series):
                 values = series.to_numpy(dtype=np.float64)
                 tracks[str(column).replace(",", " ")] = np.nan_to_num(values)
     return tracks

@@ -122,7 +122,14 @@ def normalize_total(
         )
     if target is None:
         target = float(np.mean(totals))
-    scale = float(target) / totals
-    data = csr.data * np.repeat(scale, np.diff(csr.indptr))
-    out = sp.csr_matrix((data, csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
-    return out, float(target)
+    return scale_rows(csr, float(target) / totals), float(target)
+
+
+def scale_rows(counts: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
+    """Return a CSR matrix whose row ``c`` is ``counts[c, :] * factors[c]``.
+
+    The result has new float64 values and shares the index arrays of ``counts`` (neither
+    is modified).
+    """
+    data = counts.data * np.repeat(np.asarray(factors, dtype=np.float64), np.diff(counts.indptr))
+    return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)

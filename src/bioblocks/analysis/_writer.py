@@ -8,6 +8,7 @@ LF line endings.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bioblocks.analysis._expression import ExpressionStore
+from bioblocks.errors import Cancelled
 
 # ---- small text helpers ------------------------------------------------------------------
 
@@ -177,13 +179,15 @@ def _write_sparse_groups(
     data: np.ndarray,
     indices: np.ndarray,
     indptr: np.ndarray,
+    stop: threading.Event | None = None,
 ) -> None:
     """Create one 1-D dataset per name in two groups with HDF5's low-level calls.
 
     ``data[indptr[i]:indptr[i+1]]`` goes to ``value_group/<name>`` and the matching
     ``indices`` slice to ``index_group/<name>``. No compression, no chunking, no time
     stamps, and empty entries share one dataset through hard links: tens of thousands of
-    small datasets are written in a few seconds.
+    small datasets are written in a few seconds. Setting ``stop`` aborts with
+    :class:`~bioblocks.errors.Cancelled`.
     """
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_obj_track_times(False)
@@ -193,21 +197,29 @@ def _write_sparse_groups(
         tid = h5py.h5t.py_create(array.dtype)
         first_empty: bytes | None = None
         for i, name in enumerate(names):
-            start, stop = int(indptr[i]), int(indptr[i + 1])
+            if stop is not None and i % 1024 == 0 and stop.is_set():
+                raise Cancelled("HDF5 writing stopped")
+            begin, end = int(indptr[i]), int(indptr[i + 1])
             key = name.encode("utf-8")
-            if stop == start and first_empty is not None:
+            if end == begin and first_empty is not None:
                 # every empty entry is a hard link to the first one: 4× cheaper than a dataset
                 gid.links.create_hard(key, gid, first_empty)
                 continue
-            space = h5py.h5s.create_simple((stop - start,))
+            space = h5py.h5s.create_simple((end - begin,))
             dset = h5py.h5d.create(gid, key, tid, space, dcpl=dcpl)
-            if stop > start:
-                dset.write(all_, all_, array[start:stop])
+            if end > begin:
+                dset.write(all_, all_, array[begin:end])
             elif first_empty is None:
                 first_empty = key
 
 
-def write_hdf5_genes(path: Path, csc: sp.csc_matrix, gene_names: Sequence[str]) -> None:
+def write_hdf5_genes(
+    path: Path,
+    csc: sp.csc_matrix,
+    gene_names: Sequence[str],
+    *,
+    stop: threading.Event | None = None,
+) -> None:
     """Write ``counts_norm_sparse_genes.hdf5``: ``counts/<gene>`` (float32 nonzero values) and
     ``cell_ix/<gene>`` (int32 cell indices, ascending); root attrs ``ncells``, ``ngenes``."""
     matrix = sp.csc_matrix(csc)
@@ -223,10 +235,13 @@ def write_hdf5_genes(path: Path, csc: sp.csc_matrix, gene_names: Sequence[str]) 
             data=np.ascontiguousarray(matrix.data, dtype=np.float32),
             indices=np.ascontiguousarray(matrix.indices, dtype=np.int32),
             indptr=matrix.indptr,
+            stop=stop,
         )
 
 
-def write_hdf5_cells(path: Path, csr: sp.csr_matrix) -> None:
+def write_hdf5_cells(
+    path: Path, csr: sp.csr_matrix, *, stop: threading.Event | None = None
+) -> None:
     """Write ``counts_norm_sparse_cells.hdf5``: ``counts/<row>`` (float32 nonzero values) and
     ``gene_ix/<row>`` (int32 gene indices, ascending); root attrs ``ncells``, ``ngenes``."""
     matrix = sp.csr_matrix(csr)
@@ -242,6 +257,7 @@ def write_hdf5_cells(path: Path, csr: sp.csr_matrix) -> None:
             data=np.ascontiguousarray(matrix.data, dtype=np.float32),
             indices=np.ascontiguousarray(matrix.indices, dtype=np.int32),
             indptr=matrix.indptr,
+            stop=stop,
         )
 
 
@@ -252,13 +268,15 @@ def write_main(
     gene_names: Sequence[str],
     total_counts: np.ndarray,
     csc: sp.csc_matrix | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Write the analysis-level files of the main (normalised) matrix into ``folder``.
 
     Writes ``counts_norm.npz`` (cells × genes CSC, ``scipy.sparse.save_npz``), the
     :class:`~bioblocks.analysis.ExpressionStore` files, ``genes.txt``,
     ``total_counts.txt`` (``%.18e`` per cell) and the two HDF5 files. ``csc`` is the same
-    matrix in CSC form when the caller already has it (saves a conversion).
+    matrix in CSC form when the caller already has it (saves a conversion); setting
+    ``stop`` (from another thread) aborts the HDF5 writing with ``Cancelled``.
     """
     csc = sp.csc_matrix(norm) if csc is None else csc
     csc.sort_indices()
@@ -269,5 +287,5 @@ def write_main(
         folder / "total_counts.txt",
         "".join(f"{t:.18e}\n" for t in np.asarray(total_counts, dtype=np.float64).tolist()),
     )
-    write_hdf5_genes(folder / "counts_norm_sparse_genes.hdf5", csc, gene_names)
-    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm)
+    write_hdf5_genes(folder / "counts_norm_sparse_genes.hdf5", csc, gene_names, stop=stop)
+    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm, stop=stop)

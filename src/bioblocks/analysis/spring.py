@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import types
 import typing
@@ -334,9 +335,9 @@ def run_spring(
     params
         The analysis parameters.
     cell_metadata
-        Optional per-cell metadata, one row per input cell in matrix order: non-float
-        columns become categorical colour tracks (e.g. ``library``), float columns
-        continuous tracks.
+        Optional per-cell metadata, one row per input cell in matrix order: text,
+        categorical and boolean columns become categorical colour tracks (e.g.
+        ``library``), numeric columns continuous tracks.
     progress
         Called stage by stage with ``(fraction, message)``; may raise
         :class:`~bioblocks.errors.Cancelled`.
@@ -399,10 +400,7 @@ def run_spring(
     target = float(np.mean(totals[kept]))
     scale = np.zeros(n_rows)
     np.divide(target, totals, out=scale, where=totals > 0)
-    main = sp.csr_matrix(
-        (matrix.data * np.repeat(scale, np.diff(matrix.indptr)), matrix.indices, matrix.indptr),
-        shape=matrix.shape,
-    )
+    main = _preprocess.scale_rows(matrix, scale)  # rows of empty cells stay empty
     whole = n_cells == n_rows
     sub = main if whole else main[kept]
 
@@ -439,8 +437,15 @@ def run_spring(
     main_csc = main.tocsc()
     sub_csc = main_csc if whole else sp.csc_matrix(sub)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spring-writer")
+    stop_writing = threading.Event()
     main_written = pool.submit(
-        _writer.write_main, out_dir, norm=main, csc=main_csc, gene_names=names, total_counts=totals
+        _writer.write_main,
+        out_dir,
+        norm=main,
+        csc=main_csc,
+        gene_names=names,
+        total_counts=totals,
+        stop=stop_writing,
     )
     try:
         stages.start("pca", 0.12, "computing principal components")
@@ -518,6 +523,9 @@ def run_spring(
             run_info=run_info,
         )
         main_written.result()  # re-raises an error of the background writes
+    except BaseException:
+        stop_writing.set()
+        raise
     finally:
         main_written.cancel()
         pool.shutdown(wait=True)  # never leave a thread writing into a folder being removed

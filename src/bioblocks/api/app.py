@@ -22,6 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import web
 from ..config import Settings, get_settings
 from ..store import Store, open_store
 from . import eve, expression, files, jobs, media, spring, upload
@@ -30,7 +31,9 @@ from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
 log = logging.getLogger(__name__)
 
 #: Routers of the other areas, included before the generic Eve router (their paths win).
-EXTRA_ROUTERS = [files.router, upload.router, expression.router, spring.router, jobs.router]
+EXTRA_ROUTERS = [
+    files.router, upload.router, expression.router, spring.router, jobs.router, web.router,
+]
 
 _OVERRIDABLE = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 

@@ -680,8 +680,18 @@ def _register(router: APIRouter, resource: Resource) -> None:
         )
 
 
+def _wants_html(request: Request) -> bool:
+    """True when the client is a browser asking for a page (``text/html`` but not JSON)."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
 def home(request: Request) -> Response:
-    """The home endpoint: one child link per resource."""
+    """The home endpoint: one child link per resource (browsers get the built-in page)."""
+    if _wants_html(request):
+        from ..web import index_response
+
+        return index_response()
     return _json({"_links": {"child": [{"href": r, "title": r} for r in RESOURCES]}})
 
 

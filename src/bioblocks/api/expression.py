@@ -20,12 +20,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotFoundError
@@ -149,18 +149,6 @@ def _open_store(request: Request, analysis_id: str) -> ExpressionStore:
         ) from exc
 
 
-def _parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_GENE_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError as exc:
-        raise _Problem(400, f"limit must be an integer from 1 to {MAX_GENE_LIMIT}.") from exc
-    if not 1 <= limit <= MAX_GENE_LIMIT:
-        raise _Problem(400, f"limit must be an integer from 1 to {MAX_GENE_LIMIT}.")
-    return limit
-
-
 def _parse_genes(raw: str | None) -> list[str]:
     genes = list(dict.fromkeys(g.strip() for g in (raw or "").split(",") if g.strip()))
     if not genes:
@@ -174,11 +162,9 @@ def _parse_genes(raw: str | None) -> list[str]:
     return genes
 
 
-def _gene_names(request: Request, analysis_id: str) -> Response:
-    limit = _parse_limit(request.query_params.get("limit"))
-    prefix = request.query_params.get("prefix") or None
+def _gene_names(request: Request, analysis_id: str, prefix: str | None, limit: int) -> Response:
     store = _open_store(request, analysis_id)
-    names = list(store.genes(prefix=prefix, limit=limit))
+    names = list(store.genes(prefix=prefix or None, limit=limit))
     return Response(orjson.dumps({"genes": names}), media_type="application/json")
 
 
@@ -190,8 +176,8 @@ def _values(store: ExpressionStore, gene: str) -> np.ndarray:
     return np.asarray(values, dtype="<f4")
 
 
-def _expression(request: Request, analysis_id: str) -> Response:
-    genes = _parse_genes(request.query_params.get("genes"))
+def _expression(request: Request, analysis_id: str, genes_param: str | None) -> Response:
+    genes = _parse_genes(genes_param)
     store = _open_store(request, analysis_id)
     arrays = [_values(store, gene) for gene in genes]
     if _BINARY in request.headers.get("accept", ""):
@@ -207,23 +193,68 @@ def _expression(request: Request, analysis_id: str) -> Response:
     return Response(body, media_type="application/json")
 
 
-async def _answer(handler: Any, request: Request, analysis_id: str) -> Response:
+async def _answer(handler: Any, request: Request, analysis_id: str, *args: Any) -> Response:
     try:
-        return await run_in_threadpool(handler, request, analysis_id)
+        return await run_in_threadpool(handler, request, analysis_id, *args)
     except _Problem as exc:
         return eve_error(exc.status, exc.message)
 
 
-@router.get("/analysis/{analysis_id}/genes")
-async def analysis_genes(analysis_id: str, request: Request) -> Response:
+_ENVELOPE = {
+    "description": "Error envelope: `_status` ERR, `_error` {code, message}",
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            "_status": {"type": "string", "enum": ["ERR"]},
+            "_error": {"type": "object", "properties": {
+                "code": {"type": "integer"}, "message": {"type": "string"}}},
+        },
+    }}},
+}
+_GENES_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "`{\"genes\": [name, ...]}`", "content": {"application/json": {}}},
+    "4XX": _ENVELOPE,
+}
+_EXPRESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON `{gene: [value per cell]}`; with `Accept: application/octet-stream` "
+        "little-endian float32 arrays in the requested order (headers `X-Genes`: the genes, "
+        "percent-encoded and comma-separated; `X-Cells`: values per gene; "
+        "`X-Value-Type: float32-le`)",
+        "content": {"application/json": {}, _BINARY: {}},
+    },
+    "4XX": _ENVELOPE,
+}
+
+AnalysisId = Annotated[str, "the analysis `_id`"]
+
+
+@router.get("/analysis/{analysis_id}/genes", responses=_GENES_RESPONSES)
+async def analysis_genes(
+    analysis_id: AnalysisId,
+    request: Request,
+    prefix: Annotated[
+        str | None, Query(description="Only names starting with this (case-insensitive).")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_GENE_LIMIT, description="Most names returned.")
+    ] = DEFAULT_GENE_LIMIT,
+) -> Response:
     """Return the gene names of an analysis, filtered by a case-insensitive ``prefix``."""
-    return await _answer(_gene_names, request, analysis_id)
+    return await _answer(_gene_names, request, analysis_id, prefix, limit)
 
 
-@router.get("/analysis/{analysis_id}/expression")
-async def analysis_expression(analysis_id: str, request: Request) -> Response:
+@router.get("/analysis/{analysis_id}/expression", responses=_EXPRESSION_RESPONSES)
+async def analysis_expression(
+    analysis_id: AnalysisId,
+    request: Request,
+    genes: Annotated[
+        str | None,
+        Query(description=f"Comma-separated gene names (at most {MAX_GENES_PER_REQUEST})."),
+    ] = None,
+) -> Response:
     """Return the normalised expression of ``genes`` for every cell (JSON or float32)."""
-    return await _answer(_expression, request, analysis_id)
+    return await _answer(_expression, request, analysis_id, genes)
 
 
 __all__ = ["MAX_GENES_PER_REQUEST", "StoreCache", "expression_folder", "router"]

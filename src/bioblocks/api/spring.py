@@ -332,6 +332,7 @@ async def cgi_script(script: str, request: Request) -> Response:
     try:
         text = await run_in_threadpool(handler, data_dir, form)
     except _CgiError as exc:
+        logger.info("cgi-bin/%s answered %d: %s", script, exc.status, exc.message)
         return eve_error(exc.status, exc.message)
     return PlainTextResponse(text, media_type=_TEXT_PLAIN)
 

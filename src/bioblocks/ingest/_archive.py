@@ -17,6 +17,8 @@ from ..errors import IngestError
 from ..progress import Progress, null_progress
 from ._streams import Budget, GuardedStream
 
+MAX_MEMBERS = 10_000
+
 
 def _member_path(info: zipfile.ZipInfo, *, archive: str) -> PurePosixPath:
     raw = info.filename
@@ -47,8 +49,13 @@ def extract_zip(
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise IngestError(f"not a readable zip archive ({exc})", field=name) from exc
+    archive_size = max(archive.stat().st_size, 1)
     with zf:
         infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise IngestError(
+                f"the archive holds {len(infos):,} members (at most {MAX_MEMBERS:,})", field=name
+            )
         seen: set[PurePosixPath] = set()
         planned = [(info, _member_path(info, archive=name)) for info in infos]
         for _, rel in planned:
@@ -71,7 +78,8 @@ def extract_zip(
                 name=member,
                 budget=budget,
                 gzip=False,
-                compressed_size=max(info.compress_size, 1),
+                # a member can never consume more than the archive holds, whatever its header says
+                compressed_size=max(min(info.compress_size, archive_size), 1),
             )
             try:
                 with guarded, open(target, "xb") as out:

@@ -155,6 +155,8 @@ def read_cells(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> CellTabl
             field=name,
         )
     if not header:
+        if b"\t" not in raw and b" " not in raw:
+            return CellTable(barcodes=np.array(lines, dtype=object), obs=None)
         return CellTable(
             barcodes=np.array([line.split("\t")[0].strip() for line in lines], dtype=object),
             obs=None,

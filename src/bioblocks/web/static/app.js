@@ -376,12 +376,16 @@ function colorByCategory(name) {
   }
 }
 
+function formatValue(v) {
+  return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en-US") : v.toFixed(2);
+}
+
 function rampLegend(title, stops, lo, hi) {
   const gradient = `linear-gradient(to right, ${stops.join(", ")})`;
   $("legend").replaceChildren(
     el("strong", {}, title),
     el("div", { class: "ramp", style: { background: gradient } }),
-    el("div", { class: "ramp-labels" }, el("span", {}, lo.toPrecision(3)), el("span", {}, hi.toPrecision(3))));
+    el("div", { class: "ramp-labels" }, el("span", {}, formatValue(lo)), el("span", {}, formatValue(hi))));
 }
 
 function colorByValues(title, values, stops, { zeroGrey }) {
