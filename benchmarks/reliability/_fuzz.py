@@ -26,17 +26,17 @@ def fuzz(server: Server, *, quick: bool, workdir: Path) -> Row:
     """Run ``st run`` on the server's OpenAPI schema; return the row.
 
     Full: all phases (examples, coverage, fuzzing, stateful), 40 examples per
-    operation, at most 8 minutes. Quick: fuzzing and stateful, 5 examples per
-    operation, at most 60 s. Writes the JSON report under ``workdir/st``.
+    operation, at most 8 minutes. Quick: fuzzing and stateful, 4 examples per
+    operation, at most 40 s. Writes the JSON report under ``workdir/st``.
     """
     report_dir = workdir / "st"
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
         "-H", f"Authorization: Bearer {server.token}",
         "--checks", ",".join(CHECKS),
-        "--max-examples", "5" if quick else "40",
+        "--max-examples", "4" if quick else "40",
         "--seed", "20261129", "--workers", "4", "--no-shrink",
-        "--request-timeout", "30", "--max-time", "60" if quick else "480",
+        "--request-timeout", "30", "--max-time", "40" if quick else "480",
         "--report", "json", "--report-dir", str(report_dir),
     ]
     if quick:

@@ -102,13 +102,14 @@ def _plant(server: Server) -> tuple[Path, bytes]:
     return canary, content
 
 
-def traversal(server: Server, *, quick: bool) -> Row:
+def traversal(server: Server) -> Row:
     """Send every trick under every prefix (and in the SPRING CGI form fields); return the row.
 
-    Held: status 400 or 404 and the canary's content absent from the reply.
-    ``quick`` sends the same corpus (it takes seconds).
+    Held: status 400 or 404 (422 for a job's ``sources``) and the canary's content absent
+    from the reply.
+    A control file planted inside the datasets tree must be served (200), or
+    the row reports an error: 404s would then prove nothing.
     """
-    del quick
     canary, content = _plant(server)
     tricks = _tricks(canary, server.data_dir)
     tried = held = 0
@@ -140,11 +141,21 @@ def traversal(server: Server, *, quick: bool) -> Row:
             status, reply = raw_request(server.port, b"/spring/cgi-bin/" + script,
                                         method=b"POST", body=body, headers=form_headers)
             judge(b"cgi " + script + b" " + trick, status, reply)
+    job_headers = (b"Content-Type: application/json\r\nAuthorization: Bearer "
+                   + server.token.encode() + b"\r\n")
+    for trick in (b"../canary.txt", str(canary).encode(), b"datasets/link-file",
+                  b"datasets/link-dir/canary.txt", b"media/link-file", b"link-file",
+                  b"%2e%2e/canary.txt", b"datasets/../../canary.txt"):
+        body = (b'{"kind": "import", "parameters": {"name": "t", "sources": ["'
+                + trick + b'"]}}')
+        status, reply = raw_request(server.port, b"/job", method=b"POST", body=body,
+                                    headers=job_headers)
+        judge(b"job import " + trick, 404 if status == 422 else status, reply)
     control = server.data_dir / "datasets" / "control.txt"
     control.write_text("control")
     control_status, control_reply = raw_request(server.port, b"/datasets/control.txt")
     control.unlink()
-    notes = (f"control file inside: {control_status}; {len(tricks)} tricks x {len(_PREFIXES)} prefixes + 48 CGI forms, raw socket; "
+    notes = (f"control file inside: {control_status}; {len(tricks)} tricks x {len(_PREFIXES)} prefixes + 48 CGI forms + 8 import-job sources (422), raw socket; "
              f"canary leaked {leaks} times")
     if problems:
         notes += "; " + "; ".join(problems)

@@ -77,9 +77,17 @@ def _parse_hpc(hpc_dir: Path) -> HpcData:
 
 
 @pytest.fixture(scope="session")
-def hpc(hpc_dir: Path, request: pytest.FixtureRequest) -> HpcData:
-    """The filtered, merged HPC counts (4,790 cells × 28,205 genes), cached between runs."""
-    cache = Path(request.config.cache.mkdir("bioblocks-hpc")) / "hpc_filtered.npz"
+def hpc(
+    hpc_dir: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> HpcData:
+    """The filtered, merged HPC counts (4,790 cells × 28,205 genes), cached between runs
+    in pytest's cache folder (or for this session only when the cache plugin is off)."""
+    cache_dir = (
+        Path(request.config.cache.mkdir("bioblocks-hpc"))
+        if getattr(request.config, "cache", None) is not None
+        else tmp_path_factory.mktemp("bioblocks-hpc")
+    )
+    cache = cache_dir / "hpc_filtered.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))

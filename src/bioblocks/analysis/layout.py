@@ -124,7 +124,8 @@ def forceatlas2(
         Optional non-negative edge weights (default 1 for every edge); for a
         duplicated pair the first weight is used.
     progress
-        Called with ``(fraction, message)`` every few iterations; may raise
+        Called with ``(fraction, message)`` every ``n_iter // 50`` iterations and
+        at least once a second; may raise
         :class:`~bioblocks.errors.Cancelled`.
 
     Returns
@@ -201,7 +202,7 @@ def forceatlas2(
     speed = 1.0
     speed_efficiency = 1.0
     every = max(1, n_iter // 50)
-    t0 = time.perf_counter()
+    t0 = last_report = time.perf_counter()
     progress(0.0, f"ForceAtlas2: {n_nodes:,} nodes, {src.shape[0]:,} edges")
     for it in range(n_iter):
         fx, old_fx = old_fx, fx
@@ -221,8 +222,10 @@ def forceatlas2(
         speed, speed_efficiency = kernels.adjust_speed_and_move(
             x, y, mass, fx, fy, old_fx, old_fy, speed, speed_efficiency, float(jitter_tolerance)
         )
-        if (it + 1) % every == 0 or it + 1 == n_iter:
+        now = time.perf_counter()
+        if (it + 1) % every == 0 or it + 1 == n_iter or now - last_report > 1.0:
             progress((it + 1) / n_iter, f"ForceAtlas2: iteration {it + 1}/{n_iter}")
+            last_report = now
     log.info(
         "ForceAtlas2: %d nodes, %d edges, %d iterations in %.2f s",
         n_nodes, src.shape[0], n_iter, time.perf_counter() - t0,
