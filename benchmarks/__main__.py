@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     present = available()
     names = [n for n in (args.only or present) if n in present]
-    missing = sorted(set(args.only or ()) - set(present))
+    missing = [n for n in (args.only or MODULES) if n not in present]
     print(machine_line(), flush=True)
     rows: list[list[object]] = []
     for name in names:

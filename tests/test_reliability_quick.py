@@ -33,6 +33,7 @@ def test_quick_reliability_suite_holds(tmp_path: Path, postgres_url: str) -> Non
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     table = out[out.index("reliability (quick)"):]
+    print(table)  # the figures, shown with `pytest -s`
     for check in CHECKS:
         match = re.search(rf"^{re.escape(check)}\s+([\d,]+)\s+([\d,]+)\s+(\w+)", table, re.M)
         assert match is not None, f"no row {check!r}\n{out}"

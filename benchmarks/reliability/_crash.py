@@ -82,14 +82,15 @@ def _tmp_left(data_dir: Path) -> list[str]:
 def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -> Row:
     """Kill the worker of a running SPRING job ``kills`` times and the server once (midway).
 
-    Starts one ``bioblocks worker`` process. After each kill the job must go
+    The job workers are those ``bioblocks serve`` starts (its children); when
+    it starts none, one ``bioblocks worker`` process is started. After each kill the job must go
     back to ``queued`` (retried) or ``error``, and :func:`consistency` must find
     nothing; at the end every job must be final and ``tmp/`` hold no file.
     Returns the row (tried: each kill, the server kill, each job's ending).
     """
     rng = random.Random(8)
     deadline = time.monotonic() + deadline_s
-    if not server.job_procs:
+    if server.serve_job_workers == 0 and not server.job_procs:
         server.start_job_workers(1)
     jobs: list[str] = []
     tried = held = 0

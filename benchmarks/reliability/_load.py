@@ -62,7 +62,7 @@ def load(server: Server, dataset_id: str, *, clients: int, seconds: float) -> Ro
 
     Held: every request answered 200/206 (tried = requests sent).
     """
-    while len(server.job_procs) < 2:  # one process per job, so both analyses run at once
+    while server.serve_job_workers + len(server.job_procs) < 2:  # one process per job, so both analyses run at once
         server.start_job_workers(1)
     http = httpx.Client(base_url=server.url, timeout=30, headers=server.auth)
     try:

@@ -5,7 +5,8 @@ PostgreSQL schema), creates a valid and a revoked token, starts
 ``bioblocks serve --workers N`` in its own process group on a free port and
 waits until it answers. Job workers (``bioblocks worker``) are started only
 when asked. Every outgoing proxy is pointed at a closed local port so nothing
-the server does can leave this machine.
+the server does can leave this machine. ``serve`` starts no job worker unless
+``BIOBLOCKS_JOB_WORKERS`` is passed in ``env``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def serve_job_workers(self) -> int:
+        """Job worker processes ``bioblocks serve`` starts itself (``BIOBLOCKS_JOB_WORKERS``)."""
+        return int(self.env.get("BIOBLOCKS_JOB_WORKERS", "0"))
+
+    @property
     def auth(self) -> dict[str, str]:
         """The valid credential header."""
         return {"Authorization": f"Bearer {self.token}"}
@@ -141,7 +147,7 @@ def _env(data_dir: Path, database_url: str | None, extra: dict[str, str]) -> dic
     env.update({
         "BIOBLOCKS_DATA_DIR": str(data_dir),
         "BIOBLOCKS_LOG_LEVEL": "WARNING",
-        "BIOBLOCKS_JOB_WORKERS": "1",
+        "BIOBLOCKS_JOB_WORKERS": "0",
         "BIOBLOCKS_HCA_URL": _DEAD_END,
         "HTTP_PROXY": _DEAD_END, "HTTPS_PROXY": _DEAD_END, "ALL_PROXY": _DEAD_END,
         "http_proxy": _DEAD_END, "https_proxy": _DEAD_END, "all_proxy": _DEAD_END,

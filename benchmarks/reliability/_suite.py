@@ -78,7 +78,8 @@ def run_suite(*, quick: bool, workdir: Path | None = None, postgres: bool = True
                                                     workdir=root / "main")
 
             try:
-                with running_server(root / "main", prepare=prepare, env=LIMITS) as server:
+                with running_server(root / "main", prepare=prepare,
+                                    env={**LIMITS, "BIOBLOCKS_JOB_WORKERS": "2"}) as server:
                     ds = holder["dataset"]
                     plan: list[tuple[str, Callable[[], Row]]] = [
                         ("credentials", lambda: credentials(server)),

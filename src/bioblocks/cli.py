@@ -145,9 +145,15 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Server processes (all share one store)."),
 ) -> None:
-    """Run the HTTP API with uvicorn (migrations are applied first)."""
+    """Run the HTTP API with uvicorn (migrations are applied first).
+
+    Also starts the local job workers (BIOBLOCKS_JOB_WORKERS processes, unless
+    BIOBLOCKS_BROKER_URL hands jobs to Celery) and, when BIOBLOCKS_PIPELINE_SCHEDULE
+    is set, the pipeline scheduler.
+    """
     import uvicorn
 
+    from .pipeline.scheduler import background_services
     from .store import make_engine, upgrade
 
     config = settings()
@@ -161,14 +167,17 @@ def serve(
         upgrade(engine)
     finally:
         engine.dispose()
-    uvicorn.run(
-        "bioblocks.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=config.log_level.lower(),
-    )
+    with background_services(config) as services:
+        if services["workers"] is not None:
+            console.print(f"{config.job_workers} local job worker(s) started", highlight=False)
+        uvicorn.run(
+            "bioblocks.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=config.log_level.lower(),
+        )
 
 
 # populate/export
