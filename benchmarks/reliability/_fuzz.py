@@ -38,7 +38,8 @@ def fuzz(server: Server, *, quick: bool, workdir: Path) -> Row:
 
     Full: all phases (examples, coverage, fuzzing, stateful), 40 examples per
     operation, at most 8 minutes. Quick: fuzzing and stateful, 4 examples per
-    operation, at most 40 s. Writes the JSON report under ``workdir/st``.
+    operation, at most 40 s. Writes the JSON report under ``workdir/st`` and the tool's
+    cache under ``workdir/.schemathesis``.
     """
     report_dir = workdir / "st"
     cmd = [
@@ -52,8 +53,9 @@ def fuzz(server: Server, *, quick: bool, workdir: Path) -> Row:
     ]
     if quick:
         cmd += ["--phases", "fuzzing,stateful"]
+    # cwd: schemathesis keeps a `.schemathesis/` cache in its working directory
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120 if quick else 600,
-                          check=False)
+                          check=False, cwd=workdir)
     reports = sorted(report_dir.glob("*.json"))
     if not reports:
         return Row("schemathesis", 0, 0, error=f"no report (exit {proc.returncode}): "

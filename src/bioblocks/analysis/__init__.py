@@ -1,8 +1,9 @@
 """Science only: arrays in, arrays and files out (no HTTP, no SQL).
 
 SPRING (:func:`run_spring`) and its building blocks: total-count normalisation,
-v-score gene selection, z-scored PCA, kNN graph, clusters, colour statistics, the
-SPRING folder writer and the per-gene expression store.
+v-score gene selection, z-scored PCA, kNN graph, ForceAtlas2 layout, clusters,
+colour statistics, the SPRING folder writer and the per-gene expression store;
+t-SNE (:func:`run_tsne`) and UMAP (:func:`run_umap`) embeddings of a PCA; previews.
 """
 
 from bioblocks.analysis._clusters import leiden_clusters, louvain_clusters
@@ -19,15 +20,21 @@ from bioblocks.analysis._subsample import (
     subsample_plan,
     subsample_sizes,
 )
+from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
+from bioblocks.analysis.layout import forceatlas2
+from bioblocks.analysis.preview import write_preview
 from bioblocks.analysis.spring import SpringParams, SpringResult, postprocess_layout, run_spring
 
 __all__ = [
     "ExpressionStore",
     "SpringParams",
     "SpringResult",
+    "TsneResult",
+    "UmapResult",
     "categorical_track",
     "filter_cells",
     "filter_genes",
+    "forceatlas2",
     "gene_color_stats",
     "knn_edges",
     "knn_indices",
@@ -37,6 +44,8 @@ __all__ = [
     "postprocess_layout",
     "remove_correlated_genes",
     "run_spring",
+    "run_tsne",
+    "run_umap",
     "size_shorthand",
     "subsample_cells",
     "subsample_name",
@@ -44,5 +53,6 @@ __all__ = [
     "subsample_sizes",
     "track_color_stats",
     "vscores",
+    "write_preview",
     "zscore_pca",
 ]
