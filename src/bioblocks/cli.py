@@ -177,6 +177,9 @@ def serve(
             port=port,
             workers=workers,
             log_level=config.log_level.lower(),
+            # Longer than clients' and proxies' idle timeouts, so the server never closes a
+            # kept-alive connection just as a client reuses it (seen as ReadErrors under load).
+            timeout_keep_alive=75,
         )
 
 

@@ -167,3 +167,23 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BioblocksError, _handle_bioblocks)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(RequestValidationError, _handle_request_validation)
+
+
+#: OpenAPI description of the error envelope, shared by every route.
+ENVELOPE: dict[str, Any] = {
+    "description": "Error envelope: `_status` ERR, `_error` {code, message}, `_issues` on 422",
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            "_status": {"type": "string", "enum": ["ERR"]},
+            "_error": {"type": "object", "properties": {
+                "code": {"type": "integer"}, "message": {"type": "string"}}},
+            "_issues": {"type": "object"},
+            "_items": {"type": "array"},
+        },
+        "required": ["_status"],
+    }}},
+}
+
+#: ``responses=`` for a route whose errors (any 4xx) are the envelope.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {422: ENVELOPE, "4XX": ENVELOPE}

@@ -41,7 +41,7 @@ from ._params import (
     raw_query,
 )
 from .auth import require_read, require_write
-from .errors import JSON, EveHTTPError, dumps
+from .errors import ENVELOPE, JSON, EveHTTPError, dumps
 
 IMMUTABLE = (
     "Attempt to update an immutable field. Usually happens when PATCH or PUT include a '_id' "
@@ -533,20 +533,6 @@ PROJECTION_DOC = 'Fields to include (`{"name": 1}`) or exclude (`{"summary": 0}`
 EMBEDDED_DOC = 'Reference fields to replace by their documents, e.g. `{"analyses": 1}`.'
 
 
-ENVELOPE = {
-    "description": "Error envelope: `_status` ERR, `_error` {code, message}, `_issues` on 422",
-    "content": {"application/json": {"schema": {
-        "type": "object",
-        "properties": {
-            "_status": {"type": "string", "enum": ["ERR"]},
-            "_error": {"type": "object", "properties": {
-                "code": {"type": "integer"}, "message": {"type": "string"}}},
-            "_issues": {"type": "object"},
-            "_items": {"type": "array"},
-        },
-        "required": ["_status"],
-    }}},
-}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "OK (Eve JSON)", "content": {"application/json": {}}},
     422: ENVELOPE,

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import NotFoundError
 from ..storage import PathOutsideDataDir, analysis_dir
 from .auth import require_read
-from .errors import eve_error
+from .errors import ERROR_RESPONSES, eve_error
 
 if TYPE_CHECKING:
     from ..analysis import ExpressionStore
@@ -200,20 +200,9 @@ async def _answer(handler: Any, request: Request, analysis_id: str, *args: Any) 
         return eve_error(exc.status, exc.message)
 
 
-_ENVELOPE = {
-    "description": "Error envelope: `_status` ERR, `_error` {code, message}",
-    "content": {"application/json": {"schema": {
-        "type": "object",
-        "properties": {
-            "_status": {"type": "string", "enum": ["ERR"]},
-            "_error": {"type": "object", "properties": {
-                "code": {"type": "integer"}, "message": {"type": "string"}}},
-        },
-    }}},
-}
 _GENES_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "`{\"genes\": [name, ...]}`", "content": {"application/json": {}}},
-    "4XX": _ENVELOPE,
+    **ERROR_RESPONSES,
 }
 _EXPRESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -223,7 +212,7 @@ _EXPRESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`X-Value-Type: float32-le`)",
         "content": {"application/json": {}, _BINARY: {}},
     },
-    "4XX": _ENVELOPE,
+    **ERROR_RESPONSES,
 }
 
 AnalysisId = Annotated[str, "the analysis `_id`"]

@@ -18,9 +18,9 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import formatdate, parsedate_to_datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
@@ -28,7 +28,7 @@ from starlette.background import BackgroundTask
 
 from ..storage import PathOutsideDataDir, safe_resolve
 from .auth import require_read
-from .errors import eve_error
+from .errors import ERROR_RESPONSES, eve_error
 
 router = APIRouter()
 
@@ -222,23 +222,36 @@ def _respond(request: Request, fh: BinaryIO, st: os.stat_result, name: str) -> R
     )
 
 
-@router.api_route(
-    "/datasets/{path:path}",
-    methods=["GET", "HEAD"],
-    dependencies=[Depends(require_read)],
-    summary="A file of the datasets tree",
-)
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    206: {"description": "Partial content (Range)"},
+    304: {"description": "Not modified"},
+    **ERROR_RESPONSES,
+}
+
+
+def _file_route(path: str, summary: str, name: str) -> Callable[[Callable[..., Response]], Any]:
+    """Register a handler for GET and HEAD of ``path`` (one OpenAPI operation id each)."""
+
+    def register(handler: Callable[..., Response]) -> Any:
+        for method in ("GET", "HEAD"):
+            router.add_api_route(
+                path, handler, methods=[method], dependencies=[Depends(require_read)],
+                summary=summary, responses=_FILE_RESPONSES,
+                operation_id=f"{method.lower()}_{name}",
+            )
+        return handler
+
+    return register
+
+
+@_file_route("/datasets/{path:path}", "A file of the datasets tree", "dataset_file")
 def dataset_file(request: Request, path: str) -> Response:
     """Serve ``<data_dir>/datasets/<path>`` (Range, ETag/304, gzip for text)."""
     return _serve(request, path)
 
 
-@router.api_route(
-    "/spring/datasets/{path:path}",
-    methods=["GET", "HEAD"],
-    dependencies=[Depends(require_read)],
-    summary="A file of the datasets tree (the SPRING viewer's old path)",
-)
+@_file_route("/spring/datasets/{path:path}",
+             "A file of the datasets tree (the SPRING viewer's old path)", "spring_dataset_file")
 def spring_dataset_file(request: Request, path: str) -> Response:
     """Serve ``<data_dir>/datasets/<path>``: the old ``/spring/datasets/...`` alias."""
     return _serve(request, path)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from ..resources import format_date
 from ._params import parse_if_date
 from .auth import require_read
-from .errors import EveHTTPError
+from .errors import ERROR_RESPONSES, EveHTTPError
 
 router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -44,7 +44,9 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     summary="Download an uploaded media file (supports Range)",
     response_class=Response,
     tags=["media"],
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": {}}},
+               206: {"description": "Partial content (Range)"},
+               304: {"description": "Not modified"}, **ERROR_RESPONSES},
 )
 def get_media(
     request: Request,

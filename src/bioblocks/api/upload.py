@@ -34,7 +34,7 @@ from ..resources import RESOURCES
 from ..storage import tmp_dir
 from . import eve
 from .auth import require_write
-from .errors import EveHTTPError
+from .errors import ERROR_RESPONSES, EveHTTPError
 
 router = APIRouter(tags=["dataset"])
 
@@ -153,7 +153,8 @@ async def _receive(request: Request, folder: Path, filename: str | None, limit: 
 
 
 @router.put("/dataset/{item_id}/matrix", dependencies=[Depends(require_write)],
-            response_class=Response, summary="Upload a dataset's count matrix (streamed)")
+            response_class=Response, summary="Upload a dataset's count matrix (streamed)",
+            responses=ERROR_RESPONSES)
 async def put_matrix(
     request: Request,
     item_id: str,
