@@ -8,13 +8,18 @@ never pass by skipping.
 
 from __future__ import annotations
 
+import gzip
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -91,3 +96,101 @@ def redis_url() -> str:
     """URL of the real Redis server (database 15, flushed by tests that use it)."""
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+# ---- the HPC data after the published per-library filters (SPRING check, viewer tests) ----
+
+HPC_LIBRARIES = {"P9A": 900, "P11A": 700, "P11B": 800, "P12A": 800}
+HPC_MAX_MITO = 0.15
+
+
+@dataclass(frozen=True)
+class HpcData:
+    """The four HPC libraries after the published per-library cell filters, merged in order."""
+
+    counts: sp.csr_matrix
+    genes: list[str]
+    library: np.ndarray
+
+
+def _read_library(path: Path) -> tuple[list[str], sp.csr_matrix]:
+    with gzip.open(path, "rt") as handle:
+        frame = pd.read_csv(handle, sep="\t", index_col="barcode", dtype={"barcode": str})
+    return list(frame.columns), sp.csr_matrix(frame.to_numpy(dtype=np.float64))
+
+
+def _parse_hpc(hpc_dir: Path) -> HpcData:
+    blocks, labels, genes = [], [], None
+    for name, min_total in HPC_LIBRARIES.items():
+        lib_genes, counts = _read_library(hpc_dir / f"{name}.counts.tsv.gz")
+        if genes is None:
+            genes = lib_genes
+        assert lib_genes == genes
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        counts, totals = counts[totals >= min_total], totals[totals >= min_total]
+        mito = np.array([g.startswith("mt-") for g in genes])
+        mito_frac = np.asarray(counts[:, mito].sum(axis=1)).ravel() / totals
+        counts = counts[mito_frac <= HPC_MAX_MITO]
+        blocks.append(counts)
+        labels += [name] * counts.shape[0]
+    assert genes is not None
+    return HpcData(sp.vstack(blocks).tocsr(), genes, np.array(labels))
+
+
+@pytest.fixture(scope="session")
+def hpc(
+    hpc_dir: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> HpcData:
+    """The filtered, merged HPC counts (4,790 cells × 28,205 genes), cached between runs
+    in pytest's cache folder (or for this session only when the cache plugin is off)."""
+    cache_dir = (
+        Path(request.config.cache.mkdir("bioblocks-hpc"))
+        if getattr(request.config, "cache", None) is not None
+        else tmp_path_factory.mktemp("bioblocks-hpc")
+    )
+    cache = cache_dir / "hpc_filtered.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+            return HpcData(counts, list(z["genes"]), z["library"])
+    data = _parse_hpc(hpc_dir)
+    np.savez(
+        cache,
+        data=data.counts.data,
+        indices=data.counts.indices,
+        indptr=data.counts.indptr,
+        shape=np.array(data.counts.shape),
+        genes=np.array(data.genes),
+        library=data.library,
+    )
+    return data
+
+
+#: Parameters of the published SPRING plot of the HPC data (issue 4's check).
+HPC_SPRING_PARAMS = dict(gene_min_counts=3, gene_min_cells=3, gene_var_pctl=85, n_prin_comps=30,
+                         n_neighbors=4, n_force_iter=200)  # fmt: skip
+HPC_DATASET_ID = "0c9a4f3e-1b2d-4e5f-8a7b-6c5d4e3f2a1b"
+HPC_ANALYSIS_ID = "5b7e2d1c-3a4f-4b6e-9d8c-7f6e5d4c3b2a"
+
+
+@dataclass(frozen=True)
+class HpcSpring:
+    """A SPRING analysis of the HPC data, written where the server expects it."""
+
+    data_dir: Path
+    folder: Path
+    result: object
+
+
+@pytest.fixture(scope="session")
+def hpc_spring(hpc: HpcData, tmp_path_factory: pytest.TempPathFactory) -> HpcSpring:
+    """Run SPRING once on the HPC data with the published parameters (shared by the tests)."""
+    from bioblocks.analysis import SpringParams, run_spring
+
+    data_dir = tmp_path_factory.mktemp("hpc-spring") / "files"
+    folder = data_dir / "datasets" / HPC_DATASET_ID / "analyses" / HPC_ANALYSIS_ID
+    folder.mkdir(parents=True)
+    result = run_spring(hpc.counts, hpc.genes, out_dir=folder, dataset_name="HPC",
+                        params=SpringParams(**HPC_SPRING_PARAMS),
+                        cell_metadata=pd.DataFrame({"library": hpc.library}))  # fmt: skip
+    return HpcSpring(data_dir, folder, result)

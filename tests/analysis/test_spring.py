@@ -207,23 +207,17 @@ def test_params_defaults_round_trip_and_validation() -> None:
 
 
 G2M = ("Ube2c", "Hmgb2", "Hmgn2", "Tuba1b", "Mki67", "Ccnb1", "Tubb", "Top2a", "Tubb4b")
-HPC_PARAMS = dict(gene_min_counts=3, gene_min_cells=3, gene_var_pctl=85, n_prin_comps=30,
-                  n_neighbors=4, n_force_iter=200)  # fmt: skip
-
-
-def test_hpc_published_spring_plot(hpc, tmp_path: Path) -> None:
-    meta = pd.DataFrame({"library": hpc.library})
-    result = run_spring(hpc.counts, hpc.genes, out_dir=tmp_path, dataset_name="HPC",
-                        params=SpringParams(**HPC_PARAMS), cell_metadata=meta)  # fmt: skip
+def test_hpc_published_spring_plot(hpc_spring) -> None:
+    result, folder = hpc_spring.result, hpc_spring.folder
     assert result.cell_filter.size == 4_790
     assert result.gene_filter.size == 1_298
     assert result.epca.shape == (4_790, 30) and result.coordinates.shape == (4_790, 2)
     np.testing.assert_allclose(
         result.coordinates.min(axis=0) + result.coordinates.max(axis=0), [1500, 500]
     )
-    info = json.loads((tmp_path / "HPC/run_info.json").read_text())
+    info = json.loads((folder / "HPC/run_info.json").read_text())
     assert (info["Nodes"], info["Filtered_Genes"]) == (4_790, 1_298)
-    categorical = json.loads((tmp_path / "HPC/categorical_coloring_data.json").read_text())
+    categorical = json.loads((folder / "HPC/categorical_coloring_data.json").read_text())
     assert set(categorical["library"]["label_colors"]) == {"P9A", "P11A", "P11B", "P12A"}
 
 
