@@ -55,6 +55,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from benchmarks._common import PeakMemorySampler, format_bytes, machine_line, print_table
+from bioblocks.store import scratch_schema
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_POSTGRES = os.environ.get(
@@ -465,23 +466,6 @@ def measure_in_client_process(
 # ---- main --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _postgres_schema(url: str) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 def run(
     args: argparse.Namespace,
     *,
@@ -504,7 +488,7 @@ def run(
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-")))
         database_url = (
-            stack.enter_context(_postgres_schema(args.postgres)) if args.postgres else None
+            stack.enter_context(scratch_schema(args.postgres, prefix="bench")) if args.postgres else None
         )
         settings = Settings(data_dir=tmp / "files", database_url=database_url,
                             log_level="WARNING")

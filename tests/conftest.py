@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,19 +75,10 @@ def postgres_url() -> str:
 @pytest.fixture
 def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a fresh schema, dropped after the test."""
-    import sqlalchemy as sa
+    from bioblocks.store import scratch_schema
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with scratch_schema(postgres_url, prefix="t") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,22 +161,11 @@ def _env(data_dir: Path, database_url: str | None, extra: dict[str, str]) -> dic
     return env
 
 
-@contextlib.contextmanager
-def postgres_schema(base_url: str = POSTGRES_URL) -> Iterator[str]:
-    """Yield a PostgreSQL URL whose tables live in a fresh schema (dropped afterwards)."""
-    import sqlalchemy as sa
+def postgres_schema(base_url: str = POSTGRES_URL) -> AbstractContextManager[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema (dropped afterwards)."""
+    from bioblocks.store import scratch_schema
 
-    schema = f"rel_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    return scratch_schema(base_url, prefix="rel")
 
 
 @contextlib.contextmanager

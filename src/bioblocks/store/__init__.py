@@ -55,6 +55,7 @@ from ._store import (
     compute_etag,
     make_engine,
     open_store,
+    scratch_schema,
     upgrade,
 )
 
@@ -69,5 +70,6 @@ __all__ = [
     "compute_etag",
     "make_engine",
     "open_store",
+    "scratch_schema",
     "upgrade",
 ]

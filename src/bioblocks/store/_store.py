@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -9,7 +10,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -686,6 +687,26 @@ class _RowLike:
         self.doc = row["doc"]
 
 
+@contextlib.contextmanager
+def scratch_schema(url: str, *, prefix: str = "scratch") -> Iterator[str]:
+    """Yield a PostgreSQL URL whose tables live in a new, empty schema; drop it afterwards.
+
+    For tests, benchmarks and trial runs against a shared PostgreSQL database:
+    the schema is ``<prefix>_<random hex>`` and the URL sets ``search_path`` to it.
+    """
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     """Open the store named by ``settings`` (SQLite file by default), applying migrations.
 
@@ -711,5 +732,6 @@ __all__ = [
     "compute_etag",
     "make_engine",
     "open_store",
+    "scratch_schema",
     "upgrade",
 ]
