@@ -92,7 +92,7 @@ def _false() -> Clause:
 
 
 def _not(clause: Clause) -> Clause:
-    return sa.not_(sa.func.coalesce(clause, sa.false()))
+    return sa.not_(sa.func.coalesce(clause, sa.false(), type_=sa.Boolean()))
 
 
 class WhereCompiler:
