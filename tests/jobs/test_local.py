@@ -37,7 +37,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def test_two_polling_workers_never_run_a_job_twice(store: Any, settings: Settings,
                                                    test_kind: str, tmp_path: Path) -> None:
     log = tmp_path / "executions.log"
-    jobs = [submit_job(store, settings, test_kind, parameters={"mode": "count", "log": str(log)})
+    # Each job takes 0.2 s, so the worker that starts first cannot finish all 60 before
+    # the other is polling too: both must take part, and none may run a job twice.
+    jobs = [submit_job(store, settings, test_kind,
+                       parameters={"mode": "count", "log": str(log), "seconds": 0.2})
             for _ in range(60)]
     workers = [_start_worker(settings) for _ in range(2)]
     try:
