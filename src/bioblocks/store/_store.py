@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import ConflictError, InputError, NotFoundError
 from ..resources import RESOURCES, Resource, deep_merge, from_iso, to_iso
 from ..storage import media_dir
-from ._query import QueryError, WhereCompiler
+from ._query import WhereCompiler
 from ._tables import documents, media, tokens
 
 log = logging.getLogger(__name__)
@@ -719,19 +719,3 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     if migrate:
         upgrade(engine)
     return Store(engine, data_dir=settings.resolved_data_dir)
-
-
-__all__ = [
-    "DuplicateId",
-    "EtagMismatch",
-    "MediaInfo",
-    "QueryError",
-    "Store",
-    "TokenInfo",
-    "ValidationError",
-    "compute_etag",
-    "make_engine",
-    "open_store",
-    "scratch_schema",
-    "upgrade",
-]
