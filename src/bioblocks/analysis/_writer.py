@@ -12,12 +12,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import h5py
 import numpy as np
 import scipy.sparse as sp
 
 from bioblocks.analysis._expression import ExpressionStore
-from bioblocks.errors import Cancelled
+from bioblocks.analysis._hdf5 import write_grouped_datasets
 
 # ---- small text helpers ------------------------------------------------------------------
 
@@ -170,49 +169,6 @@ def write_subplot(
 # ---- main (analysis-level) files ---------------------------------------------------------
 
 
-def _write_sparse_groups(
-    handle: h5py.File,
-    *,
-    value_group: str,
-    index_group: str,
-    names: Sequence[str],
-    data: np.ndarray,
-    indices: np.ndarray,
-    indptr: np.ndarray,
-    stop: threading.Event | None = None,
-) -> None:
-    """Create one 1-D dataset per name in two groups with HDF5's low-level calls.
-
-    ``data[indptr[i]:indptr[i+1]]`` goes to ``value_group/<name>`` and the matching
-    ``indices`` slice to ``index_group/<name>``. No compression, no chunking, no time
-    stamps, and empty entries share one dataset through hard links: tens of thousands of
-    small datasets are written in a few seconds. Setting ``stop`` aborts with
-    :class:`~bioblocks.errors.Cancelled`.
-    """
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_obj_track_times(False)
-    all_ = h5py.h5s.ALL
-    for group_name, array in ((value_group, data), (index_group, indices)):
-        gid = handle.create_group(group_name, track_order=False).id
-        tid = h5py.h5t.py_create(array.dtype)
-        first_empty: bytes | None = None
-        for i, name in enumerate(names):
-            if stop is not None and i % 1024 == 0 and stop.is_set():
-                raise Cancelled("HDF5 writing stopped")
-            begin, end = int(indptr[i]), int(indptr[i + 1])
-            key = name.encode("utf-8")
-            if end == begin and first_empty is not None:
-                # every empty entry is a hard link to the first one: 4× cheaper than a dataset
-                gid.links.create_hard(key, gid, first_empty)
-                continue
-            space = h5py.h5s.create_simple((end - begin,))
-            dset = h5py.h5d.create(gid, key, tid, space, dcpl=dcpl)
-            if end > begin:
-                dset.write(all_, all_, array[begin:end])
-            elif first_empty is None:
-                first_empty = key
-
-
 def write_hdf5_genes(
     path: Path,
     csc: sp.csc_matrix,
@@ -224,19 +180,17 @@ def write_hdf5_genes(
     ``cell_ix/<gene>`` (int32 cell indices, ascending); root attrs ``ncells``, ``ngenes``."""
     matrix = sp.csc_matrix(csc)
     matrix.sort_indices()
-    with h5py.File(path, "w", libver="latest") as handle:
-        handle.attrs["ncells"] = matrix.shape[0]
-        handle.attrs["ngenes"] = matrix.shape[1]
-        _write_sparse_groups(
-            handle,
-            value_group="counts",
-            index_group="cell_ix",
-            names=[str(g) for g in gene_names],
-            data=np.ascontiguousarray(matrix.data, dtype=np.float32),
-            indices=np.ascontiguousarray(matrix.indices, dtype=np.int32),
-            indptr=matrix.indptr,
-            stop=stop,
-        )
+    write_grouped_datasets(
+        path,
+        names=[str(g) for g in gene_names],
+        indptr=matrix.indptr,
+        groups={
+            "counts": matrix.data.astype(np.float32, copy=False),
+            "cell_ix": matrix.indices.astype(np.int32, copy=False),
+        },
+        attrs={"ncells": matrix.shape[0], "ngenes": matrix.shape[1]},
+        stop=stop,
+    )
 
 
 def write_hdf5_cells(
@@ -246,19 +200,17 @@ def write_hdf5_cells(
     ``gene_ix/<row>`` (int32 gene indices, ascending); root attrs ``ncells``, ``ngenes``."""
     matrix = sp.csr_matrix(csr)
     matrix.sort_indices()
-    with h5py.File(path, "w", libver="latest") as handle:
-        handle.attrs["ncells"] = matrix.shape[0]
-        handle.attrs["ngenes"] = matrix.shape[1]
-        _write_sparse_groups(
-            handle,
-            value_group="counts",
-            index_group="gene_ix",
-            names=[str(i) for i in range(matrix.shape[0])],
-            data=np.ascontiguousarray(matrix.data, dtype=np.float32),
-            indices=np.ascontiguousarray(matrix.indices, dtype=np.int32),
-            indptr=matrix.indptr,
-            stop=stop,
-        )
+    write_grouped_datasets(
+        path,
+        names=[str(i) for i in range(matrix.shape[0])],
+        indptr=matrix.indptr,
+        groups={
+            "counts": matrix.data.astype(np.float32, copy=False),
+            "gene_ix": matrix.indices.astype(np.int32, copy=False),
+        },
+        attrs={"ncells": matrix.shape[0], "ngenes": matrix.shape[1]},
+        stop=stop,
+    )
 
 
 def write_main(
