@@ -242,7 +242,7 @@ def _run_ours(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None) -> 
 
     result = run_spring(counts, genes, out_dir=out / "spring", dataset_name="bench",
                         params=_spring_params(counts.shape[0], hpc), cell_metadata=metadata,
-                        progress=progress)
+                        progress=progress, consume_counts=True)
     del counts
     stage("tsne")
     run_tsne(result.epca, out_dir=out / "tsne", seed=0)

@@ -123,7 +123,7 @@ def gene_color_stats(norm: sp.spmatrix) -> np.ndarray:
     n_rows = csc.shape[0]
     pctl_n = (100 - GENE_PERCENTILE) / 100.0 * n_rows
     return _gene_stats_kernel(
-        np.ascontiguousarray(csc.data, dtype=np.float64),
+        np.ascontiguousarray(csc.data),  # float64, or float32 (summed in float64)
         csc.indptr.astype(np.int64),
         n_rows,
         pctl_n,

@@ -39,15 +39,45 @@ class VScores:
     b: float
 
 
+#: Nonzeros handled per block by the column reductions (bounds their temporary memory).
+_BLOCK_NNZ = 50_000_000
+
+
+def column_blocks(csc: sp.csc_matrix) -> list[tuple[int, int]]:
+    """Ranges of columns holding at most ~``_BLOCK_NNZ`` nonzeros each."""
+    bounds = np.searchsorted(csc.indptr, np.arange(0, csc.nnz, _BLOCK_NNZ), side="right") - 1
+    starts = sorted({int(b) for b in bounds} | {0})
+    ends = starts[1:] + [csc.shape[1]]
+    return [(a, b) for a, b in zip(starts, ends, strict=True) if b > a]
+
+
+def column_slice(csc: sp.csc_matrix, a: int, b: int) -> sp.csc_matrix:
+    """Columns ``a:b`` of a CSC matrix, sharing its arrays (no copy)."""
+    lo, hi = csc.indptr[a], csc.indptr[b]
+    return sp.csc_matrix(
+        (csc.data[lo:hi], csc.indices[lo:hi], csc.indptr[a : b + 1] - lo),
+        shape=(csc.shape[0], b - a),
+    )
+
+
 def column_mean_var(matrix: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
-    """Return the per-column mean and population variance ``mean(E**2) - mean(E)**2``."""
+    """Return the per-column mean and population variance ``mean(E**2) - mean(E)**2``.
+
+    Computed in float64 over blocks of columns, so a large matrix is never copied whole.
+    """
     csc = sp.csc_matrix(matrix)
     n = csc.shape[0]
-    mean = np.asarray(csc.sum(axis=0), dtype=np.float64).ravel() / n
-    sq = csc.copy()
-    sq.data **= 2
-    mean_sq = np.asarray(sq.sum(axis=0), dtype=np.float64).ravel() / n
-    return mean, mean_sq - mean**2
+    total = np.zeros(csc.shape[1])
+    total_sq = np.zeros(csc.shape[1])
+    for a, b in column_blocks(csc):
+        block = column_slice(csc, a, b)
+        total[a:b] = np.asarray(block.sum(axis=0, dtype=np.float64)).ravel()
+        block = sp.csc_matrix(
+            (block.data.astype(np.float64) ** 2, block.indices, block.indptr), shape=block.shape
+        )
+        total_sq[a:b] = np.asarray(block.sum(axis=0)).ravel()
+    mean = total / n
+    return mean, total_sq / n - mean**2
 
 
 def running_quantile(
@@ -156,7 +186,7 @@ def filter_genes(
     if v.size == 0:
         return np.zeros(0, dtype=np.int64)
     min_vscore = np.percentile(v, min_vscore_pctl)
-    n_expressing = count_cells_at_least(csc[:, gene_ix], min_counts)
+    n_expressing = count_cells_at_least(csc, min_counts)[gene_ix]
     keep = (n_expressing >= min_cells) & (v >= min_vscore)
     return gene_ix[keep].astype(np.int64)
 
@@ -166,10 +196,12 @@ def count_cells_at_least(matrix: sp.spmatrix, threshold: float) -> np.ndarray:
     csc = sp.csc_matrix(matrix)
     if threshold <= 0:  # every (non-negative) value qualifies, implicit zeros included
         return np.full(csc.shape[1], csc.shape[0], dtype=np.int64)
-    hits = sp.csc_matrix(
-        ((csc.data >= threshold).astype(np.int64), csc.indices, csc.indptr), shape=csc.shape
-    )
-    return np.asarray(hits.sum(axis=0)).ravel().astype(np.int64)
+    out = np.zeros(csc.shape[1], dtype=np.int64)
+    for a, b in column_blocks(csc):
+        block = column_slice(csc, a, b)
+        hits = np.concatenate([[0], np.cumsum(block.data >= threshold, dtype=np.int64)])
+        out[a:b] = hits[block.indptr[1:]] - hits[block.indptr[:-1]]
+    return out
 
 
 def _zscore_columns(dense: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg
 from sklearn.utils.extmath import randomized_svd
 
+from bioblocks.analysis._genes import column_blocks, column_mean_var
 from bioblocks.errors import AnalysisInputError
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,8 @@ log = logging.getLogger(__name__)
 _BLOCK_ROWS = 16_384
 
 
-def _gene_mean_std(matrix: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
-    n = matrix.shape[0]
-    mean = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel() / n
-    sq = matrix.copy()
-    sq.data **= 2
-    var = np.asarray(sq.sum(axis=0), dtype=np.float64).ravel() / n - mean**2
+def _gene_mean_std(matrix: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    mean, var = column_mean_var(matrix)
     std = np.sqrt(np.clip(var, 0, None))
     std[std == 0] = 1.0  # a constant gene contributes nothing instead of NaN
     return mean, std
@@ -79,14 +76,21 @@ def _exact_pca(sub: sp.csr_matrix, n_pcs: int) -> np.ndarray:
     return out
 
 
-def _sparse_pca(sub: sp.csr_matrix, n_pcs: int, seed: int) -> np.ndarray:
-    """Truncated (randomised) SVD of the genes divided by their standard deviation, uncentred."""
-    _, std = _gene_mean_std(sub.tocsc())
-    scaled = sp.csr_matrix(sub @ sp.diags(1.0 / std))
-    u, s, vt = randomized_svd(scaled, n_pcs, n_iter=7, random_state=seed)
+def _sparse_pca(sub: sp.csc_matrix, n_pcs: int, seed: int) -> np.ndarray:
+    """Truncated (randomised) SVD of the genes divided by their standard deviation, uncentred.
+
+    ``sub`` (a private copy, in float32 or float64) is scaled in place, column block by
+    column block, and stays in its dtype: no copy of it is made.
+    """
+    _, std = _gene_mean_std(sub)
+    inverse = 1.0 / std
+    for a, b in column_blocks(sub):
+        lo, hi = sub.indptr[a], sub.indptr[b]
+        sub.data[lo:hi] *= np.repeat(inverse[a:b], np.diff(sub.indptr[a : b + 1]))
+    u, s, vt = randomized_svd(sub, n_pcs, n_iter=7, random_state=seed)
     signs = np.sign(vt[np.arange(n_pcs), np.argmax(np.abs(vt), axis=1)])
     signs[signs == 0] = 1
-    return (u * s) * signs
+    return ((u * s) * signs).astype(np.float64)
 
 
 def zscore_pca(
@@ -102,7 +106,7 @@ def zscore_pca(
     Parameters
     ----------
     norm_counts_csr
-        Total-count-normalised expression, cells × genes.
+        Total-count-normalised expression, cells × genes, CSR or CSC (float32 or float64).
     gene_filter
         Column indices of the genes to use.
     n_pcs
@@ -125,13 +129,15 @@ def zscore_pca(
         raise AnalysisInputError("no gene to compute a PCA on", field="gene_filter")
     if n_pcs < 1:
         raise AnalysisInputError("needs at least one principal component", field="n_prin_comps")
-    csr = sp.csr_matrix(norm_counts_csr)
-    sub = sp.csr_matrix(csr[:, gene_filter], dtype=np.float64)
+    matrix = norm_counts_csr if sp.issparse(norm_counts_csr) else sp.csr_matrix(norm_counts_csr)
     n_pcs = min(int(n_pcs), gene_filter.size)
     if sparse:
+        # a column selection of a CSC matrix copies only those columns
+        sub = sp.csc_matrix(sp.csc_matrix(matrix)[:, gene_filter])
         n_pcs = min(n_pcs, min(sub.shape) - 1) if min(sub.shape) > 1 else 1
         log.info("sparse PCA: %d cells × %d genes → %d components", *sub.shape, n_pcs)
         return _sparse_pca(sub, n_pcs, seed)
+    sub = sp.csr_matrix(matrix[:, gene_filter], dtype=np.float64)
     n_pcs = min(n_pcs, sub.shape[0])
     log.info("exact PCA: %d cells × %d genes → %d components", *sub.shape, n_pcs)
     return _exact_pca(sub, n_pcs)

@@ -15,10 +15,25 @@ log = logging.getLogger(__name__)
 MITO_PREFIXES = ("mt-", "MT-")
 
 
-def as_counts_csr(counts: sp.spmatrix | sp.sparray | np.ndarray) -> sp.csr_matrix:
-    """Return ``counts`` as a canonical float64 CSR matrix (cells × genes) without explicit zeros.
+def as_counts_csr(
+    counts: sp.spmatrix | sp.sparray | np.ndarray,
+    *,
+    dtype: type[np.floating] = np.float64,
+    own_data: bool = False,
+) -> sp.csr_matrix:
+    """Return ``counts`` as a canonical CSR matrix (cells × genes) without explicit zeros.
 
-    A matrix already in that form is not copied (its arrays are shared, never modified).
+    Parameters
+    ----------
+    counts
+        Raw counts, any scipy sparse matrix or dense array.
+    dtype
+        Value type of the result: float64, or float32 for large matrices (half the memory;
+        integer counts below 2**24 stay exact).
+    own_data
+        When True the result's ``data`` array is never shared with ``counts``, so it may be
+        modified in place. When False, a matrix already in the wanted form is not copied
+        (its arrays are shared and must not be modified).
 
     Raises
     ------
@@ -28,15 +43,19 @@ def as_counts_csr(counts: sp.spmatrix | sp.sparray | np.ndarray) -> sp.csr_matri
     if (
         sp.issparse(counts)
         and counts.format == "csr"
-        and counts.dtype == np.float64
+        and counts.dtype in (np.float32, np.float64, np.int32, np.int64)
         and counts.has_canonical_format
     ):
-        csr = sp.csr_matrix(counts)  # shares the arrays: nothing below modifies them
+        # shares the index arrays (never modified below); copies the values when asked to
+        data = counts.data
+        if data.dtype != dtype or own_data:
+            data = data.astype(dtype)
+        csr = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
         if csr.nnz and not np.all(csr.data):
             csr = csr.copy()
             csr.eliminate_zeros()
     else:
-        csr = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+        csr = sp.csr_matrix(counts, dtype=dtype, copy=True)
         csr.sum_duplicates()
         csr.eliminate_zeros()
     if csr.nnz and not np.isfinite(csr.data).all():
@@ -133,3 +152,22 @@ def scale_rows(counts: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
     """
     data = counts.data * np.repeat(np.asarray(factors, dtype=np.float64), np.diff(counts.indptr))
     return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+
+#: Rows scaled per block by :func:`scale_rows_inplace` (bounds its temporary memory).
+_SCALE_BLOCK_ROWS = 50_000
+
+
+def scale_rows_inplace(counts: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
+    """Multiply row ``c`` of ``counts`` by ``factors[c]`` in place (values keep their dtype).
+
+    Rows are scaled block by block, so no array of the matrix's size is allocated. Returns
+    ``counts``.
+    """
+    factors = np.asarray(factors, dtype=np.float64)
+    indptr = counts.indptr
+    for start in range(0, counts.shape[0], _SCALE_BLOCK_ROWS):
+        stop = min(start + _SCALE_BLOCK_ROWS, counts.shape[0])
+        lo, hi = indptr[start], indptr[stop]
+        counts.data[lo:hi] *= np.repeat(factors[start:stop], np.diff(indptr[start : stop + 1]))
+    return counts

@@ -213,24 +213,28 @@ def write_hdf5_cells(
     )
 
 
-def write_main(
+def write_main_rows(
+    folder: Path, norm: sp.csr_matrix, *, stop: threading.Event | None = None
+) -> None:
+    """Write the main matrix's per-cell file, ``counts_norm_sparse_cells.hdf5``, into ``folder``."""
+    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm, stop=stop)
+
+
+def write_main_columns(
     folder: Path,
     *,
-    norm: sp.csr_matrix,
+    csc: sp.csc_matrix,
     gene_names: Sequence[str],
     total_counts: np.ndarray,
-    csc: sp.csc_matrix | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Write the analysis-level files of the main (normalised) matrix into ``folder``.
+    """Write the analysis-level files read gene by gene, from the main matrix in CSC form.
 
     Writes ``counts_norm.npz`` (cells × genes CSC, ``scipy.sparse.save_npz``), the
-    :class:`~bioblocks.analysis.ExpressionStore` files, ``genes.txt``,
-    ``total_counts.txt`` (``%.18e`` per cell) and the two HDF5 files. ``csc`` is the same
-    matrix in CSC form when the caller already has it (saves a conversion); setting
-    ``stop`` (from another thread) aborts the HDF5 writing with ``Cancelled``.
+    :class:`~bioblocks.analysis.ExpressionStore` files, ``genes.txt``, ``total_counts.txt``
+    (``%.18e`` per cell) and ``counts_norm_sparse_genes.hdf5``; setting ``stop`` (from
+    another thread) aborts the HDF5 writing with ``Cancelled``. ``csc`` is not copied.
     """
-    csc = sp.csc_matrix(norm) if csc is None else csc
     csc.sort_indices()
     sp.save_npz(folder / "counts_norm.npz", csc, compressed=False)
     ExpressionStore.write(folder, csc, gene_names)
@@ -240,4 +244,3 @@ def write_main(
         "".join(f"{t:.18e}\n" for t in np.asarray(total_counts, dtype=np.float64).tolist()),
     )
     write_hdf5_genes(folder / "counts_norm_sparse_genes.hdf5", csc, gene_names, stop=stop)
-    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm, stop=stop)

@@ -273,6 +273,14 @@ def _check_gene_names(gene_names: Sequence[str], n_genes: int) -> list[str]:
     return names
 
 
+def _release(counts: sp.spmatrix) -> None:
+    """Empty a CSR matrix whose arrays the analysis took over (``consume_counts``)."""
+    counts.data = np.zeros(0, dtype=counts.data.dtype)
+    counts.indices = np.zeros(0, dtype=counts.indices.dtype)
+    counts.indptr = np.zeros(1, dtype=counts.indptr.dtype)
+    counts.resize((0, counts.shape[1]))
+
+
 def _check_dataset_name(name: str) -> None:
     if (
         not name
@@ -318,6 +326,7 @@ def run_spring(
     params: SpringParams,
     cell_metadata: pd.DataFrame | None = None,
     progress: Progress = null_progress,
+    consume_counts: bool = False,
 ) -> SpringResult:
     """Run SPRING on a count matrix and write its analysis folder.
 
@@ -341,6 +350,17 @@ def run_spring(
     progress
         Called stage by stage with ``(fraction, message)``; may raise
         :class:`~bioblocks.errors.Cancelled`.
+    consume_counts
+        Let the analysis take over the arrays of ``counts`` (a CSR matrix) and normalise
+        them in place instead of copying them; ``counts`` is left empty (0 rows). Use it
+        when the caller loaded the matrix only for this analysis: a million-cell matrix is
+        then held once, not twice.
+
+    Notes
+    -----
+    From ``params.sparse_threshold`` input rows on, the normalised matrix is held (and
+    written) in float32 instead of float64, halving its memory; the expression store and
+    the HDF5 files are float32 at every size.
 
     Returns
     -------
@@ -365,7 +385,12 @@ def run_spring(
     stages = _Stages(progress)
     stages.start("load", 0.0, "checking the input")
     _check_dataset_name(dataset_name)
-    matrix = _preprocess.as_counts_csr(counts)
+    compact = counts.shape[0] >= params.sparse_threshold
+    matrix = _preprocess.as_counts_csr(
+        counts, dtype=np.float32 if compact else np.float64, own_data=compact and not consume_counts
+    )
+    if consume_counts and sp.issparse(counts) and counts.format == "csr":
+        _release(counts)
     n_rows, n_genes = matrix.shape
     names = _check_gene_names(gene_names, n_genes)
     if n_rows == 0 or n_genes == 0:
@@ -397,12 +422,20 @@ def run_spring(
             f"at least {min_cells}; analyse a larger dataset or lower n_neighbors",
             field="n_neighbors",
         )
+    mito = _preprocess.mito_gene_mask(names)
+    mito_frac = _preprocess.mito_fraction(matrix, mito)[kept] if mito.any() else None
     target = float(np.mean(totals[kept]))
     scale = np.zeros(n_rows)
     np.divide(target, totals, out=scale, where=totals > 0)
-    main = _preprocess.scale_rows(matrix, scale)  # rows of empty cells stay empty
+    # rows of empty cells stay empty; a compact matrix's values are ours to overwrite
+    if compact:
+        main = _preprocess.scale_rows_inplace(matrix, scale)
+    else:
+        main = _preprocess.scale_rows(matrix, scale)
+    del matrix
     whole = n_cells == n_rows
-    sub = main if whole else main[kept]
+    main_csc = main.tocsc()
+    sub = main_csc if whole else sp.csc_matrix(main_csc[kept])
 
     stages.start("genes", 0.08, "selecting variable genes")
     gene_filter = _genes.filter_genes(
@@ -426,22 +459,23 @@ def run_spring(
         )
     excluded = np.setdiff1d(selected, gene_filter)
     sparse_path = n_cells >= params.sparse_threshold
-    mito = _preprocess.mito_gene_mask(names)
-    mito_frac = _preprocess.mito_fraction(matrix[kept], mito) if mito.any() else None
-    del matrix
 
-    # The main-matrix files (the slowest writes) are written by a background thread while
-    # the rest runs: h5py and file writes overlap the nogil numba and BLAS kernels.
+    # Nothing is written before the input is known to be analysable. The per-cell file
+    # needs the rows; everything else reads columns, so the row form is dropped once that
+    # file is written (with consume_counts, a large matrix is then held once).
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    main_csc = main.tocsc()
-    sub_csc = main_csc if whole else sp.csc_matrix(sub)
+    _writer.write_main_rows(out_dir, main)
+    del main
+
+    # The column files (the expression store, the per-gene HDF5 file, ...) are written by
+    # a background thread while the rest runs: file writes overlap the nogil numba and
+    # BLAS kernels.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spring-writer")
     stop_writing = threading.Event()
     main_written = pool.submit(
-        _writer.write_main,
+        _writer.write_main_columns,
         out_dir,
-        norm=main,
         csc=main_csc,
         gene_names=names,
         total_counts=totals,
@@ -481,7 +515,7 @@ def run_spring(
         }
 
         stages.start("color_stats", 0.75, "computing colour statistics")
-        gene_stats = _colors.gene_color_stats(sub_csc)
+        gene_stats = _colors.gene_color_stats(sub)
         metadata = (
             None if cell_metadata is None else cell_metadata.iloc[kept].reset_index(drop=True)
         )

@@ -318,12 +318,15 @@ def import_matrix(
     return summary
 
 
-def read_canonical(path: Path) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, pd.DataFrame]:
+def read_canonical(
+    path: Path, *, dtype: np.dtype | type | None = None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, pd.DataFrame]:
     """Read a canonical ``matrix.h5ad``.
 
     Returns ``(X, gene_names, barcodes, obs)``: the cells × genes CSR matrix,
     gene names and barcodes as string arrays, and the per-cell metadata
-    (index = barcodes). Reads X's arrays directly with h5py.
+    (index = barcodes). Reads X's arrays directly with h5py; ``dtype`` converts the
+    values while reading (HDF5 converts chunk by chunk, so no second copy is held).
     """
     from anndata.io import read_elem
 
@@ -331,7 +334,12 @@ def read_canonical(path: Path) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, p
         group = f["X"]
         shape = tuple(int(x) for x in group.attrs["shape"])
         X = sp.csr_matrix(
-            (group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape
+            (
+                group["data"][()] if dtype is None else group["data"].astype(dtype)[()],
+                group["indices"][()],
+                group["indptr"][()],
+            ),
+            shape=shape,
         )
         var = read_elem(f["var"])
         obs = read_elem(f["obs"])

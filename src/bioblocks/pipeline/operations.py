@@ -357,7 +357,9 @@ def _load_matrix(settings: Settings, dataset: Doc) -> tuple[Any, list[str], list
             "`bioblocks dataset import` or fetch it with `bioblocks dataset fetch`",
             field="dataset",
         )
-    return read_canonical(path)
+    # float32 values (exact for integer counts below 2**24): half the memory of float64,
+    # and what run_spring normalises in place for large matrices
+    return read_canonical(path, dtype=np.float32)
 
 
 def whole_spring_analysis(store: Any, dataset: Doc) -> Doc | None:
@@ -492,6 +494,7 @@ def _run_spring(
         result = run_spring(
             counts, list(gene_names), out_dir=staging, dataset_name=_folder_name(name),
             params=spring_params, cell_metadata=obs, progress=scaled(progress, 0.05, 0.95),
+            consume_counts=True,
         )
         labels = next(iter(result.clusters.values()), None)
         _preview(result.coordinates, labels, staging / "preview.png")
