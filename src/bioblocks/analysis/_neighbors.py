@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numba
 import numpy as np
 
 from bioblocks.errors import AnalysisInputError
@@ -14,25 +15,54 @@ log = logging.getLogger(__name__)
 _BLOCK_ENTRIES = 20_000_000
 
 
-def _exact_knn(points: np.ndarray, k: int) -> np.ndarray:
-    """Exact Euclidean kNN by blocked BLAS distances, excluding each point itself."""
+@numba.njit(parallel=True, cache=True)
+def _smallest_k(
+    dots: np.ndarray, sq: np.ndarray, k: int, offset: int, out: np.ndarray, values: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """Per row ``r`` of ``dots`` (query · point products), the ``k`` columns ``c`` of smallest
+    ``-2 * dots[r, c] + sq[c]`` in ascending order (ties: the lower column first), skipping
+    column ``r + offset`` (the point itself); their values go to ``values``."""
+    n_rows, n_cols = dots.shape
+    for r in numba.prange(n_rows):
+        best = np.full(k, np.inf)
+        idx = np.full(k, -1, dtype=np.int64)
+        row = dots[r]
+        me = r + offset
+        for c in range(n_cols):
+            v = -2.0 * row[c] + sq[c]
+            if v < best[k - 1] and c != me:
+                p = k - 1
+                while p > 0 and best[p - 1] > v:  # strict: an equal value stays in front
+                    best[p] = best[p - 1]
+                    idx[p] = idx[p - 1]
+                    p -= 1
+                best[p] = v
+                idx[p] = c
+        out[r] = idx
+        values[r] = best
+
+
+def exact_knn(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Euclidean kNN by blocked BLAS products, excluding each point itself.
+
+    Returns
+    -------
+    (indices, distances)
+        ``(n, k)`` int64 neighbour indices, nearest first (ties: lower index first), and
+        their float64 Euclidean distances.
+    """
     n = points.shape[0]
     x = np.ascontiguousarray(points, dtype=np.float64)
     sq = np.einsum("ij,ij->i", x, x)
     out = np.empty((n, k), dtype=np.int64)
+    values = np.empty((n, k))
     block = max(1, min(4096, _BLOCK_ENTRIES // n))
     for start in range(0, n, block):
         stop = min(start + block, n)
         # |a - b|^2 without the query's own |a|^2, constant along the row: same ranking
-        d = x[start:stop] @ x.T
-        d *= -2.0
-        d += sq
-        rows = np.arange(stop - start)
-        d[rows, rows + start] = np.inf  # never a neighbour of itself
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(d, part, axis=1), axis=1, kind="stable")
-        out[start:stop] = np.take_along_axis(part, order, axis=1)
-    return out
+        _smallest_k(x[start:stop] @ x.T, sq, k, start, out[start:stop], values[start:stop])
+    values += sq[:, None]
+    return out, np.sqrt(np.clip(values, 0, None))
 
 
 def _approximate_knn(points: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -79,7 +109,7 @@ def knn_indices(points: np.ndarray, *, k: int, exact: bool = True, seed: int = 0
             f"{n} cells cannot have {k} neighbours each; use n_neighbors between 1 and {n - 1}",
             field="n_neighbors",
         )
-    return _exact_knn(points, k) if exact else _approximate_knn(points, k, seed)
+    return exact_knn(points, k)[0] if exact else _approximate_knn(points, k, seed)
 
 
 def knn_edges(neighbors: np.ndarray) -> np.ndarray:

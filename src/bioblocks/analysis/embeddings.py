@@ -11,7 +11,7 @@ seeded 2-D embedding, and write the analysis files into ``out_dir``:
 
 ``run_info.json`` records every parameter, the seed, the input size and the
 library version (indent 4, keys sorted, as SPRING's). Large inputs stay within
-memory through approximate neighbours (openTSNE uses Annoy from 1,000 cells;
+memory through approximate neighbours (t-SNE uses Annoy from 100,000 cells;
 umap-learn uses NN-descent from 4,096 cells).
 """
 
@@ -42,6 +42,10 @@ RUN_INFO = "run_info.json"
 
 #: From this many cells t-SNE's repulsion is FFT-interpolated; below, Barnes-Hut.
 FFT_MIN_CELLS = 10_000
+
+#: Below this many cells t-SNE's perplexity neighbours are found exactly (blocked BLAS, as
+#: SPRING's kNN graph below its sparse threshold); from it on, with Annoy.
+EXACT_NEIGHBORS_MAX_CELLS = 100_000
 
 #: Rows formatted per block when writing CSV files (bounds the text held in memory).
 _CSV_BLOCK_ROWS = 100_000
@@ -133,6 +137,25 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def _exact_affinities(matrix: np.ndarray, perplexity: float, n_jobs: int) -> object:
+    """openTSNE's perplexity affinities over the exact ``3 * perplexity`` nearest neighbours
+    (what openTSNE's own exact search computes, at BLAS speed)."""
+    from openTSNE import affinity
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    from bioblocks.analysis._neighbors import exact_knn
+
+    k = min(matrix.shape[0] - 1, int(3 * perplexity))
+    indices, distances = exact_knn(matrix, k)
+    # the affinity model TSNE.fit builds itself (one perplexity)
+    return affinity.MultiscaleMixture(
+        perplexities=perplexity,
+        knn_index=PrecomputedNeighbors(indices, distances),
+        n_jobs=n_jobs,
+        verbose=False,
+    )
+
+
 def run_tsne(
     pca: np.ndarray,
     *,
@@ -214,7 +237,7 @@ def run_tsne(
         "learning_rate": "auto",
         "initialization": "pca",
         "negative_gradient_method": method,
-        "neighbors": "exact" if n_cells < 1000 else "annoy",
+        "neighbors": "exact" if n_cells < EXACT_NEIGHBORS_MAX_CELLS else "annoy",
         "metric": "euclidean",
         "n_jobs": int(n_jobs),
         "n_cells": n_cells,
@@ -241,14 +264,18 @@ def run_tsne(
         n_iter=int(n_iter) - early,
         initialization="pca",
         negative_gradient_method=method,
-        neighbors=str(parameters["neighbors"]),
+        neighbors="annoy",
         n_jobs=int(n_jobs),
         random_state=seed,
         callbacks=callback,
         callbacks_every_iters=50,
         verbose=False,
     )
-    embedding = tsne.fit(matrix)
+    if parameters["neighbors"] == "exact":
+        affinities = _exact_affinities(matrix, float(perplexity), int(n_jobs))
+        embedding = tsne.fit(matrix, affinities=affinities)
+    else:
+        embedding = tsne.fit(matrix)
     coordinates = _round6(np.asarray(embedding, dtype=np.float64))
     log.info("t-SNE: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
 
