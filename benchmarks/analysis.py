@@ -33,6 +33,7 @@ Usage::
     .venv/bin/python benchmarks/analysis.py --quick          # HPC + 50,000 cells
     .venv/bin/python benchmarks/analysis.py --sizes hpc,200000
     .venv/bin/python benchmarks/analysis.py --sizes 1000000 --no-scanpy
+    .venv/bin/python benchmarks/analysis.py --sizes 1000000 --no-scanpy --spring-only
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def _rss() -> int:
 class StageMeter:
     """Seconds and peak RSS of this process per named stage (a sampler thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dump: Path | None = None) -> None:
         self.results: dict[str, dict[str, float]] = {}
+        self._dump = dump  # rewritten after every stage, so a run cut short leaves its stages
         self._name: str | None = None
         self._t0 = 0.0
         self._peak = 0
@@ -118,6 +120,8 @@ class StageMeter:
                     "seconds": old["seconds"] + time.perf_counter() - self._t0,
                     "peak": max(old["peak"], self._peak),
                 }
+                if self._dump is not None:
+                    self._dump.write_text(json.dumps(self.results))
                 self._name = None
 
     def close(self) -> None:
@@ -174,14 +178,25 @@ def _synthetic(
         lo, hi = (s, hi) if nnz < target_nnz else (lo, s)
     scale = np.sqrt(lo * hi)
     source = rng.integers(0, counts.shape[0], n_cells)
-    blocks = []
+    # Filled block by block into arrays sized by an upper bound (a resampled row keeps at
+    # most its source's nonzeros), so a million cells are held once while generated.
+    row_nnz = np.diff(counts.indptr)[source]
+    data = np.empty(int(row_nnz.sum()), dtype=np.float32)
+    indices = np.empty(data.size, dtype=np.int32)
+    indptr = np.zeros(n_cells + 1, dtype=np.int64)
+    filled = 0
     for start in range(0, n_cells, 50_000):
         rows = counts[source[start : start + 50_000]]
         values = rng.poisson(rows.data * scale).astype(np.float32)
         block = sp.csr_matrix((values, rows.indices, rows.indptr), shape=rows.shape)
         block.eliminate_zeros()
-        blocks.append(block)
-    return sp.vstack(blocks).tocsr(), library[source]
+        data[filled : filled + block.nnz] = block.data
+        indices[filled : filled + block.nnz] = block.indices
+        indptr[start + 1 : start + 1 + block.shape[0]] = filled + block.indptr[1:]
+        filled += block.nnz
+    matrix = sp.csr_matrix((data[:filled], indices[:filled], indptr),
+                           shape=(n_cells, counts.shape[1]))
+    return matrix, library[source]
 
 
 def prepare_inputs(sizes: list[str], hpc_dir: Path, work_dir: Path) -> dict[str, Path]:
@@ -219,7 +234,8 @@ def _spring_params(n_cells: int, hpc: bool):  # noqa: ANN202 - SpringParams, imp
     return SpringParams()  # spec §9 defaults: k = 5, 500 iterations
 
 
-def _run_ours(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None) -> None:
+def _run_ours(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None,
+              embeddings: bool = True) -> None:
     import anndata as ad
 
     from bioblocks.analysis import run_spring
@@ -244,6 +260,10 @@ def _run_ours(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None) -> 
                         params=_spring_params(counts.shape[0], hpc), cell_metadata=metadata,
                         progress=progress, consume_counts=True)
     del counts
+    if not embeddings:
+        if meter is not None:
+            meter.stop()
+        return
     stage("tsne")
     run_tsne(result.epca, out_dir=out / "tsne", seed=0)
     stage("umap")
@@ -273,7 +293,8 @@ def _neighbors_scanpy(adata, k: int) -> None:  # noqa: ANN001 - AnnData, importe
                     random_state=0)
 
 
-def _run_scanpy(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None) -> None:
+def _run_scanpy(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None,
+                embeddings: bool = True) -> None:
     import scanpy as sc
 
     params = _spring_params(0, hpc)
@@ -299,6 +320,10 @@ def _run_scanpy(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None) -
     sc.tl.leiden(adata, flavor="igraph", n_iterations=2, random_state=0)
     stage("write")
     adata.write_h5ad(out / "scanpy.h5ad")
+    if not embeddings:
+        if meter is not None:
+            meter.stop()
+        return
     stage("tsne")
     sc.tl.tsne(adata, n_pcs=30, random_state=0, n_jobs=os.cpu_count())
     stage("umap")
@@ -307,7 +332,8 @@ def _run_scanpy(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None) -
         meter.stop()
 
 
-def worker(pipeline: str, path: Path, result_path: Path, *, hpc: bool, warm: Path) -> None:
+def worker(pipeline: str, path: Path, result_path: Path, *, hpc: bool, warm: Path,
+           embeddings: bool = True) -> None:
     """Warm up on a small input, then run ``pipeline`` on ``path``; write the stage JSON."""
     import logging
     import warnings
@@ -334,9 +360,9 @@ def worker(pipeline: str, path: Path, result_path: Path, *, hpc: bool, warm: Pat
             small.obsm["X_pca"] = small.X
             _neighbors_scanpy(small, 6)
             sc.tl.umap(small, random_state=0)
-    meter = StageMeter()
+    meter = StageMeter(dump=result_path.with_suffix(".partial.json"))
     with tempfile.TemporaryDirectory(prefix=f"bench-{pipeline}-") as tmp:
-        run(path, Path(tmp), hpc=hpc, meter=meter)
+        run(path, Path(tmp), hpc=hpc, meter=meter, embeddings=embeddings)
     meter.close()
     result_path.write_text(json.dumps(meter.results))
 
@@ -345,11 +371,12 @@ def worker(pipeline: str, path: Path, result_path: Path, *, hpc: bool, warm: Pat
 
 
 def _run_worker(pipeline: str, path: Path, warm: Path, *, hpc: bool, work_dir: Path,
-                timeout: float) -> dict[str, dict[str, float]] | str:
+                timeout: float, embeddings: bool = True) -> dict[str, dict[str, float]] | str:
     result = work_dir / f"result-{pipeline}-{path.stem}.json"
     result.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--worker", pipeline, "--input", str(path),
            "--result", str(result), "--warm", str(warm)] + (["--hpc"] if hpc else [])
+    cmd += [] if embeddings else ["--spring-only"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -376,10 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warm", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--hpc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--spring-only", action="store_true",
+                        help="skip t-SNE and UMAP (both pipelines): the SPRING stages only")
     args = parser.parse_args(argv)
 
     if args.worker:
-        worker(args.worker, args.input, args.result, hpc=args.hpc, warm=args.warm)
+        worker(args.worker, args.input, args.result, hpc=args.hpc, warm=args.warm,
+               embeddings=not args.spring_only)
         return 0
 
     sizes = ["hpc", "50000"] if args.quick else [s.strip() for s in args.sizes.split(",")]
@@ -396,10 +426,10 @@ def main(argv: list[str] | None = None) -> int:
 
         shape = ad.read_h5ad(paths[name], backed="r").shape
         ours = _run_worker("ours", paths[name], warm, hpc=hpc, work_dir=args.work_dir,
-                           timeout=args.timeout)
+                           timeout=args.timeout, embeddings=not args.spring_only)
         theirs = ({} if args.no_scanpy else
                   _run_worker("scanpy", paths[name], warm, hpc=hpc, work_dir=args.work_dir,
-                              timeout=args.timeout))
+                              timeout=args.timeout, embeddings=not args.spring_only))
         rows = []
         for stage in STAGES:
             o = ours.get(stage) if isinstance(ours, dict) else None

@@ -25,3 +25,17 @@ def test_edges_are_unique_sorted_pairs() -> None:
 def test_too_few_points_for_k() -> None:
     with pytest.raises(AnalysisInputError, match="n_neighbors"):
         knn_indices(np.zeros((3, 2)), k=3)
+
+
+def test_exact_knn_distances_and_ties() -> None:
+    from bioblocks.analysis._neighbors import exact_knn
+
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(400, 6))
+    points[10] = points[20]  # a duplicate: distance 0, each the other's first neighbour
+    ind, dist = exact_knn(points, 7)
+    want_dist, want_ind = NearestNeighbors(n_neighbors=7).fit(points).kneighbors()
+    np.testing.assert_allclose(dist, want_dist, atol=1e-6)
+    assert ind[10, 0] == 20 and ind[20, 0] == 10 and dist[10, 0] < 1e-6
+    same = (ind == want_ind).all(axis=1)
+    assert same.sum() >= 398  # only the duplicate's rows may order a tie differently

@@ -52,3 +52,28 @@ def test_as_counts_csr_rejects_negative_and_nan() -> None:
         as_counts_csr(np.array([[1.0, np.nan]]))
     out = as_counts_csr(sp.csr_matrix(np.array([[0.0, 2.0]])))
     assert out.nnz == 1 and out.dtype == np.float64
+
+
+def test_scale_rows_inplace_keeps_dtype_and_matches_scale_rows(monkeypatch) -> None:
+    import bioblocks.analysis._preprocess as pre
+
+    monkeypatch.setattr(pre, "_SCALE_BLOCK_ROWS", 3)  # several blocks
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(1.0, size=(10, 6)).astype(np.float32)
+    factors = rng.random(10) + 0.5
+    want = pre.scale_rows(sp.csr_matrix(dense, dtype=np.float64), factors).toarray()
+    matrix = sp.csr_matrix(dense)
+    out = pre.scale_rows_inplace(matrix, factors)
+    assert out is matrix and matrix.dtype == np.float32
+    np.testing.assert_allclose(matrix.toarray(), want, rtol=1e-6)
+
+
+def test_as_counts_csr_float32_and_own_data() -> None:
+    counts = sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0]], dtype=np.int32))
+    shared = as_counts_csr(counts, dtype=np.float32)
+    assert shared.dtype == np.float32 and np.shares_memory(shared.indices, counts.indices)
+    f32 = sp.csr_matrix(counts, dtype=np.float32)
+    assert np.shares_memory(as_counts_csr(f32, dtype=np.float32).data, f32.data)
+    owned = as_counts_csr(f32, dtype=np.float32, own_data=True)
+    assert not np.shares_memory(owned.data, f32.data)
+    np.testing.assert_array_equal(owned.toarray(), counts.toarray())

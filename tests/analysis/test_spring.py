@@ -266,3 +266,36 @@ def test_cell_cycle_and_excluded_genes_are_removed_and_recorded(
     info = json.loads((tmp_path / "b/d/run_info.json").read_text())
     assert info["Excluded_Genes"] == [genes[i] for i in result.excluded_genes]
     assert info["Filtered_Genes"] == result.gene_filter.size
+
+
+def test_compact_path_consumes_the_matrix_and_agrees_with_float64(tmp_path: Path, make_counts):
+    """From sparse_threshold rows on, values are float32 and normalised in place: the input
+    matrix is taken over (left empty) and the analysis selects the same genes and cells."""
+    counts, genes = make_counts(n_per_cluster=40)
+    params = SpringParams(**{**FAST.to_dict(), "sparse_threshold": 50})
+    wide = run_spring(counts.copy(), genes, out_dir=tmp_path / "a", dataset_name="d",
+                      params=SpringParams(**{**params.to_dict(), "sparse_threshold": 10**6}))
+    taken = sp.csr_matrix(counts, dtype=np.float32)
+    compact = run_spring(taken, genes, out_dir=tmp_path / "b", dataset_name="d", params=params,
+                         consume_counts=True)  # fmt: skip
+    assert taken.shape == (0, counts.shape[1]) and taken.nnz == 0
+    np.testing.assert_array_equal(compact.cell_filter, wide.cell_filter)
+    np.testing.assert_array_equal(compact.gene_filter, wide.gene_filter)
+    norm32 = sp.load_npz(tmp_path / "b" / "counts_norm.npz")
+    norm64 = sp.load_npz(tmp_path / "a" / "counts_norm.npz")
+    assert norm32.dtype == np.float32 and norm64.dtype == np.float64
+    np.testing.assert_allclose(norm32.toarray(), norm64.toarray(), rtol=1e-6)
+    stats32 = json.loads((tmp_path / "b/d/color_stats.json").read_text())
+    stats64 = json.loads((tmp_path / "a/d/color_stats.json").read_text())
+    assert stats32.keys() == stats64.keys()
+    for name in stats64:
+        np.testing.assert_allclose(stats32[name], stats64[name], rtol=1e-5, atol=1e-9)
+
+
+def test_without_consume_the_input_is_untouched(tmp_path: Path, make_counts):
+    counts, genes = make_counts(n_per_cluster=30)
+    matrix = sp.csr_matrix(counts, dtype=np.float32)
+    before = matrix.copy()
+    params = SpringParams(**{**FAST.to_dict(), "sparse_threshold": 50})
+    run_spring(matrix, genes, out_dir=tmp_path, dataset_name="d", params=params)
+    assert (matrix != before).nnz == 0 and matrix.dtype == np.float32
