@@ -40,7 +40,7 @@ class VScores:
 
 
 #: Nonzeros handled per block by the column reductions (bounds their temporary memory).
-_BLOCK_NNZ = 50_000_000
+_BLOCK_NNZ = 10_000_000
 
 
 def column_blocks(csc: sp.csc_matrix) -> list[tuple[int, int]]:
