@@ -220,6 +220,11 @@ def write_main_rows(
     write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm, stop=stop)
 
 
+def remove_main_rows(folder: Path) -> None:
+    """Remove what :func:`write_main_rows` wrote (after a failed analysis)."""
+    (folder / "counts_norm_sparse_cells.hdf5").unlink(missing_ok=True)
+
+
 def write_main_columns(
     folder: Path,
     *,

@@ -317,6 +317,34 @@ class _Stages:
             self._name = None
 
 
+def _select_genes(
+    sub: sp.csc_matrix, names: list[str], params: SpringParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The PCA genes (v-score filter, then the cell-cycle and named exclusions) and the
+    selected genes those exclusions removed; raises when no gene is left."""
+    gene_filter = _genes.filter_genes(
+        sub,
+        min_vscore_pctl=params.gene_var_pctl,
+        min_counts=params.gene_min_counts,
+        min_cells=params.gene_min_cells,
+    )
+    selected = gene_filter
+    if gene_filter.size and params.cell_cycle_genes:
+        gene_filter, _ = _genes.remove_correlated_genes(
+            sub, names, gene_filter, params.cell_cycle_genes, min_corr=params.min_corr
+        )
+    if gene_filter.size and params.exclude_genes:
+        gene_filter = _genes.exclude_named_genes(names, gene_filter, params.exclude_genes)
+    if gene_filter.size == 0:
+        raise AnalysisInputError(
+            "no gene passes the gene filter; lower gene_min_cells, gene_min_counts or "
+            "gene_var_pctl, or exclude fewer genes",
+            field="gene_var_pctl",
+        )
+    excluded = np.setdiff1d(selected, gene_filter)
+    return gene_filter, excluded
+
+
 def run_spring(
     counts: sp.csr_matrix,
     gene_names: Sequence[str],
@@ -434,39 +462,26 @@ def run_spring(
         main = _preprocess.scale_rows(matrix, scale)
     del matrix
     whole = n_cells == n_rows
-    main_csc = main.tocsc()
-    sub = main_csc if whole else sp.csc_matrix(main_csc[kept])
-
-    stages.start("genes", 0.08, "selecting variable genes")
-    gene_filter = _genes.filter_genes(
-        sub,
-        min_vscore_pctl=params.gene_var_pctl,
-        min_counts=params.gene_min_counts,
-        min_cells=params.gene_min_cells,
-    )
-    selected = gene_filter
-    if gene_filter.size and params.cell_cycle_genes:
-        gene_filter, _ = _genes.remove_correlated_genes(
-            sub, names, gene_filter, params.cell_cycle_genes, min_corr=params.min_corr
-        )
-    if gene_filter.size and params.exclude_genes:
-        gene_filter = _genes.exclude_named_genes(names, gene_filter, params.exclude_genes)
-    if gene_filter.size == 0:
-        raise AnalysisInputError(
-            "no gene passes the gene filter; lower gene_min_cells, gene_min_counts or "
-            "gene_var_pctl, or exclude fewer genes",
-            field="gene_var_pctl",
-        )
-    excluded = np.setdiff1d(selected, gene_filter)
-    sparse_path = n_cells >= params.sparse_threshold
-
-    # Nothing is written before the input is known to be analysable. The per-cell file
-    # needs the rows; everything else reads columns, so the row form is dropped once that
-    # file is written (with consume_counts, a large matrix is then held once).
+    # The per-cell file needs the rows; everything else reads columns, so the row form is
+    # dropped once that file is written and the columns are built (with consume_counts, a
+    # large matrix is then held twice only during the conversion). Should the gene filter
+    # reject the input, that file is removed again: a failed analysis leaves nothing.
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _writer.write_main_rows(out_dir, main)
-    del main
+    try:
+        _writer.write_main_rows(out_dir, main)
+        main_csc = main.tocsc()
+        del main
+        sub = main_csc if whole else sp.csc_matrix(main_csc[kept])
+        stages.start("genes", 0.08, "selecting variable genes")
+        gene_filter, excluded = _select_genes(sub, names, params)
+    except BaseException:
+        _writer.remove_main_rows(out_dir)
+        if created:
+            out_dir.rmdir()
+        raise
+    sparse_path = n_cells >= params.sparse_threshold
 
     # The column files (the expression store, the per-gene HDF5 file, ...) are written by
     # a background thread while the rest runs: file writes overlap the nogil numba and
