@@ -374,14 +374,17 @@ def worker(pipeline: str, path: Path, result_path: Path, *, hpc: bool, warm: Pat
 def _run_worker(pipeline: str, path: Path, warm: Path, *, hpc: bool, work_dir: Path,
                 timeout: float, embeddings: bool = True) -> dict[str, dict[str, float]] | str:
     result = work_dir / f"result-{pipeline}-{path.stem}.json"
+    partial = result.with_suffix(".partial.json")
     result.unlink(missing_ok=True)
+    partial.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--worker", pipeline, "--input", str(path),
            "--result", str(result), "--warm", str(warm)] + (["--hpc"] if hpc else [])
     cmd += [] if embeddings else ["--spring-only"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return f"timed out after {timeout:.0f} s"
+        done = ", ".join(json.loads(partial.read_text())) if partial.exists() else "none"
+        return f"timed out after {timeout:.0f} s (stages finished: {done}; in {partial})"
     if proc.returncode != 0 or not result.exists():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return "failed: " + " | ".join(tail)
