@@ -84,7 +84,7 @@ def _sparse_pca(sub: sp.csc_matrix, n_pcs: int, seed: int) -> np.ndarray:
     """
     _, std = _gene_mean_std(sub)
     inverse = 1.0 / std
-    for a, b in column_blocks(sub):
+    for a, b in column_blocks(sub):  # nonzero-bounded blocks: no matrix-sized temporary
         lo, hi = sub.indptr[a], sub.indptr[b]
         sub.data[lo:hi] *= np.repeat(inverse[a:b], np.diff(sub.indptr[a : b + 1]))
     u, s, vt = randomized_svd(sub, n_pcs, n_iter=7, random_state=seed)
@@ -133,7 +133,7 @@ def zscore_pca(
     n_pcs = min(int(n_pcs), gene_filter.size)
     if sparse:
         # a column selection of a CSC matrix copies only those columns
-        sub = sp.csc_matrix(sp.csc_matrix(matrix)[:, gene_filter])
+        sub = sp.csc_matrix(matrix)[:, gene_filter]
         n_pcs = min(n_pcs, min(sub.shape) - 1) if min(sub.shape) > 1 else 1
         log.info("sparse PCA: %d cells × %d genes → %d components", *sub.shape, n_pcs)
         return _sparse_pca(sub, n_pcs, seed)

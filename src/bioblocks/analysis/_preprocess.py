@@ -101,12 +101,16 @@ def mito_gene_mask(gene_names: Sequence[str]) -> np.ndarray:
     )
 
 
-def mito_fraction(counts: sp.csr_matrix, mito_mask: np.ndarray) -> np.ndarray:
+def mito_fraction(
+    counts: sp.csr_matrix, mito_mask: np.ndarray, *, totals: np.ndarray | None = None
+) -> np.ndarray:
     """Return, per cell, the counts on mitochondrial genes divided by the total counts.
 
+    ``totals`` are the cells' total counts when the caller has them (computed otherwise).
     Cells with no counts get 0.
     """
-    totals = total_counts(counts)
+    if totals is None:
+        totals = total_counts(counts)
     mito = np.asarray(counts[:, np.flatnonzero(mito_mask)].sum(axis=1), dtype=np.float64).ravel()
     out = np.zeros_like(totals)
     np.divide(mito, totals, out=out, where=totals > 0)

@@ -169,6 +169,29 @@ def write_subplot(
 # ---- main (analysis-level) files ---------------------------------------------------------
 
 
+def _write_compressed_hdf5(
+    path: Path,
+    matrix: sp.csr_matrix | sp.csc_matrix,
+    names: Sequence[str],
+    index_group: str,
+    stop: threading.Event | None,
+) -> None:
+    """One dataset per major-axis entry of ``matrix`` in ``counts`` (float32 values) and in
+    ``index_group`` (int32 minor indices, ascending); root attrs ``ncells``, ``ngenes``."""
+    matrix.sort_indices()
+    write_grouped_datasets(
+        path,
+        names=names,
+        indptr=matrix.indptr,
+        groups={
+            "counts": matrix.data.astype(np.float32, copy=False),
+            index_group: matrix.indices.astype(np.int32, copy=False),
+        },
+        attrs={"ncells": matrix.shape[0], "ngenes": matrix.shape[1]},
+        stop=stop,
+    )
+
+
 def write_hdf5_genes(
     path: Path,
     csc: sp.csc_matrix,
@@ -178,19 +201,8 @@ def write_hdf5_genes(
 ) -> None:
     """Write ``counts_norm_sparse_genes.hdf5``: ``counts/<gene>`` (float32 nonzero values) and
     ``cell_ix/<gene>`` (int32 cell indices, ascending); root attrs ``ncells``, ``ngenes``."""
-    matrix = sp.csc_matrix(csc)
-    matrix.sort_indices()
-    write_grouped_datasets(
-        path,
-        names=[str(g) for g in gene_names],
-        indptr=matrix.indptr,
-        groups={
-            "counts": matrix.data.astype(np.float32, copy=False),
-            "cell_ix": matrix.indices.astype(np.int32, copy=False),
-        },
-        attrs={"ncells": matrix.shape[0], "ngenes": matrix.shape[1]},
-        stop=stop,
-    )
+    names = [str(g) for g in gene_names]
+    _write_compressed_hdf5(path, sp.csc_matrix(csc), names, "cell_ix", stop)
 
 
 def write_hdf5_cells(
@@ -198,19 +210,8 @@ def write_hdf5_cells(
 ) -> None:
     """Write ``counts_norm_sparse_cells.hdf5``: ``counts/<row>`` (float32 nonzero values) and
     ``gene_ix/<row>`` (int32 gene indices, ascending); root attrs ``ncells``, ``ngenes``."""
-    matrix = sp.csr_matrix(csr)
-    matrix.sort_indices()
-    write_grouped_datasets(
-        path,
-        names=[str(i) for i in range(matrix.shape[0])],
-        indptr=matrix.indptr,
-        groups={
-            "counts": matrix.data.astype(np.float32, copy=False),
-            "gene_ix": matrix.indices.astype(np.int32, copy=False),
-        },
-        attrs={"ncells": matrix.shape[0], "ngenes": matrix.shape[1]},
-        stop=stop,
-    )
+    names = [str(i) for i in range(csr.shape[0])]
+    _write_compressed_hdf5(path, sp.csr_matrix(csr), names, "gene_ix", stop)
 
 
 def write_main_rows(

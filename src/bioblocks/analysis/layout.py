@@ -63,10 +63,8 @@ def _check_edges(
             field="edges",
         )
     if arr.shape[0] and not np.issubdtype(arr.dtype, np.integer):
-        if (
-            not np.issubdtype(arr.dtype, np.floating)
-            or not np.all(np.isfinite(arr))
-            or np.any(arr != np.round(arr))
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) or np.any(
+            arr != np.round(arr)
         ):
             raise AnalysisInputError(
                 f"node indices must be integers, got dtype {arr.dtype}", field="edges"
@@ -232,15 +230,7 @@ def forceatlas2(
                 kernels.exact_repulsion(x, y, mass, float(scaling_ratio), fx, fy)
             kernels.gravity_and_attraction(x, y, mass, float(gravity), src, dst, weight, fx, fy)
             speed, speed_efficiency = kernels.adjust_speed_and_move(
-                x,
-                y,
-                mass,
-                fx,
-                fy,
-                old_fx,
-                old_fy,
-                speed,
-                speed_efficiency,
+                x, y, mass, fx, fy, old_fx, old_fy, speed, speed_efficiency,
                 float(jitter_tolerance),
             )
             now = time.perf_counter()
@@ -251,9 +241,6 @@ def forceatlas2(
         numba.set_num_threads(threads)
     log.info(
         "ForceAtlas2: %d nodes, %d edges, %d iterations in %.2f s",
-        n_nodes,
-        src.shape[0],
-        n_iter,
-        time.perf_counter() - t0,
+        n_nodes, src.shape[0], n_iter, time.perf_counter() - t0,
     )
     return np.column_stack([x, y])

@@ -22,26 +22,10 @@ log = logging.getLogger(__name__)
 
 #: Categorical colours (Tableau 10, then its lighter companions), cycled for more labels.
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-    (174, 199, 232),
-    (255, 187, 120),
-    (152, 223, 138),
-    (255, 152, 150),
-    (197, 176, 213),
-    (196, 156, 148),
-    (247, 182, 210),
-    (199, 199, 199),
-    (219, 219, 141),
-    (158, 218, 229),
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213),
+    (196, 156, 148), (247, 182, 210), (199, 199, 199), (219, 219, 141), (158, 218, 229),
 )
 BACKGROUND = (255, 255, 255)
 
@@ -98,11 +82,7 @@ def write_preview(
     xy = xy.astype(np.float64, copy=False)
     if not np.all(np.isfinite(xy)):
         raise AnalysisInputError("contains NaN or infinite values", field="coords")
-    if (
-        isinstance(width, bool)
-        or not isinstance(width, int | np.integer)
-        or not 16 <= width <= 4096
-    ):
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or not 16 <= width <= 4096:
         raise AnalysisInputError(f"must be an integer in 16..4096, got {width!r}", field="width")
     n = xy.shape[0]
     if labels is None:

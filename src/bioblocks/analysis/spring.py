@@ -451,7 +451,9 @@ def run_spring(
             field="n_neighbors",
         )
     mito = _preprocess.mito_gene_mask(names)
-    mito_frac = _preprocess.mito_fraction(matrix, mito)[kept] if mito.any() else None
+    mito_frac = (
+        _preprocess.mito_fraction(matrix, mito, totals=totals)[kept] if mito.any() else None
+    )
     target = float(np.mean(totals[kept]))
     scale = np.zeros(n_rows)
     np.divide(target, totals, out=scale, where=totals > 0)
