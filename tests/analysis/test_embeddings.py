@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
+from bioblocks.analysis import embeddings
 from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
 from bioblocks.errors import AnalysisInputError, Cancelled
 
@@ -69,6 +70,7 @@ def test_tsne_files_parse_back_to_the_result(tsne: TsneResult, pca: np.ndarray) 
     info = json.loads((out_dir / "run_info.json").read_text())
     assert {k: info[k] for k in tsne.parameters} == tsne.parameters
     assert info["seed"] == 3 and info["perplexity"] == 30.0 and info["n_iter"] == TSNE_ITER
+    assert info["affinity"] == "perplexity"
     assert info["process"] == "TSNE" and info["n_cells"] == 300 and "date" in info
     assert info["negative_gradient_method"] == "bh" and info["neighbors"] == "exact"
 
@@ -105,12 +107,49 @@ def test_same_seed_same_coordinates(
     )
 
 
+def test_tsne_approximate_neighbours_path(
+    pca: np.ndarray, tsne: TsneResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The NN-descent neighbours used from EXACT_NEIGHBORS_MAX_CELLS cells on (lowered here):
+    # as good an embedding as the exact path's, reproducible for the same seed.
+    monkeypatch.setattr(embeddings, "EXACT_NEIGHBORS_MAX_CELLS", 100)
+    first = run_tsne(pca, out_dir=tmp_path / "a", seed=3, n_iter=TSNE_ITER, n_jobs=1)
+    again = run_tsne(pca, out_dir=tmp_path / "b", seed=3, n_iter=TSNE_ITER, n_jobs=1)
+    assert first.parameters["neighbors"] == "pynndescent"
+    np.testing.assert_array_equal(again.coordinates, first.coordinates)
+    quality = neighbour_preservation(pca, first.coordinates)
+    assert quality > MIN_PRESERVATION
+    assert abs(quality - neighbour_preservation(pca, tsne.coordinates)) < 0.05
+
+
+def test_tsne_uniform_affinities(
+    pca: np.ndarray, tsne: TsneResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Uniform affinities over the 15-NN graph: the default from UNIFORM_MIN_CELLS cells
+    # (lowered here), as good as perplexity 30 on these data.
+    monkeypatch.setattr(embeddings, "UNIFORM_MIN_CELLS", 100)
+    uniform = run_tsne(pca, out_dir=tmp_path / "u", seed=3, n_iter=TSNE_ITER, n_jobs=1)
+    assert uniform.parameters["affinity"] == "uniform"
+    assert uniform.parameters["k_neighbors"] == 15 and "perplexity" not in uniform.parameters
+    info = json.loads((tmp_path / "u" / "run_info.json").read_text())
+    assert info["affinity"] == "uniform" and info["k_neighbors"] == 15
+    quality = neighbour_preservation(pca, uniform.coordinates)
+    assert quality > MIN_PRESERVATION
+    assert abs(quality - neighbour_preservation(pca, tsne.coordinates)) < 0.1
+    # a perplexity given explicitly keeps the perplexity affinities at any size
+    explicit = run_tsne(pca, out_dir=tmp_path / "p", seed=3, perplexity=30, n_iter=TSNE_ITER,
+                        n_jobs=1)
+    assert explicit.parameters["affinity"] == "perplexity"
+    np.testing.assert_array_equal(explicit.coordinates, tsne.coordinates)
+
+
 def test_tsne_reports_progress_and_can_be_cancelled(pca: np.ndarray, tmp_path: Path) -> None:
     seen: list[float] = []
     run_tsne(pca[:60], out_dir=tmp_path / "a", perplexity=5, n_iter=150, n_jobs=1,
              progress=lambda f, m: seen.append(f))
-    # Start, every 50 of the 150 iterations (early phase included), writing, done.
-    assert seen == pytest.approx([0.0, 0.35, 0.65, 0.95, 0.95, 1.0], abs=1e-9)
+    # Start, affinities done, every 50 of the 150 iterations (early phase included),
+    # writing, done.
+    assert seen == pytest.approx([0.0, 0.05, 0.35, 0.65, 0.95, 0.95, 1.0], abs=1e-9)
 
     def cancel(fraction: float, message: str) -> None:
         if "iteration" in message:
@@ -128,6 +167,11 @@ def test_tsne_reports_progress_and_can_be_cancelled(pca: np.ndarray, tmp_path: P
         ({"perplexity": 0.0}, "perplexity"),
         ({"n_iter": 1}, "n_iter"),
         ({"seed": -1}, "seed"),
+        ({"affinity": "gaussian"}, "affinity"),
+        ({"affinity": "uniform", "perplexity": 30.0}, "perplexity"),
+        ({"k_neighbors": 0}, "k_neighbors"),
+        ({"k_neighbors": 100}, "k_neighbors"),
+        ({"perplexity": "thirty"}, "perplexity"),
     ],
 )
 def test_tsne_bad_parameters_name_the_field(

@@ -72,10 +72,10 @@ def test_barnes_hut_kernel_with_tiny_theta_is_twice_the_exact_repulsion() -> Non
     ex, ey = np.zeros(n), np.zeros(n)
     kernels.exact_repulsion(x, y, mass, 1.0, ex, ey)
     perm = np.arange(n)
-    rec, meta = np.empty((2 * n, 4)), np.empty((2 * n, 2), dtype=np.int64)
+    rec, meta = np.empty((4 * n, 4)), np.empty((4 * n, 2), dtype=np.int64)
     n_regions = kernels.build_quadtree(
-        x, y, mass, perm, np.empty((2, n), dtype=np.int64), rec, meta,
-        np.empty((n, 3), dtype=np.int64),
+        x, y, mass, perm, np.empty((6, n)), np.empty((2, n), dtype=np.int64), rec, meta,
+        np.empty((n, 3), dtype=np.int64), 0,
     )
     assert sorted(perm.tolist()) == list(range(n))
     assert n_regions <= 2 * n - 1
@@ -87,6 +87,40 @@ def test_barnes_hut_kernel_with_tiny_theta_is_twice_the_exact_repulsion() -> Non
     # Root region: total mass and centre of mass of all nodes.
     assert rec[0, 3] == pytest.approx(mass.sum())
     assert rec[0, 0] == pytest.approx(np.sum(x * mass) / mass.sum())
+
+
+def _quadtree(x: np.ndarray, y: np.ndarray, mass: np.ndarray, defer_at: int):  # noqa: ANN202
+    n = x.shape[0]
+    perm = np.arange(n)
+    rec, meta = np.zeros((4 * n, 4)), np.zeros((4 * n, 2), dtype=np.int64)
+    count = kernels.build_quadtree(
+        x, y, mass, perm, np.empty((6, n)), np.empty((2, n), dtype=np.int64), rec, meta,
+        np.empty((n, 3), dtype=np.int64), defer_at,
+    )
+    return count, perm, rec[:count], meta[:count]
+
+
+@pytest.mark.parametrize("defer_at", [2, 37, 1000])
+def test_parallel_quadtree_build_equals_the_one_thread_build(defer_at: int) -> None:
+    # Clusters, far outliers and coincident nodes: the parallel build (top first, the
+    # subtrees of at most defer_at nodes on the threads) must give the same arrays.
+    rng = np.random.default_rng(4)
+    n = 20_000
+    x = np.concatenate([rng.normal(0, 1, n - 600), rng.normal(50, 0.01, 500), np.full(100, 3.0)])
+    y = np.concatenate([rng.normal(0, 2, n - 600), rng.normal(-9, 0.01, 500), np.full(100, 3.0)])
+    x[:5] *= 1e4
+    mass = rng.integers(1, 9, n).astype(float)
+    count, perm, rec, meta = _quadtree(x, y, mass, 0)
+    got = _quadtree(x, y, mass, defer_at)
+    assert got[0] == count
+    np.testing.assert_array_equal(got[1], perm)
+    np.testing.assert_array_equal(got[2], rec)
+    np.testing.assert_array_equal(got[3], meta)
+    # skips: every subtree ends where the next one starts; leaves hold every node once
+    assert meta[0, 0] == count
+    leaves = meta[:, 1] >= 0
+    assert np.array_equal(np.sort(perm[meta[leaves, 1]]), np.arange(n))
+    assert np.all(meta[leaves, 0] == np.flatnonzero(leaves) + 1)
 
 
 def test_barnes_hut_and_exact_layouts_are_equally_good(

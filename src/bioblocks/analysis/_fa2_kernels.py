@@ -34,49 +34,73 @@ from numba import njit, prange
 N_CHUNKS = 8
 
 
+#: From this many nodes the quadtree is built in parallel (see :func:`subtree_size`).
+PARALLEL_BUILD_MIN_NODES = 50_000
+#: The parallel build leaves ranges of at most ``n // SUBTREES`` nodes to the threads.
+SUBTREES = 512
+
+#: ``meta[r, 1]`` of a range left for the parallel phase (its subtree is built later).
+_DEFERRED = -2
+
+
+def subtree_size(n_nodes: int) -> int:
+    """The ``defer_at`` of :func:`build_quadtree` for ``n_nodes``: 0 (one thread) below
+    ``PARALLEL_BUILD_MIN_NODES`` nodes, else ``n_nodes // SUBTREES``."""
+    return 0 if n_nodes < PARALLEL_BUILD_MIN_NODES else n_nodes // SUBTREES
+
+
 @njit(cache=True, nogil=True)
-def build_quadtree(
-    x: np.ndarray,
-    y: np.ndarray,
-    mass: np.ndarray,
+def _build_range(
+    px: np.ndarray,
+    py: np.ndarray,
+    pm: np.ndarray,
     perm: np.ndarray,
-    scratch: np.ndarray,
+    iscratch: np.ndarray,
+    fscratch: np.ndarray,
     rec: np.ndarray,
     meta: np.ndarray,
     stack: np.ndarray,
+    s0: int,
+    e0: int,
+    base: int,
+    defer_at: int,
 ) -> int:
-    """Build the Barnes-Hut quadtree of the points in place; return the number of regions.
+    """Build the subtree of positions ``s0:e0`` of ``perm`` into ``rec[base:]``, ``meta[base:]``.
 
-    ``perm`` (a permutation of the node indices) is reordered in place so that
-    every region's nodes are contiguous. Region ``r`` (pre-order) gets
-    ``rec[r] = (centre x, centre y, size, mass)`` (for a leaf: the
-    node's position and mass) and ``meta[r] = (skip, position)``, where ``skip``
-    is the first region after the subtree and ``position`` is the leaf node's
-    index into ``perm`` (-1 for an inner region). ``rec`` and ``meta`` need
-    ``2 n`` rows; ``scratch`` (``(2, n)``) and ``stack`` (``(n, 3)``) are work space.
+    ``px``, ``py``, ``pm`` are the nodes' x, y and mass in ``perm`` order and are
+    reordered with it, so every pass over a region reads contiguous memory. Regions are
+    numbered in pre-order from ``base``; ``meta[r, 0]`` gets the local index of the parent
+    (-1 for the subtree's root) and ``meta[r, 1]`` the leaf's position in ``perm`` (-1 for
+    an inner region). A range of ``2..defer_at`` nodes other than the root is not split:
+    its region is marked ``_DEFERRED`` with ``rec[r, 0:2] = (start, end)``. Only positions
+    ``s0:e0`` of ``perm``, the coordinate and scratch arrays, and rows ``s0:e0`` of
+    ``stack`` are touched. Returns the number of regions.
     """
-    n = x.shape[0]
     count = 0
-    top = 1
-    stack[0, 0] = 0
-    stack[0, 1] = n
-    stack[0, 2] = -1
+    top = s0 + 1
+    stack[s0, 0] = s0
+    stack[s0, 1] = e0
+    stack[s0, 2] = -1
     counts = np.zeros(4, dtype=np.int64)
     offsets = np.zeros(4, dtype=np.int64)
-    while top > 0:
+    while top > s0:
         top -= 1
         s = stack[top, 0]
         e = stack[top, 1]
-        r = count
+        r = base + count
         count += 1
         meta[r, 0] = stack[top, 2]  # the parent, until the skip indices are known
         if e - s == 1:
-            i = perm[s]
-            rec[r, 0] = x[i]
-            rec[r, 1] = y[i]
+            rec[r, 0] = px[s]
+            rec[r, 1] = py[s]
             rec[r, 2] = 0.0
-            rec[r, 3] = mass[i]
+            rec[r, 3] = pm[s]
             meta[r, 1] = s
+            continue
+        if e - s <= defer_at and count > 1:
+            rec[r, 0] = s
+            rec[r, 1] = e
+            meta[r, 1] = _DEFERRED
             continue
         meta[r, 1] = -1
         m = 0.0
@@ -87,20 +111,18 @@ def build_quadtree(
         y_lo = np.inf
         y_hi = -np.inf
         for k in range(s, e):
-            i = perm[k]
-            m += mass[i]
-            sx += x[i] * mass[i]
-            sy += y[i] * mass[i]
-            x_lo = min(x_lo, x[i])
-            x_hi = max(x_hi, x[i])
-            y_lo = min(y_lo, y[i])
-            y_hi = max(y_hi, y[i])
+            m += pm[k]
+            sx += px[k] * pm[k]
+            sy += py[k] * pm[k]
+            x_lo = min(x_lo, px[k])
+            x_hi = max(x_hi, px[k])
+            y_lo = min(y_lo, py[k])
+            y_hi = max(y_hi, py[k])
         cx = sx / m
         cy = sy / m
         size = 0.0
         for k in range(s, e):
-            i = perm[k]
-            d = 2.0 * math.sqrt((x[i] - cx) ** 2 + (y[i] - cy) ** 2)
+            d = 2.0 * math.sqrt((px[k] - cx) ** 2 + (py[k] - cy) ** 2)
             if d > size:
                 size = d
         rec[r, 0] = cx
@@ -119,22 +141,28 @@ def build_quadtree(
             mx = -np.inf
         counts[:] = 0
         for k in range(s, e):
-            i = perm[k]
-            if x[i] < mx:
-                q = 1 if y[i] < my else 0
+            if px[k] < mx:
+                q = 1 if py[k] < my else 0
             else:
-                q = 3 if y[i] < my else 2
-            scratch[0, k] = q
+                q = 3 if py[k] < my else 2
+            iscratch[0, k] = q
             counts[q] += 1
         offsets[0] = s
         for q in range(1, 4):
             offsets[q] = offsets[q - 1] + counts[q - 1]
         for k in range(s, e):
-            q = scratch[0, k]
-            scratch[1, offsets[q]] = perm[k]
-            offsets[q] += 1
+            q = iscratch[0, k]
+            o = offsets[q]
+            iscratch[1, o] = perm[k]
+            fscratch[0, o] = px[k]
+            fscratch[1, o] = py[k]
+            fscratch[2, o] = pm[k]
+            offsets[q] = o + 1
         for k in range(s, e):
-            perm[k] = scratch[1, k]
+            perm[k] = iscratch[1, k]
+            px[k] = fscratch[0, k]
+            py[k] = fscratch[1, k]
+            pm[k] = fscratch[2, k]
         # Push the children in reverse so the first quadrant is built first (pre-order).
         for q in range(3, -1, -1):
             c = counts[q]
@@ -144,21 +172,124 @@ def build_quadtree(
             if c < e - s:
                 stack[top, 0] = qs
                 stack[top, 1] = qs + c
-                stack[top, 2] = r
+                stack[top, 2] = r - base
                 top += 1
-            else:
+            else:  # all the nodes coincide: one leaf each
                 for k in range(qs + c - 1, qs - 1, -1):
                     stack[top, 0] = k
                     stack[top, 1] = k + 1
-                    stack[top, 2] = r
+                    stack[top, 2] = r - base
                     top += 1
-    # Subtree sizes from the parents (children come after their parent in pre-order).
-    sub = np.ones(count, dtype=np.int64)
-    for r in range(count - 1, 0, -1):
-        sub[meta[r, 0]] += sub[r]
-    for r in range(count):
-        meta[r, 0] = r + sub[r]
     return count
+
+
+@njit(cache=True, nogil=True)
+def _skips_from_parents(meta: np.ndarray, base: int, count: int, sizes: np.ndarray) -> None:
+    """Turn the local parents in ``meta[base:base + count, 0]`` into global skip indices.
+
+    ``sizes`` holds each region's own number of regions (1, or a deferred subtree's
+    size); children follow their parent in pre-order, so one backward pass sums them.
+    """
+    for r in range(count - 1, 0, -1):
+        sizes[meta[base + r, 0]] += sizes[r]
+    for r in range(count):
+        meta[base + r, 0] = base + r + sizes[r]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def build_quadtree(
+    x: np.ndarray,
+    y: np.ndarray,
+    mass: np.ndarray,
+    perm: np.ndarray,
+    work: np.ndarray,
+    iscratch: np.ndarray,
+    rec: np.ndarray,
+    meta: np.ndarray,
+    stack: np.ndarray,
+    defer_at: int,
+) -> int:
+    """Build the Barnes-Hut quadtree of the points in place; return the number of regions.
+
+    ``perm`` (a permutation of the node indices) is reordered in place so that
+    every region's nodes are contiguous. Region ``r`` (pre-order) gets
+    ``rec[r] = (centre x, centre y, size, mass)`` (for a leaf: the
+    node's position and mass) and ``meta[r] = (skip, position)``, where ``skip``
+    is the first region after the subtree and ``position`` is the leaf node's
+    index into ``perm`` (-1 for an inner region). ``rec`` and ``meta`` need
+    ``4 n`` rows (the second half is work space); ``work`` (``(6, n)`` float64),
+    ``iscratch`` (``(2, n)`` int64) and ``stack`` (``(n, 3)`` int64) are work space.
+
+    With ``defer_at > 0`` (:func:`subtree_size`) the top of the tree is built first,
+    leaving ranges of at most ``defer_at`` nodes, whose subtrees are then built in parallel
+    (each in rows ``2 * start`` on of the second half, which a range of ``m`` nodes, with
+    at most ``2 m - 1`` regions, cannot overrun) and copied into place. Every region is
+    computed exactly as by the one-thread build: the result is the same.
+    """
+    n = x.shape[0]
+    px = work[0]
+    py = work[1]
+    pm = work[2]
+    fscratch = work[3:6]
+    for k in prange(n):
+        i = perm[k]
+        px[k] = x[i]
+        py[k] = y[i]
+        pm[k] = mass[i]
+    if defer_at <= 0:
+        count = _build_range(px, py, pm, perm, iscratch, fscratch, rec, meta, stack, 0, n, 0, 0)
+        _skips_from_parents(meta, 0, count, np.ones(count, dtype=np.int64))
+        return count
+    # The top of the tree, in the second half (rows 2n:); its deferred ranges are the
+    # subtrees of the parallel phase.
+    half = 2 * n
+    n_top = _build_range(
+        px, py, pm, perm, iscratch, fscratch, rec, meta, stack, 0, n, half, defer_at
+    )
+    top_rec = rec[half : half + n_top].copy()
+    top_meta = meta[half : half + n_top].copy()
+    deferred = np.empty(n_top, dtype=np.int64)
+    n_def = 0
+    for t in range(n_top):
+        if top_meta[t, 1] == _DEFERRED:
+            deferred[n_def] = t
+            n_def += 1
+    sub_count = np.zeros(n_top, dtype=np.int64)
+    for d in prange(n_def):
+        t = deferred[d]
+        s = int(top_rec[t, 0])
+        e = int(top_rec[t, 1])
+        c = _build_range(px, py, pm, perm, iscratch, fscratch, rec, meta, stack, s, e,
+                         half + 2 * s, 0)
+        _skips_from_parents(meta, half + 2 * s, c, np.ones(c, dtype=np.int64))
+        sub_count[t] = c
+    # Final positions: pre-order of the top with each deferred subtree expanded in place.
+    sizes = np.ones(n_top, dtype=np.int64)
+    position = np.empty(n_top, dtype=np.int64)
+    p = 0
+    for t in range(n_top):
+        position[t] = p
+        if top_meta[t, 1] == _DEFERRED:
+            sizes[t] = sub_count[t]
+        p += sizes[t]
+    for t in range(n_top - 1, 0, -1):
+        sizes[top_meta[t, 0]] += sizes[t]
+    for t in range(n_top):
+        if top_meta[t, 1] != _DEFERRED:
+            r = position[t]
+            rec[r] = top_rec[t]
+            meta[r, 0] = r + sizes[t]
+            meta[r, 1] = top_meta[t, 1]
+    for d in prange(n_def):
+        t = deferred[d]
+        src = half + 2 * int(top_rec[t, 0])
+        dst = position[t]
+        shift = dst - src
+        for j in range(sub_count[t]):
+            rec[dst + j] = rec[src + j]
+            meta[dst + j, 0] = meta[src + j, 0] + shift
+            meta[dst + j, 1] = meta[src + j, 1]
+    return p
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -200,10 +200,12 @@ def forceatlas2(
     barnes_hut = barnes_hut_theta > 0
     if barnes_hut:
         perm = np.arange(n_nodes, dtype=np.int64)
-        scratch = np.empty((2, n_nodes), dtype=np.int64)
-        rec = np.empty((2 * n_nodes, 4))
-        meta = np.empty((2 * n_nodes, 2), dtype=np.int64)
+        work = np.empty((6, n_nodes))
+        iscratch = np.empty((2, n_nodes), dtype=np.int64)
+        rec = np.empty((4 * n_nodes, 4))
+        meta = np.empty((4 * n_nodes, 2), dtype=np.int64)
         stack = np.empty((n_nodes, 3), dtype=np.int64)
+        defer_at = kernels.subtree_size(n_nodes)
         buf = np.empty((kernels.N_CHUNKS, n_nodes, 2))
 
     speed = 1.0
@@ -222,7 +224,9 @@ def forceatlas2(
             fx[:] = 0.0
             fy[:] = 0.0
             if barnes_hut:
-                n_regions = kernels.build_quadtree(x, y, mass, perm, scratch, rec, meta, stack)
+                n_regions = kernels.build_quadtree(
+                    x, y, mass, perm, work, iscratch, rec, meta, stack, defer_at
+                )
                 kernels.barnes_hut_repulsion(
                     perm, n_regions, rec, meta, theta, float(scaling_ratio), fx, fy, buf
                 )
