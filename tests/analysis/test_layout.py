@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _fa2_reference import reference_forceatlas2
 from scipy.spatial import procrustes
 from scipy.spatial.distance import cdist
@@ -121,6 +122,47 @@ def test_parallel_quadtree_build_equals_the_one_thread_build(defer_at: int) -> N
     leaves = meta[:, 1] >= 0
     assert np.array_equal(np.sort(perm[meta[leaves, 1]]), np.arange(n))
     assert np.all(meta[leaves, 0] == np.flatnonzero(leaves) + 1)
+
+
+def test_attraction_by_node_equals_attraction_by_edge() -> None:
+    rng = np.random.default_rng(6)
+    n = 2_000
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    mass = rng.integers(1, 9, n).astype(float)
+    pairs = np.unique(np.sort(rng.integers(0, n, (8_000, 2)), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    src, dst = pairs[:, 0], pairs[:, 1]
+    weight = rng.random(src.size)
+    ex, ey = np.zeros(n), np.zeros(n)
+    kernels.gravity_and_attraction(x, y, mass, 0.05, src, dst, weight, ex, ey)
+    both = sp.csr_matrix(
+        (np.concatenate([weight, weight]), (np.concatenate([src, dst]), np.concatenate([dst, src]))),
+        shape=(n, n),
+    )
+    fx, fy = np.zeros(n), np.zeros(n)
+    kernels.gravity_and_attraction_by_node(
+        x, y, mass, 0.05, both.indptr.astype(np.int64), both.indices.astype(np.int64), both.data,
+        fx, fy,
+    )
+    np.testing.assert_allclose(fx, ex, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fy, ey, rtol=1e-12, atol=1e-12)
+
+
+def test_large_layouts_use_the_parallel_kernels_and_are_reproducible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The parallel paths (quadtree build in subtrees, attraction by node) from
+    # PARALLEL_MIN_NODES nodes, lowered here: same seed, same layout; a sane layout.
+    from bioblocks.analysis import layout
+
+    monkeypatch.setattr(layout, "PARALLEL_MIN_NODES", 100)
+    rng = np.random.default_rng(1)
+    points = np.concatenate([rng.normal(6 * c, 1, size=(300, 5)) for c in range(3)])
+    edges = knn_edges(points, 5)
+    a = forceatlas2(edges, 900, n_iter=150, seed=2)
+    b = forceatlas2(edges, 900, n_iter=150, seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert neighbour_preservation(points, a) > 0.25
 
 
 def test_barnes_hut_and_exact_layouts_are_equally_good(

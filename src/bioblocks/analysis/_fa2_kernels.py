@@ -34,19 +34,12 @@ from numba import njit, prange
 N_CHUNKS = 8
 
 
-#: From this many nodes the quadtree is built in parallel (see :func:`subtree_size`).
-PARALLEL_BUILD_MIN_NODES = 50_000
-#: The parallel build leaves ranges of at most ``n // SUBTREES`` nodes to the threads.
+#: The parallel quadtree build leaves ranges of at most ``n // SUBTREES`` nodes to the
+#: threads (``defer_at`` of :func:`build_quadtree`).
 SUBTREES = 512
 
 #: ``meta[r, 1]`` of a range left for the parallel phase (its subtree is built later).
 _DEFERRED = -2
-
-
-def subtree_size(n_nodes: int) -> int:
-    """The ``defer_at`` of :func:`build_quadtree` for ``n_nodes``: 0 (one thread) below
-    ``PARALLEL_BUILD_MIN_NODES`` nodes, else ``n_nodes // SUBTREES``."""
-    return 0 if n_nodes < PARALLEL_BUILD_MIN_NODES else n_nodes // SUBTREES
 
 
 @njit(cache=True, nogil=True)
@@ -220,7 +213,7 @@ def build_quadtree(
     ``4 n`` rows (the second half is work space); ``work`` (``(6, n)`` float64),
     ``iscratch`` (``(2, n)`` int64) and ``stack`` (``(n, 3)`` int64) are work space.
 
-    With ``defer_at > 0`` (:func:`subtree_size`) the top of the tree is built first,
+    With ``defer_at > 0`` (``n // SUBTREES`` suits) the top of the tree is built first,
     leaving ranges of at most ``defer_at`` nodes, whose subtrees are then built in parallel
     (each in rows ``2 * start`` on of the second half, which a range of ``m`` nodes, with
     at most ``2 m - 1`` regions, cannot overrun) and copied into place. Every region is
@@ -427,6 +420,45 @@ def gravity_and_attraction(
         fy[i] += ddy
         fx[j] -= ddx
         fy[j] -= ddy
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def gravity_and_attraction_by_node(
+    x: np.ndarray,
+    y: np.ndarray,
+    mass: np.ndarray,
+    gravity: float,
+    adj_indptr: np.ndarray,
+    adj_indices: np.ndarray,
+    adj_weight: np.ndarray,
+    fx: np.ndarray,
+    fy: np.ndarray,
+) -> None:
+    """The forces of :func:`gravity_and_attraction`, summed node by node on every thread.
+
+    ``adj_*`` is the adjacency in compressed rows, each edge in both directions (so each
+    edge is computed twice, from both ends, and no two threads write the same node). The
+    sums run in a fixed order, so the result does not depend on the thread count; it
+    differs from the edge-ordered sums of :func:`gravity_and_attraction` by rounding only.
+    """
+    n = x.shape[0]
+    for i in prange(n):
+        xi = x[i]
+        yi = y[i]
+        ax = 0.0
+        ay = 0.0
+        d = math.sqrt(xi * xi + yi * yi)
+        if d > 0.0:
+            f = mass[i] * gravity / d
+            ax -= xi * f
+            ay -= yi * f
+        for p in range(adj_indptr[i], adj_indptr[i + 1]):
+            j = adj_indices[p]
+            f = -adj_weight[p]
+            ax += (xi - x[j]) * f
+            ay += (yi - y[j]) * f
+        fx[i] += ax
+        fy[i] += ay
 
 
 @njit(cache=True, nogil=True)

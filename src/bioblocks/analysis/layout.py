@@ -31,6 +31,7 @@ import time
 
 import numba
 import numpy as np
+import scipy.sparse as sp
 
 from bioblocks.analysis import _fa2_kernels as kernels
 from bioblocks.errors import AnalysisInputError
@@ -40,7 +41,8 @@ __all__ = ["forceatlas2"]
 
 log = logging.getLogger(__name__)
 
-#: From this many nodes the repulsion runs on every numba thread. Below, one
+#: From this many nodes the repulsion, the quadtree build and the attraction run on
+#: every numba thread (the attraction summed node by node). Below, one
 #: thread: an iteration takes a few milliseconds, and on a busy machine the
 #: threads' synchronisation costs more than it saves (measured on 2 shared
 #: cores: 4,790 nodes 5 ms per iteration on one thread, 25 ms on two).
@@ -205,9 +207,18 @@ def forceatlas2(
         rec = np.empty((4 * n_nodes, 4))
         meta = np.empty((4 * n_nodes, 2), dtype=np.int64)
         stack = np.empty((n_nodes, 3), dtype=np.int64)
-        defer_at = kernels.subtree_size(n_nodes)
+        defer_at = n_nodes // kernels.SUBTREES if n_nodes >= PARALLEL_MIN_NODES else 0
         buf = np.empty((kernels.N_CHUNKS, n_nodes, 2))
 
+    # From PARALLEL_MIN_NODES nodes the attraction is summed node by node on every thread.
+    adjacency = None
+    if n_nodes >= PARALLEL_MIN_NODES:
+        both = sp.csr_matrix(
+            (np.concatenate([weight, weight]), (np.concatenate([src, dst]),
+                                                np.concatenate([dst, src]))),
+            shape=(n_nodes, n_nodes),
+        )
+        adjacency = (both.indptr.astype(np.int64), both.indices.astype(np.int64), both.data)
     speed = 1.0
     speed_efficiency = 1.0
     every = max(1, n_iter // 50)
@@ -232,7 +243,14 @@ def forceatlas2(
                 )
             else:
                 kernels.exact_repulsion(x, y, mass, float(scaling_ratio), fx, fy)
-            kernels.gravity_and_attraction(x, y, mass, float(gravity), src, dst, weight, fx, fy)
+            if adjacency is None:
+                kernels.gravity_and_attraction(
+                    x, y, mass, float(gravity), src, dst, weight, fx, fy
+                )
+            else:
+                kernels.gravity_and_attraction_by_node(
+                    x, y, mass, float(gravity), *adjacency, fx, fy
+                )
             speed, speed_efficiency = kernels.adjust_speed_and_move(
                 x, y, mass, fx, fy, old_fx, old_fy, speed, speed_efficiency,
                 float(jitter_tolerance),
