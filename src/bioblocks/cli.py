@@ -419,9 +419,16 @@ def analyze(
     subsample: int | None = typer.Option(None, "--subsample", help="SPRING: analyse this many "
                                          "cells, drawn uniformly (default: all)."),
     param: list[str] | None = typer.Option(None, "--param", help="name=value, e.g. "
-                                           "n_force_iter=200, seed=7, springAnalysis=<id>."),
+                                           "n_force_iter=200, seed=7, springAnalysis=<id>; "
+                                           "TSNE: perplexity=30, affinity=uniform, "
+                                           "k_neighbors=15, n_iter=750; UMAP: "
+                                           "n_neighbors=15, min_dist=0.5."),
 ) -> None:
-    """Run an analysis now, with a stage-by-stage progress bar; prints the analysis id."""
+    """Run an analysis now, with a stage-by-stage progress bar; prints the analysis id.
+
+    t-SNE's affinities are perplexity-calibrated (perplexity 30) below 100,000 cells and
+    uniform over the 15 nearest neighbours from there on, unless given.
+    """
     from .pipeline.operations import run_analysis
 
     config, store = _open_store()

@@ -143,6 +143,23 @@ def test_tsne_uniform_affinities(
     np.testing.assert_array_equal(explicit.coordinates, tsne.coordinates)
 
 
+def test_umap_pca_initialisation_for_large_inputs(
+    pca: np.ndarray, umap_result: UmapResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From UMAP_PCA_INIT_MIN_CELLS cells (lowered here) UMAP starts from the PCA layout:
+    # recorded, reproducible, as good as the spectral start on these data.
+    assert umap_result.parameters["init"] == "spectral"
+    monkeypatch.setattr(embeddings, "UMAP_PCA_INIT_MIN_CELLS", 100)
+    first = run_umap(pca, out_dir=tmp_path / "a", seed=3)
+    assert first.parameters["init"] == "pca"
+    assert json.loads((tmp_path / "a" / "run_info.json").read_text())["init"] == "pca"
+    np.testing.assert_array_equal(run_umap(pca, out_dir=tmp_path / "b", seed=3).coordinates,
+                                  first.coordinates)
+    quality = neighbour_preservation(pca, first.coordinates)
+    assert quality > MIN_PRESERVATION
+    assert abs(quality - neighbour_preservation(pca, umap_result.coordinates)) < 0.1
+
+
 def test_tsne_reports_progress_and_can_be_cancelled(pca: np.ndarray, tmp_path: Path) -> None:
     seen: list[float] = []
     run_tsne(pca[:60], out_dir=tmp_path / "a", perplexity=5, n_iter=150, n_jobs=1,
@@ -190,6 +207,7 @@ def test_tsne_bad_parameters_name_the_field(
         ({"n_neighbors": 1}, "n_neighbors"),
         ({"min_dist": -0.1}, "min_dist"),
         ({"min_dist": 2.0}, "min_dist"),
+        ({"init": "tsne"}, "init"),
     ],
 )
 def test_umap_bad_parameters_name_the_field(

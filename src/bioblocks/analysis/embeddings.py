@@ -51,6 +51,9 @@ EXACT_NEIGHBORS_MAX_CELLS = 100_000
 #: (see :func:`run_tsne`); below, calibrated to perplexity 30.
 UNIFORM_MIN_CELLS = 100_000
 
+#: From this many cells UMAP starts from the PCA layout by default (see :func:`run_umap`).
+UMAP_PCA_INIT_MIN_CELLS = 100_000
+
 #: Rows formatted per block when writing CSV files (bounds the text held in memory).
 _CSV_BLOCK_ROWS = 100_000
 
@@ -377,6 +380,7 @@ def run_umap(
     seed: int = 0,
     n_neighbors: int = 15,
     min_dist: float = 0.5,
+    init: str | None = None,
     progress: Progress = null_progress,
 ) -> UmapResult:
     """Embed the cells in 2-D with UMAP (umap-learn) and write the files.
@@ -398,6 +402,15 @@ def run_umap(
         (spread 1). The default 0.5 is scanpy's ``tl.umap`` default, which gives
         the less clumped pictures single-cell users expect; umap-learn's own
         default is 0.1.
+    init
+        Initial layout: ``"spectral"`` (the graph Laplacian's eigenvectors),
+        ``"pca"`` (the first two principal components, scaled) or ``"random"``.
+        Default: spectral below ``UMAP_PCA_INIT_MIN_CELLS`` (100,000) cells, PCA from
+        there on. On a million-cell kNN graph that falls into many connected components
+        (cells resampled from a few thousand) the spectral initialisation, one ARPACK
+        eigenproblem per component, ran for over 20 minutes without finishing; PCA takes
+        seconds and, like spectral, keeps the global structure (Kobak & Linderman 2021,
+        *Nat. Biotechnol.* 39:156).
     progress
         Called at the start and end (umap-learn has no iteration callback).
 
@@ -425,6 +438,12 @@ def run_umap(
         )
     if not np.isfinite(min_dist) or not 0 <= min_dist <= 1:
         raise AnalysisInputError(f"must be in [0, 1], got {min_dist!r}", field="min_dist")
+    if init is None:
+        init = "spectral" if n_cells < UMAP_PCA_INIT_MIN_CELLS else "pca"
+    if init not in ("spectral", "pca", "random"):
+        raise AnalysisInputError(
+            f"must be 'spectral', 'pca' or 'random', got {init!r}", field="init"
+        )
 
     import umap
     from umap import __version__ as umap_version
@@ -436,7 +455,7 @@ def run_umap(
         "min_dist": float(min_dist),
         "spread": 1.0,
         "metric": "euclidean",
-        "init": "spectral",
+        "init": init,
         "n_epochs": 500 if n_cells <= 10_000 else 200,
         "neighbors": "exact" if n_cells < 4096 else "nndescent",
         "n_cells": n_cells,
@@ -451,7 +470,7 @@ def run_umap(
         min_dist=float(min_dist),
         spread=1.0,
         metric="euclidean",
-        init="spectral",
+        init=init,
         n_epochs=int(parameters["n_epochs"]),  # type: ignore[call-overload]
         random_state=seed,
         n_jobs=1,
