@@ -119,6 +119,19 @@ def _check_seed(seed: int) -> int:
     return int(seed)
 
 
+def _check_neighbour_count(value: object, *, lowest: int, n_cells: int, field: str) -> None:
+    """Raise naming ``field`` unless ``value`` is an integer in ``lowest..n_cells - 1``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not lowest <= value < n_cells
+    ):
+        raise AnalysisInputError(
+            f"must be an integer in {lowest}..{n_cells - 1} for {n_cells} cells, got {value!r}",
+            field=field,
+        )
+
+
 def _write_csv(path: Path, matrix: np.ndarray, fmt: str) -> None:
     """Write ``matrix`` comma separated, one row per line, each value with ``fmt``."""
     line = ",".join([fmt] * matrix.shape[1]) + "\n"
@@ -273,15 +286,7 @@ def run_tsne(
             "affinity='perplexity'",
             field="perplexity",
         )
-    if (
-        isinstance(k_neighbors, bool)
-        or not isinstance(k_neighbors, int | np.integer)
-        or not 1 <= k_neighbors < n_cells
-    ):
-        raise AnalysisInputError(
-            f"must be an integer in 1..{n_cells - 1} for {n_cells} cells, got {k_neighbors!r}",
-            field="k_neighbors",
-        )
+    _check_neighbour_count(k_neighbors, lowest=1, n_cells=n_cells, field="k_neighbors")
     if perplexity is None:
         perplexity = 30.0
     if (
@@ -427,15 +432,7 @@ def run_umap(
     matrix = _check_matrix(pca, min_cells=4)
     seed = _check_seed(seed)
     n_cells = matrix.shape[0]
-    if (
-        isinstance(n_neighbors, bool)
-        or not isinstance(n_neighbors, int | np.integer)
-        or not 2 <= n_neighbors < n_cells
-    ):
-        raise AnalysisInputError(
-            f"must be an integer in 2..{n_cells - 1} for {n_cells} cells, got {n_neighbors!r}",
-            field="n_neighbors",
-        )
+    _check_neighbour_count(n_neighbors, lowest=2, n_cells=n_cells, field="n_neighbors")
     if not np.isfinite(min_dist) or not 0 <= min_dist <= 1:
         raise AnalysisInputError(f"must be in [0, 1], got {min_dist!r}", field="min_dist")
     if init is None:
