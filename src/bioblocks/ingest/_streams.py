@@ -29,7 +29,9 @@ class ImportLimits:
     (gzip members, zip members) of one import; ``max_compression_ratio`` bounds
     produced/consumed bytes of each compressed stream, checked once a stream
     has produced ``ratio_grace_bytes`` (small files may legitimately have high
-    ratios); ``max_nonzeros`` bounds the stored entries of the matrix.
+    ratios); ``max_nonzeros`` bounds the stored entries of the matrix;
+    ``max_memory_bytes`` bounds the arrays an import allocates (checked from the
+    input's declared sizes before anything is read).
     """
 
     max_uncompressed_bytes: int = 256 * 1024**3
@@ -37,6 +39,7 @@ class ImportLimits:
     ratio_grace_bytes: int = 16 * 1024**2
     max_nonzeros: int = 2**31 - 1
     max_download_bytes: int = 64 * 1024**3
+    max_memory_bytes: int = 32 * 1024**3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportLimits:
@@ -45,6 +48,7 @@ class ImportLimits:
             max_uncompressed_bytes=settings.max_uncompressed_bytes,
             max_compression_ratio=settings.max_compression_ratio,
             max_download_bytes=settings.max_upload_bytes,
+            max_memory_bytes=settings.max_import_memory_bytes,
         )
 
 
