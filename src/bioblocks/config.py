@@ -13,15 +13,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def default_import_memory_bytes() -> int:
-    """Return the default import memory budget: 3/4 of the physical memory (8 GiB if unknown)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 0
-    return int(total * 3 // 4) if total > 0 else 8 * 1024**3
-
-
 class Settings(BaseSettings):
     """Every knob of the server. Each field is read from ``BIOBLOCKS_<FIELD>``."""
 
@@ -72,12 +63,6 @@ class Settings(BaseSettings):
         default=250.0,
         description="Archive/gzip limit: uncompressed/compressed ratio above which an input "
         "is rejected as a bomb.",
-    )
-    max_import_memory_bytes: int = Field(
-        default_factory=lambda: default_import_memory_bytes(),
-        description="Memory budget of one import: the matrix arrays a reader would allocate "
-        "(from the input's header and real size) are estimated before anything is allocated, "
-        "and an input above it is refused (413). Default: 3/4 of the physical memory.",
     )
     keep_original_upload: bool = Field(
         default=False, description="Keep the uploaded original matrix beside the canonical one."
