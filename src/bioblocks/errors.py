@@ -3,9 +3,11 @@
     BioblocksError                 root of everything this package raises on purpose
     ├── InputError                 the user's input is wrong; the message says how to fix it
     │   ├── IngestError            a matrix file cannot be imported (names the file)
+    │   │   └── InputTooLarge      it would need more memory than the import budget (413)
     │   └── AnalysisInputError     a dataset/parameters cannot be analysed
     ├── NotFoundError              a named document or file does not exist
     ├── ConflictError              a concurrent change or duplicate id
+    ├── StorageFullError           the disk is full; nothing was written (507)
     └── Cancelled                  a job was cancelled while running
 
 The API maps these to Eve envelopes in one place (``bioblocks.api.errors``);
@@ -35,6 +37,10 @@ class IngestError(InputError):
     """A matrix file cannot be imported; ``field`` is the file name."""
 
 
+class InputTooLarge(IngestError):
+    """An input would need more memory than the import budget allows (HTTP 413)."""
+
+
 class AnalysisInputError(InputError):
     """A dataset or its parameters cannot be analysed; ``field`` is the parameter."""
 
@@ -45,6 +51,10 @@ class NotFoundError(BioblocksError):
 
 class ConflictError(BioblocksError):
     """A concurrent change was detected, or an id already exists."""
+
+
+class StorageFullError(BioblocksError):
+    """The disk holding the data directory is full (HTTP 507); what was staged is removed."""
 
 
 class Cancelled(BioblocksError):

@@ -6,7 +6,9 @@ error; validation failures carry ``_issues``. The mapping:
     EveHTTPError(status, message)   that status (raised by the routers)
     ValidationError                 422 with Eve's ``_issues``
     QueryError                      400 (a ``where``/``sort`` we cannot run)
+    InputTooLarge                   413 with ``_issues`` (an import above the memory budget)
     InputError                      422 with ``_issues`` {field: message}
+    StorageFullError                507 Insufficient Storage
     NotFoundError                   404
     EtagMismatch                    412
     ConflictError                   409
@@ -25,7 +27,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConflictError, InputError, NotFoundError
+from ..errors import ConflictError, InputError, InputTooLarge, NotFoundError, StorageFullError
 from ..store import EtagMismatch, QueryError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ DEFAULT_MESSAGES = {
     422: "The request was well-formed but was unable to be followed due to semantic errors.",
     428: "To edit a document its etag must be provided using the If-Match header",
     500: "The server encountered an internal error and was unable to complete your request.",
+    507: "Insufficient Storage: the server's disk is full; nothing was written.",
 }
 
 JSON = "application/json"
@@ -113,7 +116,7 @@ def _handle_bioblocks(_: Request, exc: Exception) -> Response:
         return eve_error(400, exc.message)
     if isinstance(exc, InputError):
         return eve_error(
-            422,
+            413 if isinstance(exc, InputTooLarge) else 422,
             "Insertion failure: 1 document(s) contain(s) error(s)"
             if isinstance(exc, ValidationError)
             else str(exc),
@@ -125,6 +128,9 @@ def _handle_bioblocks(_: Request, exc: Exception) -> Response:
         return eve_error(412)
     if isinstance(exc, ConflictError):
         return eve_error(409, str(exc) or None)
+    if isinstance(exc, StorageFullError):
+        log.error("disk full: %s", exc)
+        return eve_error(507, str(exc) or None)
     return eve_error(400, str(exc) or None)
 
 
