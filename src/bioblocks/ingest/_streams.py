@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..config import Settings
-from ..errors import IngestError
+from ..errors import IngestError, InputTooLarge
 
 GZIP_MAGIC = b"\x1f\x8b"
 _READ_SIZE = 1 << 20
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +62,21 @@ class Budget:
 
     limits: ImportLimits
     used: int = field(default=0)
+
+    def reserve_memory(self, n: int, *, name: str, what: str) -> None:
+        """Check, *before* allocating, that ``n`` bytes for ``what`` fit the memory budget.
+
+        Raises :class:`bioblocks.errors.InputTooLarge` (HTTP 413) naming the
+        file and the setting; returns nothing.
+        """
+        limit = self.limits.max_memory_bytes
+        if n > limit:
+            raise InputTooLarge(
+                f"{what} would need about {_size(n)} of memory, above the import memory "
+                f"budget of {_size(limit)} (BIOBLOCKS_MAX_IMPORT_MEMORY_BYTES); split the "
+                "input or raise the limit",
+                field=name,
+            )
 
     def spend(self, n: int, *, name: str) -> None:
         """Count ``n`` produced bytes; raise :class:`IngestError` past the limit."""
