@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import web
 from ..config import Settings, get_settings
 from ..store import Store, open_store
-from . import eve, expression, files, jobs, media, spring, upload
+from . import docs, eve, expression, files, jobs, media, spring, upload
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -158,10 +158,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         summary="Single-cell datasets and their analyses over an Eve-compatible REST API.",
         lifespan=lifespan,
         redirect_slashes=False,
+        docs_url=None,  # /docs and /redoc come from api/docs.py, with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
     install_error_handlers(app)
+    app.include_router(docs.router)
     for router in EXTRA_ROUTERS:
         app.include_router(router)
     app.include_router(media.router)
