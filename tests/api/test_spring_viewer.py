@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -219,7 +220,7 @@ def test_gene_zscores_match_independent_computation(
     assert scores == sorted(scores, reverse=True)
 
 
-@pytest.mark.parametrize("selected", ["", "1,x", "0,9", "-1"])
+@pytest.mark.parametrize("selected", ["", "1,x", "1.5"])
 def test_gene_zscores_rejects_bad_selection(client: TestClient, selected: str) -> None:
     response = post(
         client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB,
@@ -227,6 +228,134 @@ def test_gene_zscores_rejects_bad_selection(client: TestClient, selected: str) -
     )
     assert response.status_code == 400
     assert "selected_cells" in response.json()["_error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("selected_cells", "0,9"), ("selected_cells", "-1"), ("compared_cells", "1," * 5000 + "9"),
+     ("selected_cells", "9" * 40)],
+)
+def test_gene_zscores_out_of_range_index_is_422_naming_the_field(
+    client: TestClient, field: str, value: str
+) -> None:
+    fields = {"selected_cells": "0,1", field: value}
+    response = post(
+        client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB, **fields
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["_status"] == "ERR"
+    assert set(body["_issues"]) == {field}
+    assert "0..8" in body["_issues"][field]
+
+
+@pytest.mark.parametrize("selected", [[0, 2, 5], list(range(9)), [8, 1, 1, 3, 4, 6, 7, 0]])
+def test_gene_zscores_repeated_indices_count_once(
+    client: TestClient, matrix: tuple[np.ndarray, np.ndarray], selected: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """500,000 repeated indices: quick, and the score of the deduplicated selection.
+
+    Selections of more cells than genes (6) are read gene by gene; the smaller ones cell
+    by cell; both must match an independent numpy computation. The parse is chunked
+    (small chunks here) so no step holds the whole list.
+    """
+    monkeypatch.setattr(spring, "SELECTION_CHUNK_CHARS", 4096)
+    dense, cell_filter = matrix
+    repeated = (selected * (500_000 // len(selected) + 1))[:500_000]
+    response = post(
+        client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB,
+        selected_cells=",".join(map(str, repeated)), compared_cells="2,2,2,7",
+    )
+    assert response.status_code == 200, response.text
+    names_part, scores_part = response.text.split("\t")
+    scores = dict(zip(names_part.split("\n"), map(float, scores_part.split("\n")[:-1]),
+                      strict=True))
+    want_names, want_scores = expected_zscores(dense, cell_filter, sorted(set(selected)), [2, 7])
+    np.testing.assert_allclose([scores[n] for n in want_names], want_scores, atol=1e-3)
+
+
+def test_gene_zscores_large_selection_reads_genes_not_cells(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work is bounded: a selection larger than the gene count never reads row by row."""
+
+    def no_rows(*_: object) -> None:
+        raise AssertionError("read row by row")
+
+    monkeypatch.setattr(spring, "_means_by_cells", no_rows)
+    response = post(
+        client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB,
+        selected_cells=",".join(map(str, range(9))),
+    )
+    assert response.status_code == 200
+
+
+def test_cgi_body_over_the_limit_is_413(data_dir: Path, matrix: object) -> None:
+    client = TestClient(create_app(Settings(data_dir=data_dir, max_body_bytes=1000)))
+    response = post(
+        client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB,
+        selected_cells="0," * 600,
+    )
+    assert response.status_code == 413
+    body = response.json()
+    assert body["_status"] == "ERR"
+    assert "BIOBLOCKS_MAX_BODY_BYTES" in body["_error"]["message"]
+
+
+def test_gene_zscores_stop_when_the_client_disconnects(
+    data_dir: Path, matrix: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client goes away while the scores are computed: the work stops at its next check.
+
+    The test's ``receive`` hands over the body, then answers ``http.disconnect`` only
+    once the computation has started (signalled from its first check); that check then
+    waits until the endpoint has cancelled it, so the order is fixed without any timer.
+    """
+    import anyio
+
+    app = create_app(Settings(data_dir=data_dir))
+    started = threading.Event()
+    checks: list[bool] = []
+    original = spring.Cancel.check
+
+    def check(self: spring.Cancel) -> None:
+        checks.append(self.is_set())
+        if len(checks) == 1:
+            started.set()
+            assert self._event.wait(60), "the endpoint never cancelled the work"  # noqa: SLF001
+        original(self)
+
+    monkeypatch.setattr(spring.Cancel, "check", check)
+    body = "&".join(f"{k}={quote(v, safe='')}" for k, v in {
+        "base_dir": BASE, "sub_dir": SUB, "selected_cells": "0,1,2"}.items()).encode()
+    messages: list[dict] = []
+    calls = {"n": 0}
+
+    async def receive() -> dict:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.to_thread.run_sync(started.wait, 60)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/spring/cgi-bin/get_gene_zscores.from_hdf5.dev.py",
+        "raw_path": b"/spring/cgi-bin/get_gene_zscores.from_hdf5.dev.py", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", str(len(body)).encode())],
+    }
+    try:
+        anyio.run(app, scope, receive, send)
+    finally:
+        app.state.store.close()
+    assert checks == [False]  # one check only: it raised once the endpoint cancelled
+    assert messages[0]["status"] == 499
 
 
 # ---- confinement and other scripts ------------------------------------------------------
