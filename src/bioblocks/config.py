@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     )
     job_max_attempts: int = Field(default=3, description="Attempts before a job is marked error.")
     cors_origins: list[str] = Field(
-        default_factory=list, description="Origins allowed by CORS (`[\"*\"]` for any)."
+        default_factory=lambda: ["*"],
+        description="Origins allowed by CORS, as JSON: `[\"*\"]` (the default, as the old "
+        "server's X_DOMAINS) answers any origin — credentials are bearer tokens, never "
+        "cookies; `[\"https://portal.org\"]` limits it; `[]` turns CORS off.",
     )
     public_reads: bool = Field(
         default=True, description="If false, GET requests need a token as well."

@@ -603,6 +603,36 @@ def test_cors_exposes_headers(api_settings: Any) -> None:
         app.state.store.close()
 
 
+def test_cors_answers_any_origin_by_default(anon: TestClient, api_token: str) -> None:
+    """As the old server (Eve's X_DOMAINS='*'): any origin reads; tokens are headers."""
+    response = anon.get("/dataset", headers={"Origin": "http://old-portal.example:8080"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+    preflight = anon.options("/dataset/00000000-0000-4000-8000-000000000000", headers={
+        "Origin": "http://old-portal.example:8080",
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization, content-type, if-match",
+    })
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "if-match"} <= allowed
+    assert "PATCH" in preflight.headers["access-control-allow-methods"]
+
+
+def test_cors_can_be_turned_off(api_settings: Any) -> None:
+    from bioblocks.api import create_app
+
+    app = create_app(api_settings.model_copy(update={"cors_origins": []}))
+    try:
+        response = TestClient(app).get("/dataset", headers={"Origin": "https://elsewhere.org"})
+        assert response.status_code == 200
+        assert "access-control-allow-origin" not in response.headers
+    finally:
+        app.state.store.close()
+
+
 def test_openapi_lists_every_resource(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     for name in ("dataset", "analysis", "job", "vignette", "visualization"):
