@@ -126,3 +126,131 @@ def test_prefixed_side_files_and_cells_by_genes_orientation(
     X, genes, barcodes, _ = read_canonical(tmp_path / "out" / "matrix.h5ad")
     np.testing.assert_array_equal(X.toarray(), [[4, 1, 0], [0, 0, 5]])
     assert genes.tolist() == ["x", "y", "z"] and barcodes.tolist() == ["c1", "c2"]
+
+
+# ---- issue 14: symmetric storage, numbers beyond their types, headers that lie about size ----
+
+#: The 59-byte file of issue 14.2: it made the server segfault (fast_matrix_market fills
+#: only the lower triangle of an ``array symmetric`` matrix; the rest was never written).
+SYMMETRIC_ARRAY = "%%MatrixMarket matrix array real symmetric\n3 3\n1\n2\n3\n4\n5\n6\n"
+
+
+def test_the_59_byte_symmetric_array_is_refused(tmp_path: Path, limits: ImportLimits) -> None:
+    path = tmp_path / "matrix.mtx"
+    path.write_text(SYMMETRIC_ARRAY)
+    assert path.stat().st_size == 59
+    assert_import_fails([path], tmp_path, limits, match="'symmetric' matrix", field="matrix.mtx")
+
+
+@pytest.mark.parametrize("layout", ["array", "coordinate"])
+@pytest.mark.parametrize(
+    ("field", "symmetry"),
+    [("real", "symmetric"), ("integer", "skew-symmetric"), ("complex", "hermitian"),
+     ("real", "skew-symmetric")],
+)
+def test_half_stored_matrices_are_refused(
+    layout: str, field: str, symmetry: str, tmp_path: Path, limits: ImportLimits
+) -> None:
+    body = "3 3\n1\n2\n3\n4\n5\n6\n" if layout == "array" else "3 3 2\n1 1 1\n3 2 5\n"
+    if field == "complex":
+        body = "3 3\n" + "1 0\n" * 6 if layout == "array" else "3 3 1\n1 1 1 0\n"
+    path = tmp_path / "matrix.mtx"
+    path.write_text(f"%%MatrixMarket matrix {layout} {field} {symmetry}\n{body}")
+    match = "imaginary" if field == "complex" else f"'{symmetry}' matrix"
+    assert_import_fails([path], tmp_path, limits, match=match, field="matrix.mtx")
+
+
+def test_general_array_is_read_column_by_column(tmp_path: Path, limits: ImportLimits) -> None:
+    from bioblocks.ingest import import_matrix, read_canonical
+
+    # 3 genes (rows) × 2 cells, stored column-major: cell 1 = (1, 0, 2), cell 2 = (0, 3, 0)
+    path = tmp_path / "matrix.mtx"
+    path.write_text("%%MatrixMarket matrix array integer general\n3 2\n1\n0\n2\n0\n3\n0\n")
+    (tmp_path / "genes.tsv").write_text("a\nb\nc\n")
+    dest = tmp_path / "out"
+    summary = import_matrix([path], dest, limits=limits)
+    X, genes, _, _ = read_canonical(dest / "matrix.h5ad")
+    assert (summary.cells, summary.genes, summary.nonzeros) == (2, 3, 3)
+    assert genes.tolist() == ["a", "b", "c"]
+    assert X.toarray().tolist() == [[1, 0, 2], [0, 3, 0]]
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("99999999999999999999999 2 1\n1 1 1\n", "not a Matrix Market file"),
+        ("3 2 99999999999999999999999\n1 1 1\n", "not a Matrix Market file"),
+        ("3 2 1\n99999999999999999999999 1 1\n", "Integer out of range"),
+        ("3 2 1\n1 18446744073709551617 1\n", "Integer out of range"),
+        ("3 2 1\n1.5 1 1\n", "Invalid integer"),
+        ("3 2.0 1\n1 1 1\n", "not a Matrix Market file"),
+        ("3000000000 2 1\n1 1 1\n", "at most 2,147,483,647 rows"),
+    ],
+)
+def test_numbers_beyond_their_types_are_refused(
+    body: str, match: str, tmp_path: Path, limits: ImportLimits
+) -> None:
+    source = _mtx(tmp_path, body, genes=None)
+    assert_import_fails([source], tmp_path, limits, match=match, field="matrix.mtx")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["100000000 3 1\n1 1 1\n", "3 100000000 1\n1 1 1\n", "50000000 50000000 2\n1 1 1\n2 2 1\n"],
+)
+def test_declared_dimensions_must_follow_the_data(
+    body: str, tmp_path: Path, limits: ImportLimits
+) -> None:
+    source = _mtx(tmp_path, body, genes=None)
+    assert_import_fails(
+        [source], tmp_path, limits, match="without a genes/cells file naming them",
+        field="matrix.mtx",
+    )
+
+
+def test_named_dimensions_may_be_empty(tmp_path: Path, limits: ImportLimits) -> None:
+    from bioblocks.ingest import import_matrix
+
+    n_genes = 200_500  # beyond the spare rows, but named by the genes file
+    source = _mtx(tmp_path, f"{n_genes} 2 2\n1 1 1\n{n_genes} 2 5\n", genes=n_genes)
+    summary = import_matrix([source], tmp_path / "out", limits=limits)
+    assert (summary.cells, summary.genes, summary.nonzeros) == (2, n_genes, 2)
+
+
+def test_array_header_beyond_the_file_is_refused(tmp_path: Path, limits: ImportLimits) -> None:
+    path = tmp_path / "matrix.mtx"
+    path.write_text("%%MatrixMarket matrix array real general\n100000 100000\n1\n")
+    assert_import_fails(
+        [path], tmp_path, limits, match="more than a file of this size", field="matrix.mtx"
+    )
+
+
+def test_memory_budget_is_checked_before_reading(tmp_path: Path) -> None:
+    from bioblocks.errors import InputTooLarge
+
+    source = _mtx(tmp_path, "3 2 2\n1 1 1\n3 2 5\n")
+    small = ImportLimits(ratio_grace_bytes=64 * 1024, max_memory_bytes=1000)
+    assert_import_fails([source], tmp_path, small, match="BIOBLOCKS_MAX_IMPORT_MEMORY_BYTES",
+                        field="matrix.mtx")
+    with pytest.raises(InputTooLarge):
+        from bioblocks.ingest import import_matrix
+
+        import_matrix([source], tmp_path / "out", limits=small)
+
+
+def test_kernels_refuse_keys_out_of_range() -> None:
+    from bioblocks.ingest import _kernels
+
+    key = np.array([0, 3, 1], dtype=np.int32)
+    other = np.array([0, 1, 2], dtype=np.int32)
+    data = np.ones(3, dtype=np.float32)
+    assert _kernels.first_outside(key, 0, 3) == 1
+    assert _kernels.first_outside(key, 0, 4) == -1
+    assert _kernels.first_outside(np.array([-1], dtype=np.int32), 0, 4) == 0
+    with pytest.raises(IndexError):
+        _kernels.group_by_key_inplace(key, other, data, 3)
+    assert key.tolist() == [0, 3, 1]  # nothing was written
+    with pytest.raises(IndexError):
+        _kernels.group_by_key_inplace(key, other[:2], data, 4)
+    with pytest.raises(IndexError):
+        _kernels.float32_to_int32_inplace(data, np.empty(2, dtype=np.int32))

@@ -17,6 +17,16 @@ DENSE_FULL = 3
 
 
 @numba.njit(nogil=True, cache=True)
+def first_outside(values: np.ndarray, low: int, high: int) -> int:
+    """Return the position of the first value outside ``[low, high)``, or -1 if none is."""
+    for i in range(values.shape[0]):
+        v = values[i]
+        if v < low or v >= high:
+            return i
+    return -1
+
+
+@numba.njit(nogil=True, cache=True)
 def group_by_key_inplace(
     key: np.ndarray, other: np.ndarray, data: np.ndarray, n_keys: int
 ) -> np.ndarray:
@@ -25,8 +35,15 @@ def group_by_key_inplace(
     An in-place American-flag (bucket) sort, O(nnz) time and O(n_keys) extra
     memory. Returns ``indptr`` (length ``n_keys + 1``): entries of key ``k`` are
     ``[indptr[k], indptr[k+1])`` afterwards, so ``other``/``data`` become the
-    CSR ``indices``/``data`` of the matrix whose rows are the keys.
+    CSR ``indices``/``data`` of the matrix whose rows are the keys. Raises
+    ``IndexError`` (before writing anything) when a key is outside
+    ``[0, n_keys)`` or the three arrays differ in length; callers check the
+    keys first (:func:`first_outside`) to name the file at fault.
     """
+    if other.shape[0] != key.shape[0] or data.shape[0] != key.shape[0]:
+        raise IndexError("key, other and data differ in length")
+    if first_outside(key, 0, n_keys) >= 0:
+        raise IndexError("a key is outside [0, n_keys)")
     indptr = np.zeros(n_keys + 1, dtype=np.int64)
     for i in range(key.shape[0]):
         indptr[key[i] + 1] += 1
@@ -84,7 +101,12 @@ def scan_values(data: np.ndarray) -> tuple[int, int, bool, float, int]:
 
 @numba.njit(nogil=True, cache=True)
 def float32_to_int32_inplace(data: np.ndarray, out: np.ndarray) -> None:
-    """Convert integral float32 ``data`` into ``out``, an int32 view of the same memory."""
+    """Convert integral float32 ``data`` into ``out``, an int32 view of the same memory.
+
+    Raises ``IndexError`` when ``out`` is shorter than ``data``.
+    """
+    if out.shape[0] < data.shape[0]:
+        raise IndexError("out is shorter than data")
     for i in range(data.shape[0]):
         out[i] = np.int32(data[i])
 
@@ -116,9 +138,11 @@ def _parse_number(buf: np.ndarray, start: int, end: int) -> tuple[float, bool]:
             ndig += 1
     if ndig == 0:
         # nan / inf spelled out: report as non-finite so validation names them
-        n = end - start
-        c0 = buf[start + (1 if buf[start] == 45 or buf[start] == 43 else 0)] | 32
-        if n >= 3 and (c0 == 110 or c0 == 105):  # 'n' 'i'
+        first = start + (1 if buf[start] == 45 or buf[start] == 43 else 0)
+        if end - first < 3:  # also keeps a lone sign at the end of the buffer in bounds
+            return 0.0, False
+        c0 = buf[first] | 32
+        if c0 == 110 or c0 == 105:  # 'n' 'i'
             return (np.nan if c0 == 110 else (-np.inf if neg else np.inf)), True
         return 0.0, False
     if i < end and (buf[i] == 101 or buf[i] == 69):  # 'e' 'E'
@@ -161,7 +185,15 @@ def parse_dense_block(
     ``name_start``/``name_end``. Returns (status, lines parsed, nonzeros,
     offending line index, offending field count or column). Stops with
     ``DENSE_FULL`` (lines parsed so far are valid) when the outputs are full.
+    Every write is checked against the outputs' lengths (``indptr`` needs one
+    more entry than ``name_start``; ``vals`` as many as ``cols``).
     """
+    if (
+        indptr.shape[0] < name_start.shape[0] + 1
+        or name_end.shape[0] < name_start.shape[0]
+        or vals.shape[0] < cols.shape[0]
+    ):
+        raise IndexError("parse_dense_block: output arrays of inconsistent lengths")
     n = buf.shape[0]
     pos = 0
     line = 0
