@@ -12,6 +12,8 @@ from bioblocks.analysis._colors import (
     continuous_tracks,
     gene_color_stats,
     jet_hex,
+    label_columns,
+    max_track_levels,
     track_color_stats,
 )
 from bioblocks.analysis._preprocess import normalize_total
@@ -98,3 +100,34 @@ def test_continuous_tracks() -> None:
     assert sorted(tracks) == ["Mito. frac.", "Total Counts", "Uniform", "a score", "n"]
     np.testing.assert_array_equal(tracks["Uniform"], [0.0, 0.0])
     np.testing.assert_array_equal(tracks["a score"], [0.5, 0.0])
+
+
+def test_a_column_with_a_label_per_cell_is_no_categorical_track() -> None:
+    n = 3000
+    rng = np.random.default_rng(0)
+    meta = pd.DataFrame({
+        "barcode": [f"AAAC{i:06d}" for i in range(n)],  # 3,000 one-cell labels
+        "library": rng.choice(["lib1", "lib2"], size=n),
+        "cell type": rng.choice([f"type {k}" for k in range(12)], size=n),
+        "clone": [f"clone {i % 1000}" for i in range(n)],  # 1,000 labels: the most allowed
+        "many clones": [f"clone {i % 1001}" for i in range(n)],  # one too many
+        "depth": rng.random(n),
+    })  # fmt: skip
+    tracks = categorical_tracks(n, metadata=meta)
+    assert list(tracks) == ["Default", "library", "cell type", "clone"]
+    assert len(tracks["clone"]["label_colors"]) == 1000
+    kept, too_many = label_columns(meta, n)
+    assert kept == ["library", "cell type", "clone"]
+    assert too_many == {"barcode": 3000, "many clones": 1001}
+    # the numeric column stays a continuous track
+    assert "depth" in continuous_tracks(n, totals=np.ones(n), metadata=meta)
+
+
+def test_track_level_limit_scales_with_the_cells() -> None:
+    assert max_track_levels(100_000) == 1000
+    assert max_track_levels(1000) == 500  # at most half as many labels as cells
+    assert max_track_levels(40) == 50  # a small dataset keeps up to 50 labels
+    meta = pd.DataFrame({"id": [str(i) for i in range(400)], "half": [str(i // 2) for i in range(400)]})
+    assert label_columns(meta, 400) == (["half"], {"id": 400})
+    small = pd.DataFrame({"id": [str(i) for i in range(30)]})
+    assert list(categorical_tracks(30, metadata=small)) == ["Default", "id"]

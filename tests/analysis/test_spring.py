@@ -32,8 +32,9 @@ def small_run(tmp_path_factory: pytest.TempPathFactory, make_counts):
     dense = counts.toarray()
     dense[7] = 0.0  # an empty cell: filtered out
     meta = pd.DataFrame(
-        {"library": rng.choice(["L1", "L2"], size=dense.shape[0]), "qc": rng.random(dense.shape[0])}
-    )
+        {"library": rng.choice(["L1", "L2"], size=dense.shape[0]), "qc": rng.random(dense.shape[0]),
+         "barcode": [f"cell-{i}" for i in range(dense.shape[0])]}
+    )  # fmt: skip
     out = tmp_path_factory.mktemp("spring")
     progress: list[tuple[float, str]] = []
     result = run_spring(
@@ -102,6 +103,8 @@ def test_files_parse_back_to_the_result(small_run) -> None:
     assert info["Nodes"] == n and info["Filtered_Genes"] == len(result.gene_filter)
     assert info["Num_Neighbors"] == 4 and info["Num_PCs"] == 10 and info["Num_Force_Iter"] == 30
     assert info["Seed"] == 0 and info["Parameters"] == FAST.to_dict()
+    # one label per cell: kept as metadata, no colour track, and recorded
+    assert info["Columns_Without_Track"] == {"barcode": n}
     assert list(info) == sorted(info)
 
 

@@ -13,6 +13,10 @@ GENE_PERCENTILE = 99.6
 TRACK_PERCENTILE = 99.0
 DEFAULT_TRACK = "Default"
 DEFAULT_LABEL = "All cells"
+#: A metadata column with more distinct labels than this is no categorical track.
+MAX_TRACK_LEVELS = 1000
+#: Up to this many labels a column is a track whatever the number of cells.
+MIN_TRACK_LEVELS = 50
 
 # matplotlib's "jet" colormap (segment data), sampled on a 256-entry lookup table like
 # ``plt.cm.jet``, so labels get the colours the original pipeline gave them.
@@ -187,6 +191,39 @@ def _is_continuous(series: pd.Series) -> bool:
     )
 
 
+def max_track_levels(n_cells: int) -> int:
+    """Return the most distinct labels a metadata column may have to be a categorical track.
+
+    ``min(MAX_TRACK_LEVELS, max(MIN_TRACK_LEVELS, n_cells // 2))``: at most 1,000 labels,
+    and at most half as many labels as cells (from 50 labels on). A column with more —
+    a barcode, a cell id, a clone id with a few cells each — identifies cells rather than
+    groups them: as a colouring it would be a legend of one-cell entries.
+    """
+    return min(MAX_TRACK_LEVELS, max(MIN_TRACK_LEVELS, n_cells // 2))
+
+
+def label_columns(metadata: pd.DataFrame, n_cells: int) -> tuple[list[str], dict[str, int]]:
+    """Split the label (non-numeric) columns of ``metadata`` by their number of levels.
+
+    Returns ``(tracks, too_many)``: the columns that become categorical tracks, in
+    order, and column → number of distinct labels for those with more than
+    :func:`max_track_levels` (kept as per-cell metadata of the dataset, no track).
+    """
+    limit = max_track_levels(n_cells)
+    tracks: list[str] = []
+    too_many: dict[str, int] = {}
+    for column in metadata.columns:
+        series = metadata[column]
+        if _is_continuous(series):
+            continue
+        levels = int(series.astype(str).nunique())
+        if levels > limit:
+            too_many[str(column)] = levels
+        else:
+            tracks.append(column)
+    return tracks, too_many
+
+
 def categorical_tracks(
     n_cells: int,
     *,
@@ -203,7 +240,9 @@ def categorical_tracks(
         Track name → integer label per cell.
     metadata
         Per-cell metadata of the subplot's cells (already in subplot order); every column
-        that is not numeric (strings, categories, booleans) becomes a track named after it.
+        that is not numeric (strings, categories, booleans) becomes a track named after
+        it, unless it has more distinct labels than :func:`max_track_levels` allows
+        (see :func:`label_columns`).
 
     Returns
     -------
@@ -219,11 +258,8 @@ def categorical_tracks(
     for name, labels in (clusters or {}).items():
         tracks[name] = categorical_track(np.asarray(labels))
     if metadata is not None:
-        for column in metadata.columns:
-            series = metadata[column]
-            if _is_continuous(series):
-                continue
-            tracks[str(column)] = categorical_track(series.astype(str).to_numpy())
+        for column in label_columns(metadata, n_cells)[0]:
+            tracks[str(column)] = categorical_track(metadata[column].astype(str).to_numpy())
     return tracks
 
 

@@ -374,7 +374,10 @@ def run_spring(
     cell_metadata
         Optional per-cell metadata, one row per input cell in matrix order: text,
         categorical and boolean columns become categorical colour tracks (e.g.
-        ``library``), numeric columns continuous tracks.
+        ``library``), numeric columns continuous tracks. A label column with more
+        distinct labels than ``_colors.max_track_levels`` allows (1,000, or half the
+        cells; e.g. ``barcode``) gets no track; ``run_info.json`` lists it under
+        ``Columns_Without_Track`` with its number of labels.
     progress
         Called stage by stage with ``(fraction, message)``; may raise
         :class:`~bioblocks.errors.Cancelled`.
@@ -541,6 +544,13 @@ def run_spring(
         )
         stats = _colors.color_stats(names, gene_stats, tracks)
         categorical = _colors.categorical_tracks(n_cells, clusters=clusters, metadata=metadata)
+        too_many = {} if metadata is None else _colors.label_columns(metadata, n_cells)[1]
+        for column, levels in too_many.items():
+            log.info(
+                "column %r has %d labels for %d cells: kept as per-cell metadata, "
+                "not a colour track (at most %d)",
+                column, levels, n_cells, _colors.max_track_levels(n_cells),
+            )
 
         stages.start("write", 0.8, "writing the SPRING files")
         run_info = {
@@ -557,6 +567,7 @@ def run_spring(
             "Parameters": params.to_dict(),
             "Excluded_Genes": [names[i] for i in excluded],
             "Sparse_Path": bool(sparse_path),
+            "Columns_Without_Track": too_many,
         }
         _writer.write_subplot(
             out_dir / dataset_name,
