@@ -77,4 +77,6 @@ def test_inconsistent_10x_h5(ref: Reference, tmp_path: Path, limits: ImportLimit
         indices = f["matrix/indices"][()]
         indices[0] = 99
         f["matrix/indices"][...] = indices
-    assert_import_fails([path], tmp_path, limits, match="out of range", field="x.h5")
+    assert_import_fails(
+        [path], tmp_path, limits, match="out of range", field="x.h5:matrix/indices"
+    )

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from ..errors import IngestError
 from ..progress import Progress, null_progress, scaled
 from ._archive import extract_zip, single_top_folder
+from ._checks import check_csr
 from ._dense import read_dense
 from ._hdf5 import hdf5_kind, read_10x_h5, read_h5ad, read_loom
 from ._library import Library, check_library
@@ -53,6 +54,8 @@ class MatrixSummary:
     source_format: str
     obs_columns: list[str] = field(default_factory=list)
     libraries: list[str] = field(default_factory=list)
+    renamed: list[dict[str, str]] = field(default_factory=list)
+    dropped: list[dict[str, str]] = field(default_factory=list)
 
     def to_matrix_info(self) -> dict[str, object]:
         """Return the dataset's ``matrixInfo``.
@@ -60,8 +63,11 @@ class MatrixSummary:
         ``rowCount`` is the number of genes and ``colCount`` the number of
         cells, as the old server recorded them from HCA/10x Matrix Market files
         (rows = genes); ``cells``/``genes`` say it without ambiguity.
+        ``renamed`` (``{"column", "as", "reason"}``) and ``dropped``
+        (``{"column", "file", "reason"}``) list the per-cell columns the import
+        did not keep as they were; present only when not empty.
         """
-        return {
+        info: dict[str, object] = {
             "rowCount": self.genes,
             "colCount": self.cells,
             "cells": self.cells,
@@ -69,6 +75,11 @@ class MatrixSummary:
             "nonzeros": self.nonzeros,
             "sourceFormat": self.source_format,
         }
+        if self.renamed:
+            info["renamed"] = [dict(r) for r in self.renamed]
+        if self.dropped:
+            info["dropped"] = [dict(d) for d in self.dropped]
+        return info
 
 
 def _head(path: Path, n: int = 512) -> bytes:
@@ -180,10 +191,27 @@ def default_label(path: Path) -> str:
     return path.name.split(".")[0] or path.name
 
 
+def _free_name(base: str, taken: set[str]) -> str:
+    """Return ``base``, or ``base_1``, ``base_2``… whichever is not in ``taken``."""
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
 def _combine(
     libs: list[Library], labels: list[str]
-) -> tuple[sp.csr_matrix, pd.DataFrame, pd.DataFrame]:
-    """Concatenate libraries (genes aligned by name) into X, obs and var."""
+) -> tuple[sp.csr_matrix, pd.DataFrame, pd.DataFrame, list[dict[str, str]]]:
+    """Concatenate libraries (genes aligned by name) into X, obs and var.
+
+    Every per-cell column of the inputs is kept. The file labels go into
+    ``library`` unless an input has its own ``library`` column: then that
+    column is kept (cells of inputs without one get their file label), and with
+    several inputs the file labels go into a free name (``library_file``).
+    Likewise the barcodes of several inputs go into ``barcode`` or a free name.
+    Returns ``(X, obs, var, renamed)``; ``renamed`` lists what went elsewhere.
+    """
     first = libs[0]
     genes = first.gene_names
     mats = [first.X]
@@ -202,38 +230,64 @@ def _combine(
             )
         mats.append(lib.X[:, position].tocsr())
     X = mats[0] if len(mats) == 1 else sp.vstack(mats, format="csr")
+    taken = {str(c) for lib in libs if lib.obs is not None for c in lib.obs.columns}
+    renamed: list[dict[str, str]] = []
+    own_library = "library" in taken
+    label_column: str | None = "library"
+    if own_library:
+        label_column = _free_name("library_file", taken) if len(libs) > 1 else None
+        taken.add(label_column or "library")
+        if label_column is not None:
+            renamed.append({"column": "library", "as": label_column,
+                            "reason": "the file labels; an input has its own library column"})
+    barcode_column = "barcode"
+    if len(libs) > 1 and "barcode" in taken:
+        barcode_column = _free_name("barcode_file", taken)
+        renamed.append({"column": "barcode", "as": barcode_column,
+                        "reason": "the cell barcodes; an input has its own barcode column"})
     frames = []
     for lib, label in zip(libs, labels, strict=True):
         frame = lib.obs.copy() if lib.obs is not None else pd.DataFrame(index=range(lib.X.shape[0]))
         frame = frame.reset_index(drop=True)
+        frame.columns = [str(c) for c in frame.columns]
         assert lib.barcodes is not None
         if len(libs) > 1:
-            frame["barcode"] = lib.barcodes
+            frame[barcode_column] = lib.barcodes
             frame.index = [f"{label}_{b}" for b in lib.barcodes.tolist()]
         else:
             frame.index = lib.barcodes.tolist()
-        frame["library"] = label
+        if label_column is not None:
+            frame[label_column] = label
+        if own_library and "library" not in frame.columns:
+            frame["library"] = label
         frames.append(frame)
     obs = pd.concat(frames, axis=0) if len(frames) > 1 else frames[0]
     obs.index = obs.index.astype(str)
     if not obs.index.is_unique:
         dup = obs.index[obs.index.duplicated()][0]
         raise IngestError(f"duplicate cell name {dup!r} across libraries", field=libs[-1].name)
-    obs["library"] = pd.Categorical(obs["library"], categories=list(dict.fromkeys(labels)))
+    if label_column is not None:
+        obs[label_column] = pd.Categorical(
+            obs[label_column], categories=list(dict.fromkeys(labels))
+        )
+    if own_library and not isinstance(obs["library"].dtype, pd.CategoricalDtype):
+        obs["library"] = pd.Categorical(obs["library"].astype(str))
     for column in obs.columns:
         if obs[column].dtype == object:
             obs[column] = obs[column].astype(str)
     var = pd.DataFrame(index=pd.Index(genes.tolist(), dtype=str))
     if first.gene_ids is not None:
         var["gene_ids"] = first.gene_ids.astype(str)
-    return X, obs, var
+    return X, obs, var, renamed
 
 
 def write_canonical(
     path: Path, X: sp.csr_matrix, *, obs: pd.DataFrame, var: pd.DataFrame, source_format: str
 ) -> None:
-    """Write the canonical ``.h5ad`` (uncompressed) to ``path``."""
+    """Write the canonical ``.h5ad`` (uncompressed) to ``path``; ``X``'s structure is checked first."""
     import anndata
+
+    check_csr(X, name=path.name)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -256,7 +310,9 @@ def import_matrix(
     sources are concatenated (cells of each, in order) with genes aligned by
     name — their gene sets must be equal — and obs names ``<label>_<barcode>``.
     ``obs['library']`` holds each cell's label (default: the file name up to its
-    first dot). ``dest_dir`` is a staging folder the caller renames into place;
+    first dot) unless an input has its own ``library`` column, which is kept
+    (see :func:`_combine`); renamed and dropped columns are listed in the
+    summary. ``dest_dir`` is a staging folder the caller renames into place;
     with ``keep_original`` the inputs are copied to ``dest_dir/original/``.
     Returns a :class:`MatrixSummary`. Raises :class:`IngestError` naming the
     file at fault; the caller then discards ``dest_dir``.
@@ -287,7 +343,8 @@ def import_matrix(
     progress(0.86, "combining libraries" if len(libs) > 1 else "checking the matrix")
     formats = list(dict.fromkeys(lib.source_format for lib in libs))
     source_format = "+".join(formats)
-    X, obs, var = _combine(libs, names)
+    X, obs, var, renamed = _combine(libs, names)
+    dropped = [d for lib in libs for d in lib.dropped]
     del libs
     progress(0.9, f"writing {CANONICAL_NAME}")
     write_canonical(dest_dir / CANONICAL_NAME, X, obs=obs, var=var, source_format=source_format)
@@ -306,7 +363,9 @@ def import_matrix(
         nonzeros=int(X.nnz),
         source_format=source_format,
         obs_columns=[str(c) for c in obs.columns],
-        libraries=names,
+        libraries=[str(c) for c in obs["library"].cat.categories],
+        renamed=renamed,
+        dropped=dropped,
     )
     log.info(
         "imported %s cells × %s genes (%s nonzeros) from %s",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from ..errors import IngestError
 from . import _kernels
+from ._checks import check_csr, check_values
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,9 @@ class Library:
 
     ``X`` is cells × genes CSR; ``gene_names``/``gene_ids``/``barcodes`` are
     object arrays aligned with its columns/rows (``None`` when the input has
-    none); ``obs`` holds per-cell metadata columns in row order.
+    none); ``obs`` holds per-cell metadata columns in row order. ``dropped``
+    lists the per-cell columns of the input the reader could not keep, as
+    ``{"column", "file", "reason"}`` (they go to the import summary).
     """
 
     X: sp.csr_matrix
@@ -34,6 +37,7 @@ class Library:
     obs: pd.DataFrame | None
     source_format: str
     name: str
+    dropped: list[dict[str, str]] = field(default_factory=list)
 
 
 def genes_are_rows(
@@ -92,9 +96,11 @@ def make_unique(names: np.ndarray) -> np.ndarray:
 def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
     """Check the stored values and return them as int32 (counts) or float32, with the zero count.
 
-    Raises :class:`IngestError` for NaN/infinite or negative values. Integral
+    Raises :class:`IngestError` for NaN/infinite or negative values, and for
+    values that are not real numbers (complex, strings, compound). Integral
     float32 input is converted in place (no copy).
     """
+    check_values(data, name=name)
     if data.dtype.kind in "iu":
         if data.size and data.min() < 0:
             raise IngestError(
@@ -179,8 +185,11 @@ def drop_empty_genes(lib: Library) -> Library:
 def check_library(lib: Library) -> Library:
     """Apply the per-library rules: empty names dropped, unique names, unique barcodes, not empty.
 
-    Returns the library (modified in place). Raises :class:`IngestError`.
+    The matrix's structure is checked first (:func:`check_csr`), so nothing
+    below indexes out of bounds. Returns the library (modified in place).
+    Raises :class:`IngestError`.
     """
+    check_csr(lib.X, name=lib.name)
     n_cells, n_genes = lib.X.shape
     if len(lib.gene_names) != n_genes:
         raise IngestError(

@@ -44,6 +44,13 @@ SCHEMA: Schema = {
             "genes": {"type": "integer", "min": 0},
             "nonzeros": {"type": "integer", "min": 0},
             "sourceFormat": {"type": "string", "maxlength": 64},
+            # per-cell columns an import renamed or dropped (never silently)
+            "renamed": {"type": "list", "schema": {"type": "dict", "schema": {
+                "column": {"type": "string"}, "as": {"type": "string"},
+                "reason": {"type": "string"}}}},
+            "dropped": {"type": "list", "schema": {"type": "dict", "schema": {
+                "column": {"type": "string"}, "file": {"type": "string"},
+                "reason": {"type": "string"}}}},
         },
     },
     "matrixLocation": {"type": "string", "minlength": 1, "maxlength": 256},
