@@ -18,6 +18,7 @@ from rich.console import Console
 
 from .config import Settings, get_settings
 from .errors import BioblocksError, InputError, NotFoundError
+from .output import FORMAT_HELP, Column, OutputFormat, render_rows
 
 app = typer.Typer(
     help="Bioblocks Server: single-cell datasets and their SPRING, t-SNE and UMAP analyses.",
@@ -73,7 +74,9 @@ app.add_typer(token_app, name="token")
 @db_app.command("upgrade")
 @friendly_errors
 def db_upgrade() -> None:
-    """Apply pending schema migrations (also done when the server starts)."""
+    """Apply pending schema migrations and upgrade the files tree (both also done when the
+    server starts): SPRING subplot folders are renamed after their dataset (spec §10) and
+    their name recorded in the analysis's parameters. Safe to rerun and to interrupt."""
     from .store import make_engine, upgrade
 
     config = settings()
@@ -86,6 +89,20 @@ def db_upgrade() -> None:
     finally:
         engine.dispose()
     console.print("migrations applied" if applied else "database already up to date")
+    for line in _upgrade_files(config):
+        console.print(line, highlight=False)
+
+
+def _upgrade_files(config: Settings) -> list[str]:
+    """Run :func:`bioblocks.pipeline.upgrade.upgrade_files`; return what it changed."""
+    from .pipeline.upgrade import upgrade_files
+    from .store import open_store
+
+    store = open_store(config, migrate=False)
+    try:
+        return upgrade_files(store, config)
+    finally:
+        store.close()
 
 
 @token_app.command("create")
@@ -107,9 +124,10 @@ def token_create(
 
 @token_app.command("list")
 @friendly_errors
-def token_list() -> None:
-    """List tokens: name, creation time, revocation time."""
-    from .resources import format_date
+def token_list(
+    fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
+) -> None:
+    """List tokens: name, state (active or revoked), creation and revocation times."""
     from .store import open_store
 
     store = open_store(settings())
@@ -117,9 +135,10 @@ def token_list() -> None:
         infos = store.list_tokens()
     finally:
         store.close()
-    for info in infos:
-        state = f"revoked {format_date(info.revoked)}" if info.revoked else "active"
-        sys.stdout.write(f"{info.name}\tcreated {format_date(info.created)}\t{state}\n")
+    rows = [{"name": info.name, "state": "revoked" if info.revoked else "active",
+             "created": info.created, "revoked": info.revoked} for info in infos]
+    render_rows(rows, [Column("name"), Column("state"), Column("created"), Column("revoked")],
+                fmt, summary=f"{len(rows)} token(s)", notes=console)
     if not infos:
         console.print("no tokens; create one with `bioblocks token create --name NAME`")
 
@@ -149,13 +168,22 @@ def serve(
 
     Also starts the local job workers (BIOBLOCKS_JOB_WORKERS processes, unless
     BIOBLOCKS_BROKER_URL hands jobs to Celery) and, when BIOBLOCKS_PIPELINE_SCHEDULE
-    is set, the pipeline scheduler.
+    is set, the pipeline scheduler. SIGTERM (what systemd sends) and SIGINT (Ctrl-C)
+    both shut down gracefully: the API stops, then the job workers (exit status 0).
     """
+    import signal
+
     import uvicorn
 
     from .pipeline.scheduler import background_services
     from .store import make_engine, upgrade
 
+    def stop_on_sigterm(signum: int, frame: object) -> None:  # noqa: ARG001
+        # uvicorn shuts down on SIGTERM, then raises it again; by default that would kill
+        # this process before `background_services` stops the job workers (orphaning them).
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     config = settings()
     setup_logging(config.log_level)
     if workers < 1:
@@ -167,6 +195,7 @@ def serve(
         upgrade(engine)
     finally:
         engine.dispose()
+    _upgrade_files(config)
     with background_services(config) as services:
         if services["workers"] is not None:
             console.print(f"{config.job_workers} local job worker(s) started", highlight=False)
@@ -187,16 +216,12 @@ def serve(
 
 
 def _counts_table(title: str, counts: dict[str, Any], columns: tuple[str, ...]) -> None:
-    """Print one row per resource with the ``columns`` attributes of its counts (stdout)."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("resource")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for resource, value in counts.items():
-        table.add_row(resource, *(str(getattr(value, c)) for c in columns))
-    Console().print(table)
+    """Print one row per resource with the ``columns`` attributes of its counts (stdout:
+    a table on a terminal, else TSV)."""
+    rows = [{"resource": resource, **{c: getattr(value, c) for c in columns}}
+            for resource, value in counts.items()]
+    render_rows(rows, [Column("resource"), *(Column(c, justify="right") for c in columns)],
+                summary=title, notes=console)
 
 
 @app.command()
@@ -384,10 +409,10 @@ def dataset_fetch(dataset_id: str = typer.Argument(..., help="Dataset whose matr
 
 @dataset_app.command("list")
 @friendly_errors
-def dataset_list() -> None:
+def dataset_list(
+    fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
+) -> None:
     """List datasets: id, name, species, cells, genes, source format, analyses."""
-    from rich.table import Table
-
     from .jobs import find_docs
 
     _config, store = _open_store()
@@ -395,17 +420,18 @@ def dataset_list() -> None:
         docs = find_docs(store, "dataset", {}, sort=[("_created", 1)])
     finally:
         store.close()
-    table = Table(title=f"{len(docs)} dataset(s)")
-    for column in ("id", "name", "species", "cells", "genes", "format", "analyses"):
-        table.add_column(column, justify="right" if column in ("cells", "genes", "analyses")
-                         else "left", overflow="fold")
+    rows = []
     for doc in docs:
         info = doc.get("matrixInfo") or {}
-        table.add_row(doc["_id"], str(doc.get("name", "")), str(doc.get("species") or ""),
-                      str(info.get("cells", "")), str(info.get("genes", "")),
-                      str(info.get("sourceFormat") or ("remote" if str(doc.get("matrixLocation", "")).startswith("http") else "")),
-                      str(len(doc.get("analyses") or [])))
-    Console().print(table)
+        remote = str(doc.get("matrixLocation", "")).startswith("http")
+        rows.append({"id": doc["_id"], "name": doc.get("name"), "species": doc.get("species"),
+                     "cells": info.get("cells"), "genes": info.get("genes"),
+                     "format": info.get("sourceFormat") or ("remote" if remote else None),
+                     "analyses": len(doc.get("analyses") or [])})
+    columns = [Column("id"), Column("name"), Column("species"), Column("cells", justify="right"),
+               Column("genes", justify="right"), Column("format"),
+               Column("analyses", justify="right")]
+    render_rows(rows, columns, fmt, summary=f"{len(docs)} dataset(s)", notes=console)
 
 
 # ---- section: analyze (analyses) ------------------------------------------------------------
@@ -517,10 +543,9 @@ def job_list(
     kind: str | None = typer.Option(None, "--kind", help="Only jobs of this kind."),
     dataset: str | None = typer.Option(None, "--dataset", help="Only jobs of this dataset."),
     limit: int = typer.Option(50, "--limit", help="Newest N jobs."),
+    fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
-    """List jobs, newest first: id, kind, dataset, state, progress, message, times."""
-    from rich.table import Table
-
+    """List jobs, newest first: id, kind, dataset, state, progress, message, attempts, created."""
     from .jobs import find_docs
 
     where: dict[str, Any] = {}
@@ -535,17 +560,16 @@ def job_list(
         docs = find_docs(store, "job", where, sort=[("_created", -1)], limit=limit)
     finally:
         store.close()
-    table = Table(title=f"{len(docs)} job(s)")
-    for column in ("id", "kind", "dataset", "state", "progress", "message", "attempts", "created"):
-        table.add_column(column, overflow="fold")
-    for doc in docs:
-        table.add_row(doc["_id"], str(doc.get("kind") or ""),
-                      str((doc.get("associatedDataset") or {}).get("dataset") or ""),
-                      str(doc.get("state") or doc.get("status") or ""),
-                      f"{100 * float(doc.get('progress') or 0):.0f}%",
-                      str(doc.get("error") or doc.get("message") or ""),
-                      str(doc.get("attempts", "")), str(doc.get("_created", "")))
-    Console().print(table)
+    rows = [{"id": doc["_id"], "kind": doc.get("kind"),
+             "dataset": (doc.get("associatedDataset") or {}).get("dataset"),
+             "state": doc.get("state") or doc.get("status"),
+             "progress": float(doc.get("progress") or 0),
+             "message": doc.get("error") or doc.get("message"),
+             "attempts": doc.get("attempts"), "created": doc.get("_created")} for doc in docs]
+    columns = [Column("id"), Column("kind"), Column("dataset"), Column("state"),
+               Column("progress", justify="right", show=lambda value: f"{100 * value:.0f}%"),
+               Column("message"), Column("attempts", justify="right"), Column("created")]
+    render_rows(rows, columns, fmt, summary=f"{len(docs)} job(s)", notes=console)
 
 
 @job_app.command("show")
@@ -625,8 +649,6 @@ def pipeline_run(
                                          "species, organ, format, maxCells."),
 ) -> None:
     """Queue what the pipeline steps need, run it, and print a summary table per step."""
-    from rich.table import Table
-
     from .pipeline.steps import run_pipeline
 
     per_process: dict[str, dict[str, Any]] = {}
@@ -646,13 +668,12 @@ def pipeline_run(
             )
     finally:
         store.close()
-    table = Table(title="pipeline (dry run: nothing queued)" if dry_run else "pipeline")
-    for column in ("step", "planned", "done", "skipped", "failed", "seconds"):
-        table.add_column(column, justify="left" if column == "step" else "right")
-    for report in reports:
-        table.add_row(report.step, str(report.planned), str(report.done), str(report.skipped),
-                      str(report.failed), f"{report.seconds:.1f}")
-    Console().print(table)
+    rows = [{"step": r.step, "planned": r.planned, "done": r.done, "skipped": r.skipped,
+             "failed": r.failed, "seconds": round(r.seconds, 1)} for r in reports]
+    columns = [Column("step"), *(Column(c, justify="right") for c in
+                                 ("planned", "done", "skipped", "failed", "seconds"))]
+    render_rows(rows, columns, summary="pipeline (dry run: nothing queued)" if dry_run
+                else "pipeline", notes=console)
     for report in reports:
         for error in report.errors:
             console.print(f"[red]failed:[/red] {error}", highlight=False)
@@ -691,33 +712,48 @@ def hca_projects(
     catalog: str | None = typer.Option(None, help="Azul catalog (default: BIOBLOCKS_HCA_CATALOG or the service's default)."),
     species: str | None = typer.Option(None, help="Species, e.g. homo_sapiens or 'Homo sapiens'."),
     organ: str | None = typer.Option(None, help="HCA organ, e.g. kidney."),
-    fmt: str | None = typer.Option(None, "--format", help="Matrix format: loom, h5ad, mtx (.mtx.zip) or csv (.csv.zip)."),
+    matrix_format: str | None = typer.Option(None, "--matrix-format", help="Matrix format: loom, h5ad, mtx (.mtx.zip) or csv (.csv.zip)."),
+    output: str | None = typer.Option(None, "--format", help=FORMAT_HELP + " For compatibility, "
+                                      "a matrix format here is taken as --matrix-format."),
 ) -> None:
     """List HCA projects that have a matrix the importer reads, with their matrix files."""
-    from rich.table import Table
+    from .sources.hca import IMPORTABLE_FORMATS, AzulClient, matching_matrices, projects
 
-    from .sources.hca import AzulClient, matching_matrices, projects
-
+    fmt = matrix_format
+    if output is not None and output.lower() in IMPORTABLE_FORMATS and matrix_format is None:
+        fmt, output = output.lower(), None
+    elif output is not None and output.lower() not in tuple(OutputFormat):
+        raise InputError(f"--format {output!r}: use table, tsv or json (or --matrix-format "
+                         f"{', '.join(IMPORTABLE_FORMATS)})", field="--format")
     current = _hca_settings(catalog)
+    rows = []
     with AzulClient.from_settings(current) as client:
-        table = Table(title=f"HCA projects ({client.base_url}, catalog {client.catalog})")
-        for column in ("short name", "title", "species", "organs", "est. cells", "matrix files"):
-            table.add_column(column, overflow="fold")
-        count = 0
+        summary = f"HCA projects ({client.base_url}, catalog {client.catalog})"
         for project in projects(client, species=species, organ=organ, fmt=fmt):
-            files = "\n".join(
-                f"{m.name} ({m.format}, {_human_size(m.size)}, "
-                f"{m.cell_count if m.cell_count is not None else '?'} cells, {m.origin})"
+            files = [
+                {"name": m.name, "format": m.format, "size": m.size, "cells": m.cell_count,
+                 "origin": m.origin}
                 for m in matching_matrices(project, species=species, organ=organ, fmt=fmt)
-            )
-            cells = "?" if project.estimated_cells is None else f"{project.estimated_cells:,}"
-            table.add_row(
-                project.short_name, project.title, ", ".join(project.species),
-                ", ".join(project.organs), cells, files,
-            )
-            count += 1
-    Console().print(table)
-    console.print(f"{count} project(s)")
+            ]
+            rows.append({"shortName": project.short_name, "title": project.title,
+                         "species": list(project.species), "organs": list(project.organs),
+                         "estimatedCells": project.estimated_cells, "matrixFiles": files})
+    columns = [
+        Column("shortName", "short name"), Column("title"),
+        Column("species", show=", ".join), Column("organs", show=", ".join),
+        Column("estimatedCells", "est. cells", justify="right"),
+        Column("matrixFiles", "matrix files", show=_describe_matrices),
+    ]
+    render_rows(rows, columns, output.lower() if output else None,
+                summary=f"{summary}: {len(rows)} project(s)", notes=console)
+
+
+def _describe_matrices(files: list[dict[str, Any]]) -> list[str]:
+    """Return one ``name (format, size, cells, origin)`` per matrix file."""
+    return [
+        f"{m['name']} ({m['format']}, {_human_size(m['size'])}, "
+        f"{m['cells'] if m['cells'] is not None else '?'} cells, {m['origin']})" for m in files
+    ]
 
 
 def _hca_importer() -> Callable[..., Any] | None:

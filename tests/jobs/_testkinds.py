@@ -5,6 +5,7 @@ the name ``hca-sync`` (a kind without a dataset). Behaviour is chosen by the
 job's parameters:
 
 * ``{"mode": "count", "log": path}`` appends the job id to ``log`` (one line per execution);
+  with ``"meet": n`` it then waits until ``n`` different worker pids are in ``log``;
 * ``{"mode": "loop", "seconds": s}`` reports progress every 20 ms for ``s``
   seconds while writing into an atomic staging folder under the job's scratch;
 * ``{"mode": "fail"}`` raises an InputError.
@@ -35,6 +36,10 @@ def _run(ctx: JobContext) -> dict[str, Any]:
     if mode == "count":
         with open(params["log"], "a", encoding="ascii") as handle:
             handle.write(f"{ctx.job_id} {os.getpid()}\n")
+        meet = int(params.get("meet", 0))
+        while meet and len({line.split()[1] for line in
+                            Path(params["log"]).read_text(encoding="ascii").splitlines()}) < meet:
+            time.sleep(0.02)  # until `meet` workers have run a job (a rendezvous, not a timer)
         time.sleep(float(params.get("seconds", 0.0)))
         return {"counted": ctx.job_id}
     if mode == "loop":

@@ -3,7 +3,9 @@ and a worker killed mid-job loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,16 +18,30 @@ import pytest
 
 from bioblocks.config import Settings
 from bioblocks.jobs import LocalWorkers, get_doc, submit_job, wait_for
+from bioblocks.jobs._runner import HOLD_ENV
 
 HERE = Path(__file__).parent
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings, *, hold: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a test worker; with ``hold`` its job waits at its first progress report
+    until the test releases it (``BIOBLOCKS_TEST_HOLD``, see :mod:`bioblocks.jobs._runner`)."""
+    env = dict(os.environ)
+    env.pop(HOLD_ENV, None)
+    if hold is not None:
+        env[HOLD_ENV] = f"0:{hold}"
     return subprocess.Popen(
         [sys.executable, str(HERE / "_testkinds.py"), str(settings.resolved_data_dir),
          settings.resolved_database_url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
     )
+
+
+def _wait_held(hold: Path, job_id: str, worker: subprocess.Popen[bytes]) -> None:
+    """Wait until ``worker`` holds job ``job_id`` mid-run (it wrote ``<job_id>.held``)."""
+    marker = hold / f"{job_id}.held"
+    _wait_until(lambda: marker.exists() and marker.read_text().strip() == str(worker.pid),
+                "the job did not start")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -37,11 +53,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def test_two_polling_workers_never_run_a_job_twice(store: Any, settings: Settings,
                                                    test_kind: str, tmp_path: Path) -> None:
     log = tmp_path / "executions.log"
-    # Each job takes 0.2 s, so the worker that starts first cannot finish all 60 before
-    # the other is polling too: both must take part, and none may run a job twice.
+    # The first job waits until the other worker has run one too, so both take part
+    # however their start-up times differ; none may run a job twice.
     jobs = [submit_job(store, settings, test_kind,
-                       parameters={"mode": "count", "log": str(log), "seconds": 0.2})
-            for _ in range(60)]
+                       parameters={"mode": "count", "log": str(log), "seconds": 0.01,
+                                   "meet": 2 if index == 0 else 0})
+            for index in range(60)]
     workers = [_start_worker(settings) for _ in range(2)]
     try:
         finals = wait_for(store, [j["_id"] for j in jobs], timeout=90, poll=0.2)
@@ -57,19 +74,16 @@ def test_two_polling_workers_never_run_a_job_twice(store: Any, settings: Setting
 
 
 def test_sigkill_mid_job_leaves_no_partial_state_and_the_job_is_retried(
-    store: Any, settings: Settings, test_kind: str
+    store: Any, settings: Settings, test_kind: str, tmp_path: Path
 ) -> None:
     dataset = "5b0a3b0e-9a51-4f4b-8d0e-2b8b2a1f7a10"
     job = submit_job(store, settings, test_kind,
                      parameters={"mode": "loop", "seconds": 3.0, "dataset": dataset})
     final_dir = settings.resolved_data_dir / "datasets" / dataset / "analyses" / job["_id"]
-    for _ in range(2):  # killed twice; the third attempt completes
-        worker = _start_worker(settings)
-        deadline = time.monotonic() + 30
-        while not (get_doc(store, "job", job["_id"]).get("worker", "").endswith(f":{worker.pid}")
-                   and get_doc(store, "job", job["_id"])["progress"] > 0):
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.05)
+    for attempt in range(2):  # killed twice, while provably mid-run; the third attempt completes
+        hold = tmp_path / f"hold{attempt}"
+        worker = _start_worker(settings, hold=hold)
+        _wait_held(hold, job["_id"], worker)
         _stop(worker)
         doc = get_doc(store, "job", job["_id"])
         assert doc["state"] == "running" and doc["worker"].endswith(f":{worker.pid}")
@@ -85,17 +99,15 @@ def test_sigkill_mid_job_leaves_no_partial_state_and_the_job_is_retried(
 
 
 def test_a_job_killed_on_its_last_attempt_ends_in_error(
-    store: Any, settings: Settings, test_kind: str
+    store: Any, settings: Settings, test_kind: str, tmp_path: Path
 ) -> None:
     job = submit_job(store, settings, test_kind,
                      parameters={"mode": "loop", "seconds": 30, "dataset":
                                  "5b0a3b0e-9a51-4f4b-8d0e-2b8b2a1f7a11"})
-    for _ in range(settings.job_max_attempts):
-        worker = _start_worker(settings)
-        deadline = time.monotonic() + 30
-        while not get_doc(store, "job", job["_id"]).get("worker", "").endswith(f":{worker.pid}"):
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.05)
+    for attempt in range(settings.job_max_attempts):
+        hold = tmp_path / f"hold{attempt}"
+        worker = _start_worker(settings, hold=hold)
+        _wait_held(hold, job["_id"], worker)
         _stop(worker)
     sweeper = _start_worker(settings)
     try:
@@ -116,3 +128,107 @@ def test_the_pool_runs_real_job_kinds(store: Any, settings: Settings) -> None:
         (final,) = wait_for(store, [job["_id"]], timeout=60, poll=0.2)
     assert final["state"] == "error"
     assert "has no http(s) matrixLocation" in final["error"]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Return the pids of every live descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] not in ("Z", "X"):
+                parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _wait_until(condition: Any, what: str, *, limit: float = 60.0) -> None:
+    """Poll ``condition()`` until it is true; fail naming ``what`` after ``limit`` s (a bound only)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _kill_all(process: subprocess.Popen[bytes], others: set[int]) -> None:
+    """SIGKILL ``process``'s group and the processes ``others`` (what a failed test left)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    for pid in others:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "BIOBLOCKS_DATA_DIR": str(settings.data_dir),
+           "BIOBLOCKS_LOG_LEVEL": "INFO", **extra}
+    env.pop("BIOBLOCKS_BROKER_URL", None)
+    env.pop("BIOBLOCKS_DATABASE_URL", None)
+    return env
+
+
+@pytest.mark.slow
+def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Path) -> None:
+    import httpx
+    from test_server_processes import _free_port
+
+    from bioblocks.jobs._recovery import process_alive
+
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    processes: set[int] = set()
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "bioblocks"), "serve", "--port", str(port)],
+            env=_cli_env(settings, BIOBLOCKS_JOB_WORKERS="2"), stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait_until(ready, f"serve did not answer: {log.read_text()[-2000:]}")
+        _wait_until(lambda: len(re.findall(r"job worker \S+ started", log.read_text())) >= 2,
+                    f"the job workers did not start: {log.read_text()[-2000:]}")
+        processes = _descendants(server.pid)
+        assert len(processes) >= 2, processes
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0, log.read_text()[-2000:]
+        _wait_until(lambda: not any(process_alive(pid) for pid in processes),
+                    f"left behind: {[p for p in processes if process_alive(p)]}")
+    finally:
+        _kill_all(server, processes)
+
+
+@pytest.mark.slow
+def test_a_job_worker_exits_when_its_parent_is_sigkilled(settings: Settings, tmp_path: Path) -> None:
+    from bioblocks.jobs._recovery import process_alive
+
+    log = tmp_path / "worker.log"
+    children: set[int] = set()
+    with log.open("wb") as out:
+        parent = subprocess.Popen(
+            [str(Path(sys.executable).parent / "bioblocks"), "worker", "--concurrency", "1"],
+            env=_cli_env(settings), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until(lambda: re.search(r"job worker \S+ started", log.read_text()) is not None,
+                    f"the worker did not start: {log.read_text()[-2000:]}")
+        children = _descendants(parent.pid)
+        assert children
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        _wait_until(lambda: not any(process_alive(pid) for pid in children),
+                    f"orphaned workers kept running: {[p for p in children if process_alive(p)]}")
+    finally:
+        _kill_all(parent, children)

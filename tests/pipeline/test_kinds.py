@@ -16,14 +16,19 @@ from _pipeline_data import FAST_SPRING
 
 from bioblocks.config import Settings
 from bioblocks.jobs import get_doc, submit_job, wait_for
+from bioblocks.jobs._runner import HOLD_ENV
 from bioblocks.pipeline.operations import import_dataset
 
 
-def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def _worker(settings: Settings, log: Path, *, hold: str | None = None) -> subprocess.Popen[bytes]:
+    """Start ``bioblocks worker``; ``hold`` (``<fraction>:<folder>``) holds its job mid-run."""
     env = {**os.environ, "BIOBLOCKS_DATA_DIR": str(settings.data_dir),
            "BIOBLOCKS_JOB_WORKERS": "1", "BIOBLOCKS_JOB_MAX_ATTEMPTS": "2"}
     env.pop("BIOBLOCKS_BROKER_URL", None)
     env.pop("BIOBLOCKS_DATABASE_URL", None)
+    env.pop(HOLD_ENV, None)
+    if hold is not None:
+        env[HOLD_ENV] = hold
     with log.open("ab") as out:
         return subprocess.Popen([str(Path(sys.executable).parent / "bioblocks"), "worker"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -38,13 +43,17 @@ def test_a_spring_job_killed_mid_run_is_retried_and_leaves_nothing_partial(
                              name="example")
     analyses = settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses"
     job = submit_job(store, settings, "SPRING", dataset_id=dataset["_id"],
-                     parameters={**FAST_SPRING, "n_force_iter": 400, "seed": 5})
+                     parameters={**FAST_SPRING, "seed": 5})
     log = tmp_path / "worker.log"
-    worker = _worker(settings, log)
-    deadline = time.monotonic() + 120
-    while (get_doc(store, "job", job["_id"]).get("progress") or 0) < 0.2:
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
+    hold = tmp_path / "hold"
+    # The worker stops at its first report past 20 % (inside SPRING, its staging folder
+    # half-written) until released, which never happens: it is killed there.
+    worker = _worker(settings, log, hold=f"0.2:{hold}")
+    deadline = time.monotonic() + 120  # a bound on the start-up, not a race with the job
+    while not (hold / f"{job['_id']}.held").exists():
+        assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
         time.sleep(0.1)
+    assert 0.2 <= get_doc(store, "job", job["_id"])["progress"] < 1
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
 

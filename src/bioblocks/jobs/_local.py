@@ -7,13 +7,22 @@ dead workers now and then, claim the oldest queued job (compare-and-swap, so
 a job runs once however many processes poll), run it, repeat. The pool
 restarts a process that died; the job it was running is recovered by the
 sweep.
+
+A worker never outlives the process that started it: on Linux it asks the
+kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), and on
+every platform its poll loop stops once its parent's pid is no longer its
+parent's (``parent_pid``), so orphaned workers never claim jobs for the next
+server.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import signal
 import threading
 import time
@@ -39,11 +48,19 @@ def work_loop(
     recover_every: float = 5.0,
     max_jobs: int | None = None,
     kinds: list[str] | None = None,
+    parent_pid: int | None = None,
 ) -> int:
-    """Claim and run queued jobs until ``stop`` is set (or ``max_jobs`` ran); return how many ran."""
+    """Claim and run queued jobs until ``stop`` is set (or ``max_jobs`` ran); return how many ran.
+
+    With ``parent_pid`` the loop also stops as soon as this process's parent
+    is no longer that process (it died and this one was re-parented).
+    """
     ran = 0
     last_sweep = 0.0
     while not stop.is_set() and (max_jobs is None or ran < max_jobs):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            log.warning("job worker %s: parent %s is gone; stopping", worker_name(), parent_pid)
+            break
         if time.monotonic() - last_sweep >= recover_every:
             last_sweep = time.monotonic()
             try:
@@ -63,17 +80,38 @@ def work_loop(
     return ran
 
 
-def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent dies; return whether it took.
+
+    A no-op returning False where ``prctl`` is not available (not Linux).
+    """
+    if not os.uname().sysname == "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event,
+                parent_pid: int | None = None) -> None:
     from ..store import open_store
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    die_with_parent()
+    if parent_pid is not None and os.getppid() != parent_pid:
+        return  # the parent died before the death signal was armed
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
     store = open_store(settings, migrate=False)  # the pool's parent migrated
     log.info("job worker %s started", worker_name())
-    work_loop(store, settings, stop=stop)
+    work_loop(store, settings, stop=stop, parent_pid=parent_pid)
 
 
 class LocalWorkers:
@@ -90,10 +128,12 @@ class LocalWorkers:
         self._children: list[multiprocessing.process.BaseProcess] = []
         self._supervisor: threading.Thread | None = None
         self._halt = threading.Event()
+        self._lock = threading.Lock()  # no restart while stop() starts stopping
 
     def _spawn(self) -> multiprocessing.process.BaseProcess:
         child = self._ctx.Process(
-            target=_child_main, args=(self.settings, self._stop), name="bioblocks-job-worker",
+            target=_child_main, args=(self.settings, self._stop, os.getpid()),
+            name="bioblocks-job-worker",
             daemon=False,
         )
         child.start()
@@ -112,10 +152,12 @@ class LocalWorkers:
 
     def _supervise(self) -> None:
         while not self._halt.wait(1.0):
-            for index, child in enumerate(self._children):
-                if not child.is_alive() and not self._stop.is_set():
-                    log.warning("job worker pid %s exited (%s); starting another", child.pid, child.exitcode)
-                    self._children[index] = self._spawn()
+            with self._lock:
+                for index, child in enumerate(self._children):
+                    if not child.is_alive() and not self._stop.is_set():
+                        log.warning("job worker pid %s exited (%s); starting another",
+                                    child.pid, child.exitcode)
+                        self._children[index] = self._spawn()
 
     @property
     def pids(self) -> list[int]:
@@ -126,9 +168,11 @@ class LocalWorkers:
         """Ask the workers to stop after their current job; terminate them after ``grace`` s.
 
         A job interrupted by the termination is recovered (retried) by the next sweep.
+        The supervising thread stops last: a worker it restarted gets its death
+        signal when that thread ends (``PR_SET_PDEATHSIG`` follows the thread).
         """
-        self._halt.set()
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         deadline = time.monotonic() + grace
         for child in self._children:
             child.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -136,6 +180,9 @@ class LocalWorkers:
             if child.is_alive():
                 child.terminate()
                 child.join(timeout=5)
+        self._halt.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
 
     def __enter__(self) -> LocalWorkers:
         return self.start()

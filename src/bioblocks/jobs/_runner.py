@@ -17,6 +17,13 @@ function through its atomic writers (nothing half-written stays).
 *Heartbeat.* While a job runs, a thread touches its document every
 ``HEARTBEAT_SECONDS`` even when the job function is silent, so the crash
 recovery (:mod:`._recovery`) can tell a slow job from a dead worker.
+
+*Test hold.* With ``BIOBLOCKS_TEST_HOLD=<fraction>:<folder>`` in a worker's
+environment (tests only), the first progress report of a job at or beyond
+``fraction`` is written to the store, then the worker creates
+``<folder>/<job id>.held`` and waits until ``<folder>/<job id>.release``
+exists. A test can so act on a job that is provably mid-run (kill its
+worker, cancel it) instead of racing the job's speed.
 """
 
 from __future__ import annotations
@@ -43,6 +50,25 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 PROGRESS_INTERVAL = 1.0
+HOLD_ENV = "BIOBLOCKS_TEST_HOLD"
+
+
+def _hold_point() -> tuple[float, Path] | None:
+    """Return the test hold (fraction, folder) from ``BIOBLOCKS_TEST_HOLD``, or None when unset."""
+    value = os.environ.get(HOLD_ENV)
+    if not value:
+        return None
+    fraction, _, folder = value.partition(":")
+    return float(fraction), Path(folder)
+
+
+def _hold(folder: Path, job_id: str) -> None:
+    """Create ``<folder>/<job_id>.held``, then block until ``<folder>/<job_id>.release`` exists."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{job_id}.held").write_text(f"{os.getpid()}\n", encoding="ascii")
+    log.warning("test hold: job %s waits for %s.release in %s", job_id, job_id, folder)
+    while not (folder / f"{job_id}.release").exists():
+        time.sleep(0.05)
 
 
 def worker_name() -> str:
@@ -131,6 +157,7 @@ class _Reporter:
         self.fraction = 0.0
         self.message = "starting"
         self.thread = threading.Thread(target=self._heartbeat, name=f"heartbeat-{self.job_id}", daemon=True)
+        self.hold = _hold_point()
 
     def start(self) -> None:
         self.thread.start()
@@ -146,6 +173,10 @@ class _Reporter:
         self.message = message
         if time.monotonic() - self.last_write >= PROGRESS_INTERVAL:
             self._write()
+        if self.hold is not None and self.fraction >= self.hold[0]:
+            folder, self.hold = self.hold[1], None
+            self._write()
+            _hold(folder, self.job_id)
         if self.cancelled.is_set():
             raise Cancelled(f"job {self.job_id} was cancelled")
 
@@ -194,7 +225,7 @@ def run_claimed(store: Any, settings: Settings, job: Doc, *, worker: str) -> Doc
     The job function's return value becomes ``results``. :class:`Cancelled`
     leaves the job ``cancelled``; any other exception marks it ``error`` with
     a readable reason (deliberate input errors are not retried). The job's
-    scratch folder is removed in every case.
+    scratch folder is removed in every case, before the outcome is recorded.
     """
     job_id = job["_id"]
     reporter = _Reporter(store, job, worker=worker)
@@ -207,6 +238,7 @@ def run_claimed(store: Any, settings: Settings, job: Doc, *, worker: str) -> Doc
         log.info("running %s job %s (attempt %s)", job["kind"], job_id, job.get("attempts"))
         results = kind.run(context) or {}
         reporter.close()
+        shutil.rmtree(scratch, ignore_errors=True)  # before the outcome: once final, nothing is left
         final = _finish(
             store,
             job_id,
@@ -225,6 +257,7 @@ def run_claimed(store: Any, settings: Settings, job: Doc, *, worker: str) -> Doc
         return final
     except Cancelled:
         reporter.close()
+        shutil.rmtree(scratch, ignore_errors=True)
         log.info("cancelled %s job %s", job["kind"], job_id)
         return _finish(
             store,
@@ -236,6 +269,7 @@ def run_claimed(store: Any, settings: Settings, job: Doc, *, worker: str) -> Doc
         )
     except Exception as exc:
         reporter.close()
+        shutil.rmtree(scratch, ignore_errors=True)
         if isinstance(exc, InputError | BioblocksError):
             reason = str(exc)
             log.warning("%s job %s failed: %s", job["kind"], job_id, reason)
