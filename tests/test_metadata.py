@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import shutil
 from collections.abc import Iterator
@@ -88,7 +89,7 @@ def test_populate_example_serves_metadata_and_icons(
     hpc = next(d for d in datasets if d["_id"] == HPC)
     assert [a["processType"] for a in hpc["analyses"]] == ["SPRING", "TSNE"]
     assert hpc["species"] == "mus_musculus"
-    assert hpc["matrixInfo"] == {"rowCount": 6933, "colCount": 28205}
+    assert hpc["matrixInfo"] == {"rowCount": 28205, "colCount": 6933}  # genes, cells
     item = client.get(f"/dataset/{HPC}", params={"embedded": '{"analyses":1}'}).json()
     assert item["analyses"][0]["name"] == "Hematopoietic Progenitor Cells - SPRING"
     by_id = {d["_id"]: d for d in EXAMPLE["visualizations"] + EXAMPLE["vignettes"]}
@@ -105,6 +106,33 @@ def test_populate_example_serves_metadata_and_icons(
     store = open_store(settings)
     assert [t.revoked is not None for t in store.list_tokens()] == [True]
     store.close()
+
+
+def test_example_analyses_without_files_are_not_listed_as_ready(
+    settings: Settings, client: TestClient
+) -> None:
+    """No dead end on the first screen: an analysis has its folder or says it has none."""
+    populate(settings)
+    root = settings.resolved_data_dir
+    listed = 0
+    for dataset in _items(client, "dataset", '&embedded={"analyses":1}'):
+        for analysis in dataset["analyses"]:
+            folder = root / "datasets" / dataset["_id"] / "analyses" / analysis["_id"]
+            assert folder.is_dir() or analysis.get("status") == "NO_FILES", analysis["name"]
+            listed += 1
+    assert listed == EXPECTED["analysis"]
+
+
+def test_example_matrix_info_reads_rows_as_genes(hpc_dir: Path) -> None:
+    """``rowCount`` = genes, ``colCount`` = cells, as the importer writes them (README)."""
+    hpc = next(d for d in EXAMPLE["datasets"] if d["_id"] == HPC)
+    genes, cells = set(), 0
+    for path in sorted(hpc_dir.glob("*.counts.tsv.gz")):
+        with gzip.open(path, "rt") as handle:
+            genes.add(len(handle.readline().rstrip("\n").split("\t")) - 1)  # minus `barcode`
+            cells += sum(1 for _ in handle)
+    assert len(genes) == 1 and cells > 0
+    assert hpc["matrixInfo"] == {"rowCount": genes.pop(), "colCount": cells}
 
 
 def test_populate_twice_changes_nothing(settings: Settings, client: TestClient) -> None:

@@ -1,4 +1,10 @@
-"""The ``analysis`` resource: one SPRING, t-SNE or UMAP result of a dataset."""
+"""The ``analysis`` resource: one SPRING, t-SNE or UMAP result of a dataset.
+
+``status``: ``COMPLETE`` when this server wrote the analysis's files; ``NO_FILES`` for a
+record whose files are not on this server (the shipped example metadata's HPC and
+Tabula Muris analyses): the page lists it greyed out, not as something to open. A
+document without ``status`` (the old server's) is taken to have its files.
+"""
 
 from __future__ import annotations
 
