@@ -61,14 +61,14 @@ def _seal(f: h5py.File, *, name: str) -> None:
     count = 0
     while stack:
         gid, path = stack.pop()
-        links: list[tuple[bytes, object]] = []
-        gid.links.iterate(lambda n, i, out=links: out.append((n, i)), info=True)
-        for raw, info in links:
+        links: list[tuple[bytes, int]] = []
+        # the info object is reused between calls: keep its type, not the object
+        gid.links.iterate(lambda n, i, out=links: out.append((n, i.type)), info=True)
+        for raw, kind in links:
             count += 1
             if count > MAX_LINKS:
                 raise _refuse(f"more than {MAX_LINKS:,} objects in the file", name, "")
             child = f"{path}/{raw.decode('utf-8', errors='replace')}"
-            kind = info.type  # type: ignore[attr-defined]
             if kind == h5py.h5l.TYPE_EXTERNAL:
                 target_file, target = gid.links.get_val(raw)
                 raise _refuse(
