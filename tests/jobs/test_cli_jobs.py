@@ -59,7 +59,7 @@ def test_job_submit_here_list_show_and_cancel(tmp_path: Path) -> None:
     shown = json.loads(RUNNER.invoke(cli.app, ["job", "show", job_id], env=env).stdout)
     assert shown["state"] == "queued" and shown["parameters"] == {"steps": ["spring"]}
     listed = RUNNER.invoke(cli.app, ["job", "list", "--state", "queued"], env=env)
-    assert job_id[:8] in listed.stdout and "1 job(s)" in listed.stdout
+    assert job_id in listed.stdout.splitlines()[1] and "1 job(s)" in listed.output
     cancelled = RUNNER.invoke(cli.app, ["job", "cancel", job_id], env=env)
     assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
     again = RUNNER.invoke(cli.app, ["job", "cancel", failed.stdout.strip().splitlines()[0]],

@@ -26,7 +26,7 @@ def cli_settings(fake_azul: FakeAzul, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_projects_table(cli_settings: Settings, fake_azul: FakeAzul) -> None:
-    result = RUNNER.invoke(cli.app, ["hca", "projects"], env=ENV)
+    result = RUNNER.invoke(cli.app, ["hca", "projects", "--format", "table"], env=ENV)
     assert result.exit_code == 0, result.output
     out = result.stdout
     for text in (
@@ -34,7 +34,7 @@ def test_projects_table(cli_settings: Settings, fake_azul: FakeAzul) -> None:
         "A single-cell atlas of the fictional human kidney cortex",
         "Homo sapiens",
         "kidney",
-        "60,000",
+        "60000",
         "fictional-kidney-cortex-human-10XV3.loom (loom, 184.5 MB, ? cells, DCP-generated)",
         "kidney_cortex_annotated.h5ad (h5ad, 96.6 MB, 48213 cells, contributed)",
         "MadeUpRetina",
@@ -55,6 +55,33 @@ def test_projects_filters_and_catalog(cli_settings: Settings, fake_azul: FakeAzu
     bad = RUNNER.invoke(cli.app, ["hca", "projects", "--catalog", "dcp1"], env=ENV)
     assert bad.exit_code == 2
     assert "dcp1" in bad.output and "dcp60" in bad.output
+
+
+def test_projects_piped_are_tsv_and_json_with_whole_names(
+    cli_settings: Settings, fake_azul: FakeAzul
+) -> None:
+    tsv = RUNNER.invoke(cli.app, ["hca", "projects"], env={"COLUMNS": None})
+    assert tsv.exit_code == 0, tsv.output
+    header, *rows = tsv.stdout.splitlines()
+    assert header == "shortName\ttitle\tspecies\torgans\testimatedCells\tmatrixFiles"
+    kidney = next(row.split("\t") for row in rows if row.startswith("FictionalKidneyCortex\t"))
+    assert kidney[1] == "A single-cell atlas of the fictional human kidney cortex"
+    assert kidney[4] == "60000"
+    assert kidney[5].split("; ") == [
+        "fictional-kidney-cortex-human-10XV3.loom (loom, 184.5 MB, ? cells, DCP-generated)",
+        "kidney_cortex_annotated.h5ad (h5ad, 96.6 MB, 48213 cells, contributed)",
+    ]
+    assert "2 project(s)" in tsv.output and "2 project(s)" not in tsv.stdout
+    result = RUNNER.invoke(cli.app, ["hca", "projects", "--matrix-format", "h5ad", "--format",
+                                     "json"], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    [project] = json.loads(result.stdout)
+    assert project["shortName"] == "FictionalKidneyCortex" and project["species"] == ["Homo sapiens"]
+    assert project["matrixFiles"] == [{"name": "kidney_cortex_annotated.h5ad", "format": "h5ad",
+                                       "size": project["matrixFiles"][0]["size"], "cells": 48213,
+                                       "origin": "contributed"}]
+    bad = RUNNER.invoke(cli.app, ["hca", "projects", "--format", "xml"], env=ENV)
+    assert bad.exit_code == 2 and "use table, tsv or json" in bad.output
 
 
 def test_import_download_only(cli_settings: Settings, fake_azul: FakeAzul) -> None:
