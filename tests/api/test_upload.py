@@ -52,7 +52,7 @@ def test_raw_and_multipart_uploads_import_the_matrix(
 
     files = [("file", ("a.tsv.gz", _tsv_gz(20, 40, seed=2, prefix="a"))),
              ("file", ("b.tsv.gz", _tsv_gz(25, 40, seed=3, prefix="b")))]
-    multi = client.put(url, files=files, headers=auth)
+    multi = client.put(url, files=files, headers={**auth, "If-Match": body["_etag"]})
 
     assert multi.status_code == 200, multi.text
     assert multi.json()["matrixInfo"]["cells"] == 45
@@ -71,6 +71,7 @@ def test_bad_uploads_are_refused_and_change_nothing(
     before = store.get("dataset", dataset["_id"])
     matrix = settings.resolved_data_dir / good.json()["matrixLocation"]
     stamp = matrix.stat().st_mtime_ns
+    auth = {**auth, "If-Match": before["_etag"]}
 
     truncated = client.put(f"{url}?filename=cut.tsv.gz", content=_tsv_gz(30, 40, seed=1)[:300],
                            headers=auth)
@@ -83,7 +84,7 @@ def test_bad_uploads_are_refused_and_change_nothing(
     assert "BIOBLOCKS_MAX_UPLOAD_BYTES" in too_big.json()["_error"]["message"]
 
     assert client.put(url, content=b"", headers=auth).status_code == 422
-    assert client.put(url, content=b"1", headers={}).status_code == 401
+    assert client.put(url, content=b"1", headers={"If-Match": before["_etag"]}).status_code == 401
     missing = "/dataset/0d6c1c54-5d0c-4a57-9d43-1d1bb3c0b5a1/matrix"
     assert client.put(missing, content=b"1", headers=auth).status_code == 404
 
@@ -112,3 +113,140 @@ def test_deleting_a_dataset_removes_its_folder_and_analyses(
     assert store.get("dataset", dataset["_id"]) is None
     assert store.get("analysis", analysis["_id"]) is None
     assert not folder.exists()
+
+
+def test_replacing_a_matrix_needs_if_match(
+    api: tuple[TestClient, Any, dict[str, str], Settings],
+) -> None:
+    """A first upload needs no etag; replacing one is 428 without, 412 on a stale one."""
+    client, store, auth, settings = api
+    dataset = store.insert("dataset", {"name": "uploaded"})
+    url = f"/dataset/{dataset['_id']}/matrix?filename=lib.tsv.gz"
+    stale = client.put(url, content=_tsv_gz(30, 40, seed=1),
+                       headers={**auth, "If-Match": "0" * 40})
+    assert stale.status_code == 412  # a sent If-Match is always checked
+    first = client.put(url, content=_tsv_gz(30, 40, seed=1), headers=auth)
+    assert first.status_code == 200, first.text
+    before = store.get("dataset", dataset["_id"])
+    matrix = settings.resolved_data_dir / first.json()["matrixLocation"]
+    stamp = matrix.stat().st_mtime_ns
+
+    missing = client.put(url, content=_tsv_gz(20, 40, seed=2), headers=auth)
+    assert missing.status_code == 428
+    assert "If-Match" in missing.json()["_error"]["message"]
+    wrong = client.put(url, content=_tsv_gz(20, 40, seed=2),
+                       headers={**auth, "If-Match": dataset["_etag"]})
+    assert wrong.status_code == 412
+    assert store.get("dataset", dataset["_id"]) == before
+    assert matrix.stat().st_mtime_ns == stamp
+    assert list((settings.resolved_data_dir / "tmp").iterdir()) == []
+
+    right = client.put(url, content=_tsv_gz(20, 40, seed=2),
+                       headers={**auth, "If-Match": f'"{before["_etag"]}"'})
+    assert right.status_code == 200, right.text
+    assert right.json()["matrixInfo"]["cells"] == 20
+
+
+# ---- issue 14: hostile matrices, memory amplification, a full disk ----------------------------
+
+_MTX = "%%MatrixMarket matrix coordinate integer general\n"
+#: issue 14.2: this 59-byte file made the server segfault
+_SYMMETRIC_ARRAY = b"%%MatrixMarket matrix array real symmetric\n3 3\n1\n2\n3\n4\n5\n6\n"
+
+
+def test_symmetric_array_upload_is_refused_and_the_server_lives(
+    api: tuple[TestClient, Any, dict[str, str], Settings],
+) -> None:
+    client, store, auth, settings = api
+    dataset = store.insert("dataset", {"name": "hostile"})
+    url = f"/dataset/{dataset['_id']}/matrix?filename=m.mtx"
+
+    refused = client.put(url, content=_SYMMETRIC_ARRAY, headers=auth)
+
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["_status"] == "ERR" and "'symmetric' matrix" in body["_issues"]["m.mtx"]
+    assert list((settings.resolved_data_dir / "tmp").iterdir()) == []
+    good = client.put(url, content=_tsv_gz(30, 40, seed=1), headers=auth)
+    assert good.status_code == 200, good.text
+
+
+def _amplification_inputs(folder: Path) -> dict[str, bytes]:
+    """Inputs under 1 MB whose headers announce far more than they hold."""
+    import io
+    import zipfile
+
+    wide_zip = io.BytesIO()
+    with zipfile.ZipFile(wide_zip, "w") as zf:  # 3 genes named, 50 million unnamed cells
+        zf.writestr("m/matrix.mtx", f"{_MTX}3 50000000 1\n1 1 1\n")
+        zf.writestr("m/genes.tsv", "a\nb\nc\n")
+    genes = [f"G{k}" for k in range(100_000)]
+    wide_table = ("cell," + ",".join(genes) + "\n" + "c1," + ",".join(["0"] * 99_999) + ",7\n")
+    inputs = {
+        "sym59.mtx": _SYMMETRIC_ARRAY,
+        "dims.mtx": f"{_MTX}100000000 100000000 1\n1 1 1\n".encode(),
+        "nnz.mtx": f"{_MTX}3 3 1099511627776\n1 1 1\n".encode(),
+        "array.mtx": b"%%MatrixMarket matrix array real general\n1000000 1000000\n1\n",
+        "dims.mtx.gz": gzip.compress(f"{_MTX}60000000 60000000 2\n1 1 1\n2 2 1\n".encode()),
+        "wide.zip": wide_zip.getvalue(),
+        "wide.csv": wide_table.encode(),  # accepted: 100,000 genes are real data here
+    }
+    for name, data in inputs.items():
+        assert len(data) < 1024**2
+        (folder / name).write_bytes(data)
+    return inputs
+
+
+_MEMORY_PROBE = r"""
+import json, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from bioblocks.api.app import create_app
+from bioblocks.config import Settings
+
+def peak():
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+
+data, inputs = Path(sys.argv[1]), Path(sys.argv[2])
+app = create_app(Settings(data_dir=data, job_workers=0))
+auth = {"Authorization": "Bearer " + app.state.store.create_token("curator")}
+out = {}
+with TestClient(app) as client:
+    def put(name, content):
+        dataset = app.state.store.insert("dataset", {"name": name})
+        return client.put(f"/dataset/{dataset['_id']}/matrix?filename={name}",
+                          content=content, headers=auth).status_code
+    warm = f"%%MatrixMarket matrix coordinate integer general\n3 2 2\n1 1 1\n3 2 5\n".encode()
+    out["warm-up"] = [put("warm.mtx", warm), 0]
+    base = peak()
+    for path in sorted(inputs.iterdir()):
+        status = put(path.name, path.read_bytes())
+        out[path.name] = [status, peak() - base]
+print(json.dumps(out))
+"""
+
+
+def test_memory_growth_for_amplification_inputs_stays_bounded(tmp_path: Path) -> None:
+    """Each input is < 1 MB; the API process's peak memory grows < 256 MB over all of them."""
+    import json
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc/self/status (Linux) to read the process's peak memory")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    _amplification_inputs(inputs)
+    run = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(tmp_path / "files"),
+                          str(inputs)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]  # a segfault is -11
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result.pop("warm-up")[0] == 200
+    statuses = {name: status for name, (status, _) in result.items()}
+    assert statuses.pop("wide.csv") == 200
+    assert set(statuses.values()) <= {413, 422}, statuses
+    growth = max(g for _, g in result.values())
+    assert growth < 256 * 1024**2, result

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from ..config import Settings
 from ..resources import (
     RESOURCES,
     UUID_PATTERN,
@@ -28,6 +29,7 @@ from ..resources import (
 )
 from ..store import EtagMismatch, Store
 from ._body import parse_body
+from ._cascade import CASCADING, after_delete, keep_server_managed
 from ._params import (
     Query as EveQuery,
 )
@@ -469,7 +471,12 @@ def patch(store: Store, resource: Resource, item_id: str, payload: Any,
 
 def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: str | None,
         base_url: str) -> Response:
-    """PUT: replace (If-Match required) or upsert a missing id (201)."""
+    """PUT: replace (If-Match required) or upsert a missing id (201).
+
+    A replacement keeps the server-managed fields it leaves out (a dataset's
+    ``matrixLocation``, ``matrixInfo``, ``analyses``; an analysis's ``dataset``), since
+    the files they describe stay.
+    """
     _check_id(item_id)
     current = store.get(resource.url, item_id)
     if current is None:
@@ -485,6 +492,7 @@ def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: 
     if body.get("_id", item_id) != item_id:
         raise EveHTTPError(400, IMMUTABLE)
     body["_id"] = item_id
+    body = keep_server_managed(resource.url, current, body)
     doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
     if issues:
         return _json({"_issues": issues, "_status": "ERR"}, status=422)
@@ -501,23 +509,40 @@ def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: 
 
 
 def delete_item(store: Store, resource: Resource, item_id: str,
-                if_match: str | None) -> Response:
-    """DELETE an item: 204 (also when missing); If-Match rules as PATCH."""
+                if_match: str | None, settings: Settings | None = None) -> Response:
+    """DELETE an item: 204 (also when missing); If-Match rules as PATCH.
+
+    With ``settings``, what the document owned goes with it
+    (:func:`bioblocks.api._cascade.after_delete`: folders, analysis documents, links).
+    """
     _check_id(item_id)
     current = store.get(resource.url, item_id)
     if current is not None:
         etag = _require_etag(current, if_match)
         try:
-            store.delete(resource.url, item_id, etag=etag)
+            deleted = store.delete(resource.url, item_id, etag=etag)
         except EtagMismatch:
             raise EveHTTPError(412, "Client and server etags don't match") from None
+        if deleted and settings is not None:
+            after_delete(store, settings, resource.url, current)
     return Response(status_code=204, media_type=JSON)
 
 
-def delete_collection(store: Store, resource: Resource, query: EveQuery) -> Response:
-    """DELETE a collection: every document matching ``where`` (all without it); 204."""
+def delete_collection(store: Store, resource: Resource, query: EveQuery,
+                      settings: Settings | None = None) -> Response:
+    """DELETE a collection: every document matching ``where`` (all without it); 204.
+
+    Datasets, analyses and documents with media go one by one, each followed by
+    :func:`bioblocks.api._cascade.after_delete` (with ``settings``) or, by
+    :meth:`Store.delete`, the removal of its media files; the rest in one statement.
+    """
     where, _ = _parse_filters(query)
-    store.delete_where(resource.url, where)
+    if resource.url not in CASCADING and not resource.media_fields:
+        store.delete_where(resource.url, where)
+        return Response(status_code=204, media_type=JSON)
+    for doc in store.find(resource.url, where):
+        if store.delete(resource.url, doc["_id"]) and settings is not None:
+            after_delete(store, settings, resource.url, doc)
     return Response(status_code=204, media_type=JSON)
 
 
@@ -610,7 +635,8 @@ def _register(router: APIRouter, resource: Resource) -> None:
         request: Request, where: str | None = Query(None, description=WHERE_DOC)
     ) -> Response:
         return delete_collection(_store(request), resource,
-                                 EveQuery(raw_query(request.scope["query_string"])))
+                                 EveQuery(raw_query(request.scope["query_string"])),
+                                 request.app.state.settings)
 
     async def item_patch(request: Request, item_id: str = _item_path()) -> Response:
         _check_id(item_id)
@@ -628,7 +654,8 @@ def _register(router: APIRouter, resource: Resource) -> None:
         )
 
     def item_delete(request: Request, item_id: str = _item_path()) -> Response:
-        return delete_item(_store(request), resource, item_id, request.headers.get("if-match"))
+        return delete_item(_store(request), resource, item_id, request.headers.get("if-match"),
+                           request.app.state.settings)
 
     etag_header = {
         "parameters": [{

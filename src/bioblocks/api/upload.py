@@ -9,7 +9,8 @@ part's file name labels the library). The body is streamed to a file under
 :func:`bioblocks.pipeline.operations.import_dataset`. A file that cannot be
 imported is a 422 whose ``_issues`` name the file and the problem; the
 dataset and its folder are then exactly as before. Success answers 200 with
-the dataset's meta fields, ``matrixLocation`` and ``matrixInfo``.
+the dataset's meta fields, ``matrixLocation`` and ``matrixInfo``. Replacing an existing
+matrix needs the dataset's ``_etag`` in ``If-Match`` (428 without, 412 on a mismatch).
 
 ``DELETE /dataset/<id>`` is Eve's item delete (If-Match rules) followed by
 :func:`bioblocks.pipeline.operations.delete_dataset_files`: the dataset's
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InputError
+from ..errors import InputError, InputTooLarge
 from ..pipeline.operations import delete_dataset_files, import_dataset
 from ..resources import RESOURCES
-from ..storage import tmp_dir
+from ..storage import is_disk_full, matrix_path, staging_path, storage_full
 from . import eve
+from ._params import clean_etag
 from .auth import require_write
 from .errors import ERROR_RESPONSES, EveHTTPError
 
@@ -152,6 +153,23 @@ async def _receive(request: Request, folder: Path, filename: str | None, limit: 
     return writer.paths
 
 
+def _check_matrix_etag(store: Any, settings: Any, item_id: str, if_match: str | None) -> None:
+    """Raise 404 for a missing dataset, 428/412 when ``if_match`` does not allow the upload."""
+    current = store.get("dataset", item_id)
+    if current is None:
+        raise EveHTTPError(404)
+    has_matrix = bool(current.get("matrixInfo")) or matrix_path(
+        settings.resolved_data_dir, item_id).is_file()
+    if if_match is None and not has_matrix:
+        return
+    if if_match is None:
+        raise EveHTTPError(428, "The dataset already has a matrix: to replace it, send its "
+                                "_etag in the If-Match header")
+    if clean_etag(if_match) != current["_etag"]:
+        raise EveHTTPError(412, "Client and server etags don't match: the dataset changed; "
+                                "read it again and send its new _etag in If-Match")
+
+
 @router.put("/dataset/{item_id}/matrix", dependencies=[Depends(require_write)],
             response_class=Response, summary="Upload a dataset's count matrix (streamed)",
             responses=ERROR_RESPONSES)
@@ -160,25 +178,37 @@ async def put_matrix(
     item_id: str,
     filename: str | None = Query(None, description="Name of the uploaded file (raw bodies)."),
 ) -> Response:
-    """Stream the matrix to disk, import it into the dataset; 200 with the dataset."""
+    """Stream the matrix to disk, import it into the dataset; 200 with the dataset.
+
+    Replacing a matrix follows the item rules: when the dataset already has one, the
+    dataset's ``_etag`` must come in ``If-Match`` (428 without it, 412 when it differs,
+    checked before the upload and again before the import); a first upload needs none,
+    but an ``If-Match`` that is sent is always checked.
+    """
     eve._check_id(item_id)  # noqa: SLF001
     store = request.app.state.store
     settings = request.app.state.settings
-    if store.get("dataset", item_id) is None:
-        raise EveHTTPError(404)
-    folder = tmp_dir(settings.resolved_data_dir) / f"upload-{uuid.uuid4().hex}"
-    folder.mkdir()
+    if_match = request.headers.get("if-match")
+    _check_matrix_etag(store, settings, item_id, if_match)
+    folder = staging_path(settings.resolved_data_dir, "upload")
     try:
         try:
+            folder.mkdir()
             paths = await _receive(request, folder, filename, settings.max_upload_bytes)
         except _TooLarge:
             raise EveHTTPError(413, f"The matrix is larger than the limit of "
                                     f"{settings.max_upload_bytes} bytes "
                                     "(BIOBLOCKS_MAX_UPLOAD_BYTES)") from None
+        except OSError as exc:  # a full disk while receiving: 507, the partial upload removed
+            if not is_disk_full(exc):
+                raise
+            raise storage_full(folder.parent) from exc
+        await run_in_threadpool(_check_matrix_etag, store, settings, item_id, if_match)
         try:
             doc = await run_in_threadpool(import_dataset, store, settings, paths, dataset_id=item_id)
         except InputError as exc:
-            raise EveHTTPError(422, str(exc), extra={"_issues": {
+            raise EveHTTPError(413 if isinstance(exc, InputTooLarge) else 422, str(exc),
+                               extra={"_issues": {
                 exc.field or "matrix": exc.message}}) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""What a delete or a replacement through the API does beyond the document itself.
+
+The invariants, for every way the API deletes or replaces:
+
+* a deleted **dataset** takes its folder (``datasets/<id>/``: matrix and every analysis
+  folder) and its analysis documents with it
+  (:func:`bioblocks.pipeline.operations.delete_dataset_files`);
+* a deleted **analysis** takes its folder (``datasets/<dataset>/analyses/<id>/``) with it
+  and its id leaves the ``analyses`` list of every dataset that names it;
+* a **PUT** replacement keeps the server-managed fields (:data:`SERVER_MANAGED`) that
+  the body leaves out, since the files they describe stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from ..config import Settings
+from ..errors import NotFoundError
+from ..jobs import find_docs, update_with_retry
+from ..pipeline.operations import delete_dataset_files
+from ..resources import UUID_RE
+from ..storage import analysis_dir, tmp_dir
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+#: Fields the server writes and a client's PUT cannot drop: per resource, the fields kept
+#: from the stored document when the replacement leaves them out.
+SERVER_MANAGED: dict[str, tuple[str, ...]] = {
+    "dataset": ("matrixLocation", "matrixInfo", "analyses"),
+    "analysis": ("dataset",),
+}
+
+
+def keep_server_managed(resource: str, current: Doc, body: Doc) -> Doc:
+    """Return ``body`` with the stored server-managed fields it leaves out put back."""
+    kept = {
+        name: current[name]
+        for name in SERVER_MANAGED.get(resource, ())
+        if name not in body and current.get(name) not in (None, [], {})
+    }
+    return {**body, **kept}
+
+
+def _remove_from_datasets(store: Any, analysis_id: str, dataset_ids: Iterable[str]) -> None:
+    """Drop ``analysis_id`` from the ``analyses`` list of each dataset (compare-and-swap)."""
+
+    def change(doc: Doc) -> Doc | None:
+        analyses = list(doc.get("analyses") or [])
+        if analysis_id not in analyses:
+            return None
+        return {"analyses": [a for a in analyses if a != analysis_id]}
+
+    for dataset_id in sorted(set(dataset_ids)):
+        try:
+            update_with_retry(store, "dataset", dataset_id, change)
+        except NotFoundError:
+            pass
+
+
+def delete_analysis_files(store: Any, settings: Settings, analysis: Doc) -> None:
+    """After an analysis document is deleted: unlink it from datasets, remove its folder.
+
+    Writes: every dataset whose ``analyses`` names the analysis (the id removed) and
+    ``datasets/<dataset>/analyses/<id>/`` (moved aside under ``tmp/`` in one rename,
+    then removed). Returns nothing.
+    """
+    analysis_id = analysis["_id"]
+    owners = {d["_id"] for d in find_docs(store, "dataset", {"analyses": analysis_id})}
+    dataset_id = analysis.get("dataset")
+    if isinstance(dataset_id, str) and UUID_RE.fullmatch(dataset_id):
+        owners.add(dataset_id)
+    _remove_from_datasets(store, analysis_id, owners)
+    for owner in sorted(owners):
+        folder = analysis_dir(settings.resolved_data_dir, owner, analysis_id)
+        if folder.exists():
+            aside = tmp_dir(settings.resolved_data_dir) / f"deleted-{analysis_id}-{uuid.uuid4().hex}"
+            os.replace(folder, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+    log.info("analysis %s: removed its folder and its links from %d dataset(s)",
+             analysis_id, len(owners))
+
+
+def after_delete(store: Any, settings: Settings, resource: str, doc: Doc) -> None:
+    """Remove what the deleted document ``doc`` of ``resource`` owned (see module doc)."""
+    if resource == "dataset":
+        delete_dataset_files(store, settings, doc["_id"],
+                             analysis_ids=list(doc.get("analyses") or []))
+    elif resource == "analysis":
+        delete_analysis_files(store, settings, doc)
+
+
+#: Resources whose deletes go one document at a time, each followed by :func:`after_delete`
+#: (or by the removal of its media files).
+CASCADING = frozenset({"dataset", "analysis"})
