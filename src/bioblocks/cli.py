@@ -386,6 +386,12 @@ def dataset_import(
     console.print(f"dataset {doc['_id']} ({doc.get('name')}): {info.get('cells')} cells × "
                   f"{info.get('genes')} genes, {info.get('nonzeros')} nonzeros, from "
                   f"{info.get('sourceFormat')}", highlight=False)
+    for note in info.get("renamed") or []:
+        console.print(f"renamed: {note['column']} → {note['as']} ({note['reason']})",
+                      highlight=False, soft_wrap=True)
+    for note in info.get("dropped") or []:
+        console.print(f"dropped: {note['file']}: column {note['column']} ({note['reason']})",
+                      highlight=False, soft_wrap=True)
     sys.stdout.write(doc["_id"] + "\n")
 
 
@@ -441,11 +447,12 @@ def dataset_list(
 @friendly_errors
 def analyze(
     dataset_id: str = typer.Argument(..., help="The dataset to analyse."),
-    process: str = typer.Option(..., "--process", help="SPRING, TSNE or UMAP."),
+    process: str = typer.Option(..., "--process", help="SPRING, TSNE or UMAP (any case)."),
     subsample: int | None = typer.Option(None, "--subsample", help="SPRING: analyse this many "
                                          "cells, drawn uniformly (default: all)."),
     param: list[str] | None = typer.Option(None, "--param", help="name=value, e.g. "
-                                           "n_force_iter=200, seed=7, springAnalysis=<id>; "
+                                           "n_force_iter=200, seed=7 (default 0; seed=random "
+                                           "draws one), springAnalysis=<id>; "
                                            "TSNE: perplexity=30, affinity=uniform, "
                                            "k_neighbors=15, n_iter=750; UMAP: "
                                            "n_neighbors=15, min_dist=0.5."),
@@ -453,15 +460,19 @@ def analyze(
     """Run an analysis now, with a stage-by-stage progress bar; prints the analysis id.
 
     t-SNE's affinities are perplexity-calibrated (perplexity 30) below 100,000 cells and
-    uniform over the 15 nearest neighbours from there on, unless given.
+    uniform over the 15 nearest neighbours from there on, unless given. The parameters are
+    checked before the matrix is read; the seed (0 unless given) is recorded.
     """
-    from .pipeline.operations import run_analysis
+    from .pipeline.operations import canonical_process, check_analysis_params, run_analysis
 
+    params = _parse_params(param)
+    process = canonical_process(process, field="--process")
+    process, params = check_analysis_params(process, params, subsample=subsample)  # no load yet
     config, store = _open_store()
     try:
-        with _Bar(process.upper()) as bar:
-            doc = run_analysis(store, config, dataset_id, process=process.upper(),
-                               subsample=subsample, params=_parse_params(param), progress=bar)
+        with _Bar(process) as bar:
+            doc = run_analysis(store, config, dataset_id, process=process,
+                               subsample=subsample, params=params, progress=bar)
     finally:
         store.close()
     console.print(f"{doc['processType']} analysis {doc['_id']} ({doc['name']}), seed "
@@ -508,7 +519,8 @@ def _print_outcome(job: dict[str, Any]) -> None:
 @job_app.command("submit")
 @friendly_errors
 def job_submit(
-    kind: str = typer.Argument(..., help="import, fetch-matrix, SPRING, TSNE, UMAP, hca-sync or pipeline."),
+    kind: str = typer.Argument(..., help="import, fetch-matrix, SPRING, TSNE, UMAP, hca-sync or "
+                               "pipeline (any case)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset id (analyses, fetch-matrix)."),
     param: list[str] | None = typer.Option(None, "--param", help="name=value parameters of the job."),
     wait: bool = typer.Option(False, "--wait", help="Follow the job with a live progress bar."),  # noqa: FBT003

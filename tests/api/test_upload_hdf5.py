@@ -59,3 +59,30 @@ def test_hostile_hdf5_upload_is_a_422_and_the_canary_stays_outside(
     files = [p for p in settings.resolved_data_dir.rglob("*") if p.is_file()]
     assert all(CANARY.encode() not in p.read_bytes() for p in files)
     assert list((settings.resolved_data_dir / "tmp").iterdir()) == []
+
+
+def test_renamed_columns_are_listed_in_the_dataset_document(
+    api: tuple[TestClient, Any, dict[str, str], Settings], tmp_path: Path
+) -> None:
+    import anndata
+    import pandas as pd
+
+    ref = reference()
+    for name, obs in (("own", {"library": ["L1"] * 9}), ("plain", {"batch": ["b"] * 9})):
+        anndata.AnnData(X=ref.counts.astype(np.float32),
+                        obs=pd.DataFrame(obs, index=ref.barcodes),
+                        var=pd.DataFrame(index=ref.genes)).write_h5ad(tmp_path / f"{name}.h5ad")
+    client, store, auth, _settings = api
+    dataset = store.insert("dataset", {"name": "two"})
+    files = [("file", (f"{n}.h5ad", (tmp_path / f"{n}.h5ad").read_bytes()))
+             for n in ("own", "plain")]
+
+    resp = client.put(f"/dataset/{dataset['_id']}/matrix", files=files, headers=auth)
+
+    assert resp.status_code == 200, resp.text
+    renamed = [{"column": "library", "as": "library_file",
+                "reason": "the file labels; an input has its own library column"}]
+    assert resp.json()["matrixInfo"]["renamed"] == renamed
+    doc = client.get(f"/dataset/{dataset['_id']}").json()
+    assert doc["matrixInfo"]["renamed"] == renamed
+    assert {"library", "library_file", "batch"} <= set(doc["cellMetadata"])
