@@ -149,6 +149,10 @@ SPRING_ID = "aaaaaaaa-0000-0000-0000-000000000001"
 EMBEDDING_ID = "aaaaaaaa-0000-0000-0000-000000000002"
 JOB_ID = "cccccccc-0000-0000-0000-000000000001"
 DATASET_NAME = "Example cells"
+#: A dataset known only by its metadata (as the shipped example's HPC): no matrix, no files.
+RECORD_ID = "bbdeeded-0000-0000-0009-a1234567890b"
+RECORD_SPRING_ID = "aaaaaaaa-0000-0000-0009-a1234567890b"
+RECORD_NAME = "Metadata only"
 GENES = ["Actb", "Gapdh", "Mki67", "Cd34", "Hba-a1"]
 CLUSTER_COLORS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00"]
 
@@ -196,6 +200,8 @@ def write_spring_analysis(folder: Any, *, n_cells: int, seed: int = 0) -> Any:
             "label_list": [str(c) for c in labels.tolist()],
         },
     }
+    # a folder written before one-label-per-cell columns were left out of the tracks
+    categorical["barcode"] = categorical_track_of([f"cell-{i}" for i in range(n_cells)])
     (sub / "categorical_coloring_data.json").write_text(json.dumps(categorical, sort_keys=True))
     tracks = {"Total Counts": xy[:, 0] * 3.0, "Uniform": np.zeros(n_cells)}
     (sub / "color_data_gene_sets.csv").write_text(
@@ -215,6 +221,11 @@ def write_spring_analysis(folder: Any, *, n_cells: int, seed: int = 0) -> Any:
     return expression
 
 
+def categorical_track_of(labels: list[str]) -> dict[str, Any]:
+    """A ``categorical_coloring_data.json`` track of ``labels`` (grey for every label)."""
+    return {"label_colors": dict.fromkeys(labels, "#808080"), "label_list": labels}
+
+
 def write_embedding_analysis(folder: Any, *, n_cells: int, seed: int = 1) -> None:
     """Write a UMAP analysis folder (``umap_output.csv``, ``x,y`` per line) of ``n_cells``."""
     from PIL import Image
@@ -229,7 +240,8 @@ def write_embedding_analysis(folder: Any, *, n_cells: int, seed: int = 1) -> Non
 def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | None = None) -> None:
     """Fill ``data_dir`` (store and files) with one dataset holding a SPRING analysis of
     ``n_cells`` (and a UMAP of ``embedding_cells`` if given: computed from the SPRING
-    analysis, ``parameters.springAnalysis``, when it has the same cells) and a running job."""
+    analysis, ``parameters.springAnalysis``, when it has the same cells) and a running job,
+    and a metadata-only dataset (``RECORD_ID``) whose SPRING analysis has no files."""
     from bioblocks.config import Settings
     from bioblocks.storage import analysis_dir
     from bioblocks.store import open_store
@@ -257,6 +269,15 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
             "preview": f"datasets/{DATASET_ID}/analyses/{EMBEDDING_ID}/preview.png",
         })
     store.patch("dataset", DATASET_ID, {"analyses": analyses})
+    # a record without files, as `bioblocks populate` loads the example's HPC dataset
+    store.insert("analysis", {
+        "_id": RECORD_SPRING_ID, "name": f"{RECORD_NAME} - SPRING", "processType": "SPRING",
+        "status": "NO_FILES", "parameters": {},
+    })
+    store.insert("dataset", {
+        "_id": RECORD_ID, "name": RECORD_NAME, "species": "mus_musculus",
+        "matrixInfo": {"rowCount": 28205, "colCount": 6933}, "analyses": [RECORD_SPRING_ID],
+    })
     store.insert("job", {
         "_id": JOB_ID, "kind": "UMAP", "state": "running", "status": "IN_PROGRESS",
         "progress": 0.4, "message": "optimising the layout",

@@ -14,6 +14,9 @@ from ._browser import (
     DATASET_NAME,
     EMBEDDING_ID,
     JOB_ID,
+    RECORD_ID,
+    RECORD_NAME,
+    RECORD_SPRING_ID,
     SPRING_ID,
     build_site,
     canvas_pixels,
@@ -117,7 +120,60 @@ def test_opening_an_analysis_draws_the_points(page: Any, base_url: str) -> None:
     assert legend.count() == 5
     counts = [int(t.replace(",", "")) for t in page.locator("#legend .count").all_text_contents()]
     assert sum(counts) == N_CELLS
-    assert page.locator("#plot-status").text_content() == f"{N_CELLS} cells"
+    assert page.locator("#plot-status").text_content() == f"{N_CELLS} cells · coloured by Cluster"
+    assert page.errors == []
+
+
+def test_a_dataset_known_only_by_its_metadata_has_no_dead_end(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/ui/")
+    item = page.locator(f'[data-dataset="{RECORD_ID}"]')
+    item.wait_for()
+    # rowCount = genes, colCount = cells, as the importer writes them
+    assert item.locator(".facts").text_content() == (
+        "mus musculus · 6,933 cells × 28,205 genes · source: no matrix on this server"
+    )
+    card = item.locator(f'[data-analysis="{RECORD_SPRING_ID}"]')
+    assert "metadata only: its files are not on this server" in card.text_content()
+    assert card.locator("button, img").count() == 0  # nothing to open, no preview to fetch
+    page.locator("#token-input").fill("some-token")
+    page.locator("#token-save").click()
+    assert item.locator("button").count() == 0  # no analysis to start without a matrix
+    assert f"--id {RECORD_ID}" in item.locator(".start").text_content()
+    # the analysis's own URL explains instead of failing
+    page.goto(f"{base_url}/ui/#/dataset/{RECORD_ID}/analysis/{RECORD_SPRING_ID}")
+    page.wait_for_function(
+        "() => document.getElementById('plot-status').textContent.startsWith('Nothing to draw')"
+    )
+    assert page.locator("#analysis-title").text_content() == f"{RECORD_NAME} - SPRING"
+    assert page.locator("#error").is_hidden()
+    page.wait_for_timeout(300)
+    assert page.errors == []
+
+
+def test_status_line_follows_the_colouring(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    status = page.locator("#plot-status")
+    assert status.text_content() == f"{N_CELLS} cells · coloured by Cluster"
+    page.locator("#gene-input").fill("Actb")
+    page.locator("#gene-go").click()
+    page.wait_for_function(
+        "() => document.getElementById('plot-status').textContent.endsWith('coloured by Actb')"
+    )
+    page.locator("#categorical-select").select_option("Cluster")
+    assert status.text_content() == f"{N_CELLS} cells · coloured by Cluster"
+    assert page.locator("#legend strong").text_content() == "Cluster"
+    page.locator("#continuous-select").select_option("Total Counts")
+    assert status.text_content() == f"{N_CELLS} cells · coloured by Total Counts"
+    page.locator("#continuous-select").select_option("")
+    assert status.text_content() == f"{N_CELLS} cells"
+    assert page.locator("#legend").inner_html() == ""
+    assert page.errors == []
+
+
+def test_a_track_with_a_label_per_cell_is_not_offered(page: Any, base_url: str) -> None:
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    options = page.locator("#categorical-select option").all_text_contents()
+    assert options == ["—", "Cluster", "Default"]  # the folder's `barcode` track is left out
     assert page.errors == []
 
 

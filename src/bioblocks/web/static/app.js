@@ -94,12 +94,34 @@ function formatCount(n) {
   return typeof n === "number" ? n.toLocaleString("en-US") : "?";
 }
 
+/** Whether this server holds the dataset's imported matrix (the importer records `cells`). */
+function hasMatrix(ds) {
+  return typeof (ds.matrixInfo || {}).cells === "number";
+}
+
+/**
+ * Whether an analysis's files are on this server: `status` absent (the old server's
+ * documents) or `COMPLETE`. `NO_FILES` marks a record without files (example metadata).
+ */
+function isReady(analysis) {
+  return !analysis.status || analysis.status === "COMPLETE";
+}
+
+function unavailableNote(analysis) {
+  return analysis.status === "NO_FILES"
+    ? "metadata only: its files are not on this server"
+    : `not ready (status ${analysis.status})`;
+}
+
 function datasetFacts(ds) {
   const info = ds.matrixInfo || {};
-  const cells = info.cells ?? info.rowCount;
-  const genes = info.genes ?? info.colCount;
+  // rowCount = genes and colCount = cells, as the importer writes them (README)
+  const cells = info.cells ?? info.colCount;
+  const genes = info.genes ?? info.rowCount;
   const species = ds.species ? ds.species.replace(/_/g, " ") : "species unknown";
-  const source = ds.hca ? "Human Cell Atlas" : info.sourceFormat ? `upload (${info.sourceFormat})` : "local";
+  const source = ds.hca ? "Human Cell Atlas"
+    : info.sourceFormat ? `upload (${info.sourceFormat})`
+      : hasMatrix(ds) ? "local" : "no matrix on this server";
   return `${species} · ${formatCount(cells)} cells × ${formatCount(genes)} genes · source: ${source}`;
 }
 
@@ -135,7 +157,11 @@ function renderJobs(ds) {
 
 function renderStartButtons(ds) {
   if (!api.getToken()) return null;
-  const spring = (ds.analyses || []).filter((a) => a.processType === "SPRING");
+  if (!hasMatrix(ds)) {
+    return el("p", { class: "start muted" },
+      `No matrix imported: \`bioblocks dataset import FILE… --id ${ds._id}\` adds one.`);
+  }
+  const spring = (ds.analyses || []).filter((a) => a.processType === "SPRING" && isReady(a));
   const box = el("div", { class: "start" });
   for (const kind of ["SPRING", "TSNE", "UMAP"]) {
     const needsSpring = kind !== "SPRING";
@@ -175,6 +201,15 @@ function renderDatasets() {
   for (const ds of state.datasets) {
     const analyses = el("ul", { class: "analyses", "aria-label": `Analyses of ${ds.name}` });
     for (const analysis of ds.analyses || []) {
+      const kind = KIND_LABELS[analysis.processType] || analysis.processType;
+      if (!isReady(analysis)) {
+        analyses.append(el("li", { class: "analysis-card unavailable", "data-analysis": analysis._id },
+          el("div", { class: "card-body", "aria-disabled": "true" },
+            el("strong", {}, analysis.name || analysis._id),
+            el("span", { class: "muted" }, kind),
+            el("span", { class: "note" }, unavailableNote(analysis)))));
+        continue;
+      }
       const img = el("img", { src: previewUrl(analysis, ds), alt: "", loading: "lazy" });
       img.addEventListener("error", () => { img.hidden = true; });
       analyses.append(el("li", { class: "analysis-card" },
@@ -183,7 +218,7 @@ function renderDatasets() {
           "data-analysis": analysis._id,
           onclick: () => { location.hash = `#/dataset/${ds._id}/analysis/${analysis._id}`; },
         }, img, el("strong", {}, analysis.name || analysis._id),
-        el("span", { class: "muted" }, KIND_LABELS[analysis.processType] || analysis.processType))));
+        el("span", { class: "muted" }, kind))));
     }
     if (!(ds.analyses || []).length) analyses.append(el("li", { class: "muted" }, "No analyses yet."));
     list.append(el("li", { class: "dataset", "data-dataset": ds._id },
@@ -271,6 +306,14 @@ async function openAnalysis(datasetId, analysisId) {
   state.view = view;
   $("analysis-title").textContent = analysis.name || analysis._id;
   $("analysis-meta").textContent = `${KIND_LABELS[analysis.processType] || analysis.processType} · ${ds.name}`;
+  if (!isReady(analysis)) {
+    ensureScatter();
+    state.scatter.setPoints(new Float32Array(0));
+    resetTracks();
+    $("downloads").replaceChildren();
+    $("plot-status").textContent = `Nothing to draw: this analysis is ${unavailableNote(analysis)}.`;
+    return;
+  }
   try {
     if (analysis.processType === "SPRING") {
       view.trackFolder = await subplotFolder(analysis, ds);
@@ -306,12 +349,46 @@ function uniformColors(n, rgb) {
   return colors;
 }
 
+/**
+ * The most distinct labels a categorical track may have to be offered: the rule of
+ * `bioblocks.analysis._colors.max_track_levels` (1,000, and at most half the cells from 50
+ * labels on), applied here too to folders written before the writer applied it.
+ */
+function maxTrackLevels(n) {
+  return Math.min(1000, Math.max(50, Math.floor(n / 2)));
+}
+
+/** Empty the colour pickers and the legend. */
+function resetTracks() {
+  $("categorical-select").replaceChildren(el("option", { value: "" }, "—"));
+  $("continuous-select").replaceChildren(el("option", { value: "" }, "—"));
+  $("legend").replaceChildren();
+}
+
+/** The status line under the plot: the number of cells and what the colours show. */
+function setPlotStatus(view) {
+  const mode = view.colorMode;
+  $("plot-status").textContent = mode
+    ? `${formatCount(view.n)} cells · coloured by ${mode.name}`
+    : `${formatCount(view.n)} cells`;
+}
+
+/** Back to one colour for every cell: no legend, nothing named in the status line. */
+function colorUniformly() {
+  const view = state.view;
+  view.colorMode = null;
+  view.highlight.clear();
+  $("categorical-select").value = "";
+  $("continuous-select").value = "";
+  state.scatter.setColors(uniformColors(view.n, [0.2, 0.35, 0.6]));
+  $("legend").replaceChildren();
+  setPlotStatus(view);
+}
+
 async function loadTracks(view) {
   const categorical = $("categorical-select");
   const continuous = $("continuous-select");
-  categorical.replaceChildren(el("option", { value: "" }, "—"));
-  continuous.replaceChildren(el("option", { value: "" }, "—"));
-  $("legend").replaceChildren();
+  resetTracks();
   if (!view.trackFolder) return;
   try {
     const [cat, cont] = await Promise.all([
@@ -319,8 +396,10 @@ async function loadTracks(view) {
       api.getText(`${view.trackFolder}/color_data_gene_sets.csv`, { optional: true }),
     ]);
     if (state.view !== view) return;
+    const limit = maxTrackLevels(view.n);
     for (const [name, track] of Object.entries(cat ? JSON.parse(cat) : {})) {
-      if ((track.label_list || []).length === view.n) view.categorical[name] = track;
+      const levels = Object.keys(track.label_colors || {}).length;
+      if ((track.label_list || []).length === view.n && levels <= limit) view.categorical[name] = track;
     }
     for (const [name, values] of cont ? parseContinuousTracks(cont) : []) {
       if (values.length === view.n) view.continuous.set(name, values);
@@ -344,6 +423,7 @@ function colorByCategory(name) {
   if (!track) return;
   view.colorMode = { kind: "categorical", name };
   $("continuous-select").value = "";
+  setPlotStatus(view);
   const labels = track.label_list;
   const palette = new Map(Object.entries(track.label_colors || {}).map(([k, v]) => [k, parseHex(v)]));
   const counts = new Map([...palette.keys()].map((k) => [k, 0]));
@@ -408,6 +488,7 @@ function colorByContinuous(name) {
   state.view.colorMode = { kind: "continuous", name };
   $("categorical-select").value = "";
   colorByValues(name, values, VIRIDIS, { zeroGrey: false });
+  setPlotStatus(state.view);
 }
 
 /** The analysis whose expression store serves gene values for this view. */
@@ -417,7 +498,7 @@ function expressionAnalysisId(view) {
 
 async function completeGenes(prefix) {
   const view = state.view;
-  if (!view || !prefix) return [];
+  if (!view || !view.n || !prefix) return [];
   const body = await api.getJSON(
     `/analysis/${expressionAnalysisId(view)}/genes?prefix=${encodeURIComponent(prefix)}&limit=20`);
   return body.genes || [];
@@ -464,9 +545,9 @@ async function colorByGene(typed) {
     $("categorical-select").value = "";
     $("continuous-select").value = "";
     colorByValues(gene, values, EXPRESSION, { zeroGrey: true });
-    $("plot-status").textContent = `${formatCount(view.n)} cells · coloured by ${gene}`;
+    setPlotStatus(view);
   } catch (error) {
-    $("plot-status").textContent = `${formatCount(view.n)} cells`;
+    setPlotStatus(view); // the colours did not change
     showError(`Could not colour by ${gene}: ${error.message}`);
   }
 }
@@ -634,12 +715,15 @@ function init() {
   });
   $("back").addEventListener("click", () => { location.hash = ""; });
   $("categorical-select").addEventListener("change", (event) => {
-    if (!state.view) return;
+    if (!state.view || !state.view.n) return;
     state.view.highlight.clear();
     if (event.target.value) colorByCategory(event.target.value);
+    else colorUniformly();
   });
   $("continuous-select").addEventListener("change", (event) => {
-    if (state.view && event.target.value) colorByContinuous(event.target.value);
+    if (!state.view || !state.view.n) return;
+    if (event.target.value) colorByContinuous(event.target.value);
+    else colorUniformly();
   });
   let completionTimer = null;
   $("gene-input").addEventListener("input", (event) => {
@@ -656,7 +740,7 @@ function init() {
   });
   $("gene-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    if (state.view) colorByGene($("gene-input").value);
+    if (state.view && state.view.n) colorByGene($("gene-input").value);
   });
   $("selection-clear").addEventListener("click", clearSelection);
   window.addEventListener("hashchange", route);
