@@ -2,12 +2,15 @@
 
 Each command group lives in its own section below; commands are thin: they
 parse options, build :class:`bioblocks.config.Settings`, call the library and
-print a one-line error (exit code 2) for :class:`bioblocks.errors.InputError`.
+print a one-line error for what goes wrong (:func:`friendly_errors`): exit code 2
+for bad input (:class:`bioblocks.errors.BioblocksError`, invalid settings), 1 for
+anything else, with the traceback only under ``--debug`` or ``BIOBLOCKS_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,13 +22,14 @@ from rich.console import Console
 from .config import Settings, get_settings
 from .errors import BioblocksError, InputError, NotFoundError
 from .output import FORMAT_HELP, Column, OutputFormat, render_rows
+from .progress import ConsoleLogHandler, ProgressBar
 
 app = typer.Typer(
     help="Bioblocks Server: single-cell datasets and their SPRING, t-SNE and UMAP analyses.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages never wrapped (or cut) at 80 columns
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,26 +39,95 @@ def settings() -> Settings:
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr with times, at ``level``."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Log to stderr with times, at ``level``, through the console of the progress bars.
+
+    Replaces the handler an earlier call installed (so a record is printed once); a live
+    progress bar stays below the log lines.
+    """
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ConsoleLogHandler)]:
+        root.removeHandler(handler)
+    handler = ConsoleLogHandler(console)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # anndata prints "... storing 'x' as categorical" with a handler of its own, into the bar.
+    logging.getLogger("anndata").setLevel(logging.WARNING)
+
+
+#: Set by ``--debug`` (or ``BIOBLOCKS_DEBUG``): unexpected errors show their traceback.
+_debug = {"on": False}
+
+
+def debugging() -> bool:
+    """Return whether ``--debug`` was given or ``BIOBLOCKS_DEBUG`` is set (1, true, yes)."""
+    env = os.environ.get("BIOBLOCKS_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    return _debug["on"] or env
+
+
+def _error_line(message: str) -> None:
+    console.print("[red]error:[/red] ", end="", markup=True, highlight=False)
+    console.print(" ".join(message.split()), markup=False, highlight=False, soft_wrap=True)
+
+
+def _settings_problem(exc: Exception) -> str:
+    """One line for a pydantic ValidationError of the settings: each bad variable and why."""
+    issues = []
+    for error in exc.errors():  # type: ignore[attr-defined]
+        name = "BIOBLOCKS_" + "_".join(str(part) for part in error.get("loc", ())).upper()
+        issues.append(f"{name}={error.get('input')!r}: {error.get('msg')}")
+    return "invalid settings: " + "; ".join(issues)
 
 
 def friendly_errors(func: F) -> F:
-    """Turn the package's deliberate errors into a one-line message and exit code 2."""
+    """Print one line instead of a traceback when the command fails.
+
+    Bad input (:class:`BioblocksError` and subclasses, invalid ``BIOBLOCKS_*`` settings):
+    ``error: <message>``, exit code 2. A file system error (a missing folder, no
+    permission, a full disk): ``error: <message>``, exit code 1. Anything else is a bug:
+    one line saying so, exit code 1, and the traceback only with ``--debug`` or
+    ``BIOBLOCKS_DEBUG=1``.
+    """
+    import click
+    from pydantic import ValidationError
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except (InputError, NotFoundError, BioblocksError) as exc:
-            console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            _error_line(str(exc))
             raise typer.Exit(2) from exc
+        except ValidationError as exc:
+            if debugging():
+                raise
+            _error_line(_settings_problem(exc))
+            raise typer.Exit(2) from exc
+        except OSError as exc:
+            if debugging():
+                raise
+            _error_line(str(exc))
+            raise typer.Exit(1) from exc
+        except Exception as exc:
+            if debugging():
+                raise
+            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+            _error_line(f"unexpected {type(exc).__name__}: {exc} (a bug; rerun with --debug "
+                        "or BIOBLOCKS_DEBUG=1 for the traceback, and please report it)")
+            raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an unexpected "  # noqa: FBT003
+                               "error (also BIOBLOCKS_DEBUG=1)."),
+) -> None:
+    """Bioblocks Server: single-cell datasets and their SPRING, t-SNE and UMAP analyses."""
+    _debug["on"] = debug
 
 
 def main() -> None:
@@ -317,36 +390,11 @@ def _parse_params(pairs: list[str] | None, *, option: str = "--param") -> dict[s
     return params
 
 
-class _Bar:
-    """A rich progress bar driven by a :data:`bioblocks.progress.Progress` callback.
-
-    Each new stage message is also printed once above the bar, so the stages stay visible.
-    """
+class _Bar(ProgressBar):
+    """A progress bar on the command's stderr console: one line per stage, logs above it."""
 
     def __init__(self, title: str) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                            TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
-                            console=console, transient=True)
-        self.title = title
-        self.stage = ""
-        self.task: Any = None
-
-    def __enter__(self) -> _Bar:
-        self.bar.__enter__()
-        self.task = self.bar.add_task(self.title, total=1.0)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(None, None, None)
-
-    def __call__(self, fraction: float, message: str) -> None:
-        if message and message != self.stage:
-            self.stage = message
-            console.print(f"  {message}", highlight=False)
-        self.bar.update(self.task, completed=min(max(fraction, 0.0), 1.0),
-                        description=f"{self.title}: {message}" if message else self.title)
+        super().__init__(title, console)
 
 
 def _open_store() -> tuple[Settings, Any]:
@@ -490,18 +538,41 @@ pipeline_app = typer.Typer(help="The pipeline: hca-sync, fetch-matrices, spring,
 app.add_typer(pipeline_app, name="pipeline")
 
 
-def _follow(store: Any, job_id: str) -> dict[str, Any]:
-    """Show a live progress bar until the job finishes; return the final job."""
+#: Seconds a followed job may stay queued with no worker polling before --wait says so.
+NO_WORKER_GRACE = 3.0
+
+
+def _follow(store: Any, job_id: str, *, config: Settings | None = None) -> dict[str, Any]:
+    """Show a live progress bar until the job finishes; return the final job.
+
+    With ``config``, a job still queued after ``NO_WORKER_GRACE`` seconds while no
+    worker is polling the store (no fresh presence file, see
+    :func:`bioblocks.jobs.polling_workers`) ends the wait: the message says how to
+    run one, the job stays queued, and the exit status is 3.
+    """
     import time
 
-    from .jobs import get_doc, require_doc
+    from .jobs import get_doc, polling_workers, require_doc
 
     job = require_doc(store, "job", job_id)
+    started = time.monotonic()
     with _Bar(f"{job.get('kind')} job") as bar:
         while job.get("state") in ("queued", "running"):
             bar(float(job.get("progress") or 0.0), str(job.get("message") or job.get("state")))
+            if (config is not None and job.get("state") == "queued"
+                    and time.monotonic() - started >= NO_WORKER_GRACE
+                    and not polling_workers(config)):
+                break
             time.sleep(0.5)
             job = get_doc(store, "job", job_id) or {"state": "error", "error": "the job vanished"}
+    if job.get("state") == "queued" and config is not None:
+        console.print(
+            f"[red]error:[/red] job {job_id} stays queued: no worker is polling "
+            f"{config.resolved_database_url.split('@')[-1]}. Run one with `bioblocks serve` "
+            "or `bioblocks worker` (then `bioblocks job show "
+            f"{job_id} --follow`), or submit with --here to run it in this process.",
+            markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(3)
     return job
 
 
@@ -523,7 +594,8 @@ def job_submit(
                                "pipeline (any case)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset id (analyses, fetch-matrix)."),
     param: list[str] | None = typer.Option(None, "--param", help="name=value parameters of the job."),
-    wait: bool = typer.Option(False, "--wait", help="Follow the job with a live progress bar."),  # noqa: FBT003
+    wait: bool = typer.Option(False, "--wait", help="Follow the job with a live progress bar "  # noqa: FBT003
+                              "(says so within seconds when no worker is polling; exit 3)."),
     here: bool = typer.Option(False, "--here", help="Run the job in this process (no worker needed)."),  # noqa: FBT003
 ) -> None:
     """Queue a job; prints its id (and follows it with --wait, or runs it with --here)."""
@@ -543,7 +615,7 @@ def job_submit(
             runner.join()
             _print_outcome(final)
         elif wait:
-            _print_outcome(_follow(store, job["_id"]))
+            _print_outcome(_follow(store, job["_id"], config=config))
     finally:
         store.close()
 
@@ -598,7 +670,7 @@ def job_show(
     _config, store = _open_store()
     try:
         if follow:
-            _print_outcome(_follow(store, job_id))
+            _print_outcome(_follow(store, job_id, config=_config))
             return
         job = require_doc(store, "job", job_id)
     finally:

@@ -112,3 +112,30 @@ def test_other_patches_are_the_generic_eve_patch(
                             headers={**auth, "If-Match": job["_etag"]})
     assert response.status_code == 200
     assert store.get("job", job["_id"])["link"] == "http://portal/x"
+
+
+def test_post_job_takes_kinds_in_any_case_and_checks_parameters_first(
+    api: tuple[TestClient, Any, dict[str, str]],
+) -> None:
+    client, store, auth = api
+    dataset = store.insert("dataset", {"name": "ds"})
+    response = client.post("/job", json={"kind": "spring", "dataset": dataset["_id"],
+                                         "parameters": {"n_force_iter": 20}}, headers=auth)
+    assert response.status_code == 201, response.text
+    assert response.json()["kind"] == "SPRING"
+    assert response.json()["parameters"] == {"n_force_iter": 20, "seed": 0}
+    cases = [
+        ({"kind": "Tsne", "dataset": dataset["_id"], "parameters": {"perplexity": "x"}},
+         "parameters.perplexity"),
+        ({"kind": "SPRING", "dataset": dataset["_id"], "parameters": {"seed": "soon"}},
+         "parameters.seed"),
+        ({"kind": "pipeline", "parameters": {"params": {"umap": {"min_dist": 5}}}},
+         "parameters.params.UMAP.min_dist"),
+        ({"kind": "pipeline", "parameters": {"params": {"blast": {}}}},
+         "parameters.params.blast"),
+    ]
+    for body, field in cases:
+        answer = client.post("/job", json=body, headers=auth)
+        assert answer.status_code == 422, (body, answer.text)
+        assert field in answer.json()["_issues"], answer.json()
+    assert store.count("job") == 1

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from bioblocks import cli
 from bioblocks.config import Settings
+from bioblocks.jobs import polling_workers, work_loop
 from bioblocks.store import open_store
 
 RUNNER = CliRunner()
@@ -86,3 +90,72 @@ def test_pipeline_dry_run_prints_the_summary_table(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown steps" in bad.output
     bad_param = RUNNER.invoke(cli.app, ["pipeline", "run", "--param", "n_force_iter=5"], env=env)
     assert bad_param.exit_code == 2 and "PROCESS.name=value" in bad_param.output
+
+
+def test_job_submit_wait_says_when_no_worker_is_polling(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "NO_WORKER_GRACE", 0.0)  # no wait: the answer is not a race
+    env = _env(tmp_path)
+    result = RUNNER.invoke(cli.app, ["job", "submit", "pipeline", "--wait"], env=env)
+    assert result.exit_code == 3, result.output
+    job_id = result.stdout.strip().splitlines()[0]
+    assert "no worker is polling" in result.output
+    assert "bioblocks serve" in result.output and "bioblocks worker" in result.output
+    assert "--here" in result.output
+    store = open_store(Settings(data_dir=tmp_path / "files"))
+    try:
+        assert store.get("job", job_id)["state"] == "queued"  # nothing lost: it stays queued
+    finally:
+        store.close()
+
+
+def test_job_submit_wait_follows_the_job_while_a_worker_polls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, test_kind: str
+) -> None:
+    monkeypatch.setattr(cli, "NO_WORKER_GRACE", 0.0)
+    settings = Settings(data_dir=tmp_path / "files")
+    store = open_store(settings)
+    stop = threading.Event()
+    worker = threading.Thread(target=work_loop, args=(store, settings),
+                              kwargs={"stop": stop, "poll_interval": 0.05}, daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30  # a bound on the start-up only
+        while not polling_workers(settings):
+            assert time.monotonic() < deadline, "the worker did not announce itself"
+            time.sleep(0.02)
+        log = tmp_path / "runs.log"
+        result = RUNNER.invoke(cli.app, ["job", "submit", test_kind.upper(), "--param",
+                                         "mode=count", "--param", f"log={log}", "--wait"],
+                               env=_env(tmp_path))
+        assert result.exit_code == 0, result.output
+        assert "complete" in result.output and "no worker" not in result.output
+        assert len(log.read_text().splitlines()) == 1
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        store.close()
+    assert not polling_workers(settings)  # the presence file went with the worker
+
+
+def test_job_kinds_and_processes_are_accepted_in_any_case(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    store = open_store(Settings(data_dir=tmp_path / "files"))
+    dataset = store.insert("dataset", {"name": "d"})
+    store.close()
+    for spelling in ("spring", "Spring", "SPRING"):
+        result = RUNNER.invoke(cli.app, ["job", "submit", spelling, "--dataset", dataset["_id"],
+                                         "--param", "subsample=10"], env=env)
+        assert result.exit_code == 0, result.output
+        shown = json.loads(RUNNER.invoke(cli.app, ["job", "show", result.stdout.strip()],
+                                         env=env).stdout)
+        assert shown["kind"] == "SPRING" and shown["parameters"]["seed"] == 0
+    refused = RUNNER.invoke(cli.app, ["job", "submit", "spring", "--dataset", dataset["_id"],
+                                      "--param", "n_force_itr=3"], env=env)
+    assert refused.exit_code == 2, refused.output
+    assert "parameters.n_force_itr" in refused.output and "unknown SPRING parameter" in refused.output
+    analysed = RUNNER.invoke(cli.app, ["analyze", "no-such-dataset", "--process", "t-sne",
+                                       "--param", "perplexity=-1"], env=env)
+    # the parameter is refused before the dataset (let alone its matrix) is looked at
+    assert analysed.exit_code == 2 and "perplexity" in analysed.output, analysed.output
+    assert "does not exist" not in analysed.output

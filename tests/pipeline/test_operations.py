@@ -97,10 +97,14 @@ def test_spring_analysis_is_registered_with_its_folder_and_seed(
     folder = settings.resolved_data_dir / "datasets" / dataset["_id"] / "analyses" / doc["_id"]
     assert doc["preview"] == f"datasets/{dataset['_id']}/analyses/{doc['_id']}/preview.png"
     assert (folder / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    coordinates = np.loadtxt(folder / "example - 1K" / "coordinates.txt", delimiter=",")
+    # spec §10: the subplot is named after the dataset, and the name is recorded
+    assert doc["parameters"]["subplot"] == "example"
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["example"]
+    coordinates = np.loadtxt(folder / "example" / "coordinates.txt", delimiter=",")
     assert coordinates.shape == (1000, 3)
-    run_info = json.loads((folder / "example - 1K" / "run_info.json").read_text())
-    assert run_info["Num_Force_Iter"] == 20
+    run_info = json.loads((folder / "example" / "run_info.json").read_text())
+    assert run_info["Num_Force_Iter"] == 20 and run_info["Subplot"] == "example"
+    assert (folder / "example" / "mutability.txt").read_bytes() == b""
     assert store.get("dataset", dataset["_id"])["analyses"] == [doc["_id"]]
     assert stages[0] == "loading the matrix" and stages[-1] == "SPRING analysis registered"
 
@@ -167,3 +171,80 @@ def test_orphan_analysis_folders_are_removed_once_old(store: Any, settings: Sett
     os.utime(orphan, (old, old))
     assert remove_orphan_analyses(store, settings, dataset["_id"]) == [orphan.name]
     assert [p.name for p in root.iterdir()] == [registered["_id"]]
+
+
+def _subplot_files(settings: Settings, doc: dict[str, Any]) -> dict[str, bytes]:
+    folder = settings.resolved_data_dir / "datasets" / doc["dataset"] / "analyses" / doc["_id"]
+    return {p.name: p.read_bytes() for p in folder.rglob("*")
+            if p.name in ("coordinates.txt", "tsne_output.csv", "umap_output.csv", "run_info.json")}
+
+
+@pytest.mark.slow
+def test_two_runs_without_a_seed_are_identical_and_record_seed_0(
+    store: Any, settings: Settings, example_dir: Path
+) -> None:
+    dataset = _import(store, settings, example_dir)
+
+    def twice(process: str, **options: Any) -> list[dict[str, Any]]:
+        return [run_analysis(store, settings, dataset["_id"], process=process, **options)
+                for _ in range(2)]
+
+    runs = {
+        "subsampled SPRING": twice("SPRING", subsample=500, params=FAST_SPRING),
+        "SPRING": twice("SPRING", params=FAST_SPRING),
+    }
+    whole = runs["SPRING"][0]["_id"]
+    runs["TSNE"] = twice("TSNE", params={"n_iter": 60, "springAnalysis": whole})
+    runs["UMAP"] = twice("UMAP", params={"springAnalysis": whole})
+    outputs = {"TSNE": "tsne_output.csv", "UMAP": "umap_output.csv"}
+    for label, (first, second) in runs.items():
+        assert first["seed"] == second["seed"] == 0, label
+        assert first["parameters"]["seed"] == 0, label
+        files, again = _subplot_files(settings, first), _subplot_files(settings, second)
+        output = outputs.get(label, "coordinates.txt")
+        assert files[output] == again[output], label
+        run_info = json.loads(files["run_info.json"])
+        assert run_info.get("Seed", run_info.get("seed")) == 0, (label, run_info)
+
+
+def test_seed_random_draws_a_seed_and_records_it(
+    store: Any, settings: Settings, example_dir: Path
+) -> None:
+    dataset = _import(store, settings, example_dir)
+    doc = run_analysis(store, settings, dataset["_id"], process="spring", subsample=300,
+                       params={**FAST_SPRING, "seed": "random"})
+    assert doc["processType"] == "SPRING"
+    assert isinstance(doc["seed"], int) and doc["parameters"]["seed"] == doc["seed"]
+    run_info = json.loads(_subplot_files(settings, doc)["run_info.json"])
+    assert run_info["Seed"] == doc["seed"]
+
+
+@pytest.mark.parametrize(("process", "params", "field"), [
+    ("SPRING", {"n_force_itr": 20}, "n_force_itr"),
+    ("spring", {"n_neighbors": "five"}, "n_neighbors"),
+    ("SPRING", {"gene_var_pctl": 150}, "gene_var_pctl"),
+    ("SPRING", {"seed": -1}, "seed"),
+    ("SPRING", {"seed": 1.5}, "seed"),
+    ("tsne", {"perplexity": -3}, "perplexity"),
+    ("TSNE", {"n_iters": 100}, "n_iters"),
+    ("umap", {"min_dist": 2}, "min_dist"),
+    ("UMAP", {"init": "circle"}, "init"),
+    ("BLAST", {}, "process"),
+])
+def test_parameters_are_refused_before_the_matrix_is_read(
+    store: Any, settings: Settings, example_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    process: str, params: dict[str, Any], field: str,
+) -> None:
+    from bioblocks.pipeline import operations
+
+    dataset = _import(store, settings, example_dir)
+
+    def no_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the matrix was read before the parameters were checked")
+
+    monkeypatch.setattr(operations, "_load_matrix", no_read)
+    monkeypatch.setattr(operations, "spring_pca", no_read)
+    with pytest.raises(AnalysisInputError) as error:
+        run_analysis(store, settings, dataset["_id"], process=process, params=params)
+    assert error.value.field == field
+    assert store.count("analysis") == 0

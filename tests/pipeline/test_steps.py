@@ -152,3 +152,21 @@ def test_the_pipeline_runs_on_celery_workers_with_postgres_and_redis(
     jobs = find_docs(store, "job", {})
     assert all(not j["worker"].endswith(f":{os.getpid()}") for j in jobs)  # Celery ran them
     store.close()
+
+
+def test_pipeline_parameters_are_checked_before_any_step_runs(
+    store: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bioblocks.errors import AnalysisInputError
+    from bioblocks.pipeline import steps
+
+    def no_step(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a step ran before the parameters were checked")
+
+    monkeypatch.setattr(steps, "plan_step", no_step)
+    with pytest.raises(AnalysisInputError) as error:
+        run_pipeline(store, settings, params={"spring": {"n_force_itr": 5}})
+    assert error.value.field == "params.SPRING.n_force_itr"
+    with pytest.raises(AnalysisInputError) as error:
+        run_pipeline(store, settings, params={"tsne": {"n_iter": "many"}})
+    assert error.value.field == "params.TSNE.n_iter"

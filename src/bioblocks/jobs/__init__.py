@@ -17,6 +17,7 @@ from ._model import (
     OLD_STATUS,
     STATES,
     JobKind,
+    canonical_kind,
     get_kind,
     new_job_document,
     register_kind,
@@ -25,6 +26,7 @@ from ._model import (
     submit_job,
     validate_submission,
 )
+from ._presence import Presence, polling_workers
 from ._recovery import death_reason, recover_stale_jobs
 from ._runner import (
     JobContext,
@@ -55,7 +57,9 @@ __all__ = [
     "JobContext",
     "JobKind",
     "LocalWorkers",
+    "Presence",
     "cancel_job",
+    "canonical_kind",
     "claim",
     "claim_next",
     "death_reason",
@@ -66,6 +70,7 @@ __all__ = [
     "insert_doc",
     "new_job_document",
     "patch_doc",
+    "polling_workers",
     "recover_stale_jobs",
     "register_kind",
     "registered_kinds",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 from celery.schedules import crontab
 
+from ._presence import Presence
 from ._recovery import recover_stale_jobs
 from ._runner import execute, worker_name
 from ._store import find_docs
@@ -175,7 +176,8 @@ def run_celery_worker(
         schedule.parent.mkdir(parents=True, exist_ok=True)
         argv += ["--beat", f"--schedule={schedule}"]
     try:
-        app.worker_main(argv)
+        with Presence(settings):  # `job submit --wait` can see that a worker is there
+            app.worker_main(argv)
     finally:
         sweeper.terminate()
         sweeper.join(timeout=5)

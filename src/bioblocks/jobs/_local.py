@@ -28,6 +28,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._presence import Presence
 from ._recovery import recover_stale_jobs
 from ._runner import claim_next, run_claimed, worker_name
 
@@ -53,8 +54,19 @@ def work_loop(
     """Claim and run queued jobs until ``stop`` is set (or ``max_jobs`` ran); return how many ran.
 
     With ``parent_pid`` the loop also stops as soon as this process's parent
-    is no longer that process (it died and this one was re-parented).
+    is no longer that process (it died and this one was re-parented). While it
+    runs, the process's presence file is kept fresh (:class:`._presence.Presence`).
     """
+    with Presence(settings):  # `job submit --wait` can see that someone polls
+        return _poll(store, settings, stop=stop, poll_interval=poll_interval,
+                     recover_every=recover_every, max_jobs=max_jobs, kinds=kinds,
+                     parent_pid=parent_pid)
+
+
+def _poll(
+    store: Any, settings: Settings, *, stop: Event, poll_interval: float, recover_every: float,
+    max_jobs: int | None, kinds: list[str] | None, parent_pid: int | None,
+) -> int:
     ran = 0
     last_sweep = 0.0
     while not stop.is_set() and (max_jobs is None or ran < max_jobs):

@@ -72,14 +72,30 @@ def register_kind(kind: JobKind) -> JobKind:
     return kind
 
 
-def get_kind(name: str) -> JobKind:
-    """Return the registered kind ``name``; raise :class:`InputError` listing the known ones."""
+def _kind_key(name: str) -> str:
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+def canonical_kind(name: Any) -> str:
+    """Return the registered spelling of job kind ``name``, matched in any case
+    (``spring`` and ``Spring`` are ``SPRING``, ``t-sne`` is ``TSNE``).
+
+    Raises :class:`InputError` (field ``kind``) listing the known kinds.
+    """
     _load_builtin_kinds()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise InputError(f"unknown job kind {name!r}; use one of: {known}", field="kind") from None
+    if isinstance(name, str):
+        if name in _REGISTRY:
+            return name
+        for registered in _REGISTRY:
+            if _kind_key(registered) == _kind_key(name):
+                return registered
+    known = ", ".join(sorted(_REGISTRY)) or "none"
+    raise InputError(f"unknown job kind {name!r}; use one of: {known} (any case)", field="kind")
+
+
+def get_kind(name: str) -> JobKind:
+    """Return the registered kind ``name`` (any case); raise :class:`InputError` listing the known ones."""
+    return _REGISTRY[canonical_kind(name)]
 
 
 def registered_kinds() -> list[str]:
@@ -137,8 +153,9 @@ def validate_submission(
     """Check a submission; return the dataset document (or None) and normalised parameters.
 
     Raises :class:`InputError` naming the field at fault (``kind``,
-    ``dataset`` or ``parameters.<name>``).
+    ``dataset`` or ``parameters.<name>``). ``kind`` may be in any case.
     """
+    kind = canonical_kind(kind)
     job_kind = get_kind(kind)
     if not isinstance(parameters, dict | None):
         raise InputError("parameters must be an object of name: value pairs", field="parameters")
@@ -168,7 +185,9 @@ def submit_job(
 
     With ``Settings.broker_url`` the job id is also sent to Celery (task
     ``bioblocks.run_job``); otherwise the local workers find it by polling.
+    ``kind`` may be in any case; the job records its canonical spelling.
     """
+    kind = canonical_kind(kind)
     dataset, params = validate_submission(
         store, settings, kind, dataset_id=dataset_id, parameters=parameters
     )

@@ -19,6 +19,12 @@ hca-sync       ``project`` (uuid or short name) and ``file``; without ``project`
                ``species``, ``organ``, ``format``, ``maxCells``, ``limit`` select projects
 pipeline       ``steps``, ``datasets``, ``limit``, ``params`` (see :func:`run_pipeline`)
 =============  ===========================================================================
+
+Kinds are matched in any case (``spring`` is ``SPRING``). An analysis's
+parameters are checked on submission, before any matrix is read
+(:func:`~bioblocks.pipeline.operations.check_analysis_params`); ``seed`` is 0
+unless given, and ``"random"`` draws one, recorded in the job's parameters so a
+retry uses the same.
 """
 
 from __future__ import annotations
@@ -107,20 +113,15 @@ def _run_fetch(ctx: JobContext) -> Doc:
 def _validate_analysis(process: str):  # noqa: ANN202 - a factory of validators
     def validate(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
         params = dict(params)
-        if "seed" in params and not isinstance(params["seed"], int):
-            raise InputError("seed must be an integer", field="parameters.seed")
-        if process == "SPRING":
-            from ..analysis import SpringParams
-
-            subsample = params.get("subsample")
-            if subsample is not None and (not isinstance(subsample, int) or subsample < 1):
-                raise InputError("subsample must be a positive integer", field="parameters.subsample")
-            rest = {k: v for k, v in params.items() if k not in ("seed", "subsample")}
-            try:
-                SpringParams.from_dict(rest)
-            except InputError as exc:
-                raise InputError(exc.message, field=f"parameters.{exc.field or ''}".rstrip(".")) from None
-        else:
+        subsample = params.pop("subsample", None) if process == "SPRING" else None
+        try:
+            _process, params = operations.check_analysis_params(process, params,
+                                                                subsample=subsample)
+        except InputError as exc:
+            raise InputError(exc.message, field=f"parameters.{exc.field or ''}".rstrip(".")) from None
+        if subsample is not None:
+            params["subsample"] = subsample
+        if process != "SPRING":
             spring_id = params.get("springAnalysis")
             if spring_id is not None:
                 spring = store.get("analysis", str(spring_id))
@@ -197,7 +198,8 @@ def _validate_pipeline(store: Any, settings: Settings, dataset_id: str | None, p
     bad = [s for s in steps if s not in STEPS]
     if bad:
         raise InputError(f"unknown steps {bad}; use {', '.join(STEPS)}", field="parameters.steps")
-    return {**params, "steps": steps}
+    checked = operations.check_pipeline_params(params.get("params"), field="parameters.params")
+    return {**params, "steps": steps, **({"params": checked} if "params" in params else {})}
 
 
 def _run_pipeline(ctx: JobContext) -> Doc:

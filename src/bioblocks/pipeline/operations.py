@@ -392,6 +392,135 @@ def _register(
         raise
 
 
+DEFAULT_SEED = 0
+RANDOM_SEED = "random"
+
+#: What t-SNE and UMAP accept before their input is read: name → (check, expectation).
+#: Their runners check again against the number of cells (``k < n_cells``, perplexity).
+_EMBEDDING_PARAMS: dict[str, dict[str, tuple[Any, str]]] = {
+    "TSNE": {
+        "perplexity": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+        "affinity": (lambda v: v in ("perplexity", "uniform"), "'perplexity' or 'uniform'"),
+        "k_neighbors": (lambda v: _is_integer(v) and v >= 1, "an integer >= 1"),
+        "n_iter": (lambda v: _is_integer(v) and v >= 3, "an integer >= 3"),
+        "n_jobs": (lambda v: _is_integer(v) and v >= 1, "a positive integer"),
+    },
+    "UMAP": {
+        "n_neighbors": (lambda v: _is_integer(v) and v >= 2, "an integer >= 2"),
+        "min_dist": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+        "init": (lambda v: v in ("spectral", "pca", "random"), "'spectral', 'pca' or 'random'"),
+    },
+}
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and bool(np.isfinite(value)))
+
+
+def canonical_process(process: Any, *, field: str = "process") -> str:
+    """Return the canonical spelling (``SPRING``, ``TSNE``, ``UMAP``) of ``process``.
+
+    Any case is accepted, and ``t-SNE``. Raises :class:`AnalysisInputError`
+    naming ``field`` for anything else.
+    """
+    key = str(process).strip().upper().replace("-", "") if isinstance(process, str) else None
+    if key not in PROCESSES:
+        raise AnalysisInputError(
+            f"unknown process {process!r}; use one of: {', '.join(PROCESSES)} (any case)",
+            field=field,
+        )
+    return key
+
+
+def resolve_seed(seed: Any, *, field: str = "seed") -> int:
+    """Return the seed to run with: ``DEFAULT_SEED`` (0) when None, a fresh random one for
+    ``"random"``, else ``seed`` itself if it is an integer in 0..2^32-1.
+
+    Raises :class:`AnalysisInputError` naming ``field`` for anything else.
+    """
+    if seed is None:
+        return DEFAULT_SEED
+    if isinstance(seed, str) and seed.strip().lower() == RANDOM_SEED:
+        drawn = int(np.random.default_rng().integers(0, 2**31 - 1))
+        log.info("drew the random seed %d", drawn)
+        return drawn
+    if isinstance(seed, str) and seed.strip().isdigit():
+        seed = int(seed.strip())
+    if not _is_integer(seed) or not 0 <= int(seed) < 2**32:
+        raise AnalysisInputError(
+            f"seed must be an integer in 0..2^32-1, or 'random' to draw one; got {seed!r}",
+            field=field,
+        )
+    return int(seed)
+
+
+def check_analysis_params(
+    process: Any, params: dict[str, Any] | None, *, subsample: Any = None
+) -> tuple[str, dict[str, Any]]:
+    """Check an analysis's parameters (names, types, ranges) before any data is read.
+
+    Returns the canonical process and the parameters with ``seed`` resolved
+    (:func:`resolve_seed`: 0 when not given). SPRING's parameters are checked
+    by :class:`~bioblocks.analysis.SpringParams`; t-SNE's and UMAP's by name
+    and type (their runners check the bounds that depend on the number of
+    cells). ``springAnalysis`` is passed through. Raises
+    :class:`AnalysisInputError` naming the parameter; nothing is read or written.
+    """
+    process = canonical_process(process)
+    if not isinstance(params, dict | None):
+        raise AnalysisInputError("parameters must be an object of name: value pairs",
+                                 field="parameters")
+    params = dict(params or {})
+    params["seed"] = resolve_seed(params.get("seed"))
+    if subsample is not None and (not _is_integer(subsample) or subsample < 1):
+        raise AnalysisInputError(f"subsample must be a positive number of cells, got {subsample!r}",
+                                 field="subsample")
+    if process == "SPRING":
+        from ..analysis import SpringParams
+
+        SpringParams.from_dict(params)
+        return process, params
+    table = _EMBEDDING_PARAMS[process]
+    for name, value in params.items():
+        if name in ("seed", "springAnalysis"):
+            continue
+        if name not in table:
+            known = ", ".join(sorted([*table, "seed", "springAnalysis"]))
+            raise AnalysisInputError(f"unknown {process} parameter; known: {known}", field=name)
+        check, expected = table[name]
+        if value is not None and not check(value):
+            raise AnalysisInputError(f"must be {expected}, got {value!r}", field=name)
+    return process, params
+
+
+def check_pipeline_params(params: Any, *, field: str = "params") -> dict[str, dict[str, Any]]:
+    """Check the pipeline's per-process parameters (``{"SPRING": {...}, "tsne": {...}}``).
+
+    Returns them keyed by the canonical process names, values unchanged (a
+    ``"random"`` seed is drawn per job). Raises :class:`AnalysisInputError`
+    naming ``<field>.<PROCESS>.<name>`` before anything is read.
+    """
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise AnalysisInputError("must be an object: process -> parameters", field=field)
+    checked: dict[str, dict[str, Any]] = {}
+    for key, values in params.items():
+        process = canonical_process(key, field=f"{field}.{key}")
+        try:
+            check_analysis_params(process, values)
+        except InputError as exc:
+            raise AnalysisInputError(exc.message,
+                                     field=f"{field}.{process}.{exc.field or ''}".rstrip(".")) from None
+        checked[process] = dict(values or {})
+    return checked
+
+
 def run_analysis(
     store: Any,
     settings: Settings,
@@ -411,36 +540,23 @@ def run_analysis(
     run on the PCA of a SPRING analysis's normalised matrix — the one named
     by ``params["springAnalysis"]``, else the dataset's whole-data SPRING
     analysis. The folder ``datasets/<dataset>/analyses/<analysis>/`` is
-    written atomically (with ``preview.png``), then the ``analysis`` document
-    (``parameters`` include the seed) is created and appended to the
-    dataset's ``analyses``. ``analysis_id`` fixes the new analysis's id (a
+    written atomically (with ``preview.png``; a SPRING analysis's subplot is
+    ``<dataset name>/``, spec §10), then the ``analysis`` document
+    (``parameters`` include the seed, and for SPRING the subplot folder's
+    name as ``subplot``) is created and appended to the dataset's ``analyses``. ``analysis_id`` fixes the new analysis's id (a
     job records it first, so a crash can be cleaned up exactly). Raises
     :class:`AnalysisInputError` for bad parameters or data; nothing is left
     behind then.
     """
-    if process not in PROCESSES:
-        raise AnalysisInputError(
-            f"unknown process {process!r}; use one of: {', '.join(PROCESSES)}", field="process"
-        )
-    params = dict(params or {})
+    process, params = check_analysis_params(process, params, subsample=subsample)
     dataset = require_doc(store, "dataset", dataset_id)
     new_id = _check_new_id(analysis_id, field="analysis_id") if analysis_id else str(uuid.uuid4())
-    seed = params.pop("seed", None)
-    try:
-        seed = int(seed) if seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
-    except (TypeError, ValueError):
-        raise AnalysisInputError(f"seed must be an integer, not {seed!r}", field="seed") from None
+    seed = params.pop("seed")
     if process == "SPRING":
         return _run_spring(store, settings, dataset, subsample=subsample, params=params, seed=seed,
                            progress=progress, scratch=scratch, analysis_id=new_id)
     return _run_embedding(store, settings, dataset, process=process, params=params, seed=seed,
                           progress=progress, scratch=scratch, analysis_id=new_id)
-
-
-def _folder_name(name: str) -> str:
-    """Return ``name`` made safe as the SPRING subplot folder name."""
-    cleaned = re.sub(r"[/\\\x00-\x1f]+", "_", name).strip()
-    return (cleaned if cleaned not in ("", ".", "..") else "analysis")[:200]
 
 
 def _preview(coordinates: Any, labels: Any, path: Path) -> None:
@@ -449,25 +565,37 @@ def _preview(coordinates: Any, labels: Any, path: Path) -> None:
     write_preview(np.asarray(coordinates), None if labels is None else np.asarray(labels), path)
 
 
-def spring_pca(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return the PCA (``Epca``) and cluster labels stored in a SPRING analysis folder.
+def spring_subplot(settings: Settings, spring: Doc, dataset: Doc) -> Path:
+    """Return the subplot folder of the SPRING analysis ``spring`` of ``dataset``.
+
+    The folder named by the analysis's ``parameters["subplot"]`` (else by the dataset's
+    name, spec §10), found by :func:`bioblocks.analysis.subplot_dir`; it may not exist.
+    """
+    from ..analysis import subplot_dir
+
+    folder = analysis_dir(settings.resolved_data_dir, dataset["_id"], spring["_id"])
+    return subplot_dir(folder, spring.get("parameters"), str(dataset.get("name") or dataset["_id"]))
+
+
+def spring_pca(subplot: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the PCA (``Epca``) and cluster labels stored in a SPRING subplot folder.
 
     This is the z-scored PCA of the analysis's normalised matrix (spec §4),
     one row per analysed cell, as written to its ``intermediates.npz``.
-    Raises :class:`AnalysisInputError` if the folder holds no SPRING subplot.
+    Raises :class:`AnalysisInputError` if the folder holds no ``intermediates.npz``.
     """
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
-        intermediates = sub / "intermediates.npz"
-        if intermediates.is_file():
-            with np.load(intermediates) as data:
-                pca = np.asarray(data["Epca"], dtype=np.float64)
-            clusters = sub / "louvain_clusters.npy"
-            labels = np.load(clusters, allow_pickle=False) if clusters.is_file() else None
-            return pca, labels
-    raise AnalysisInputError(
-        f"{folder} holds no SPRING subplot with intermediates.npz; rerun that SPRING analysis",
-        field="springAnalysis",
-    )
+    intermediates = subplot / "intermediates.npz"
+    if not intermediates.is_file():
+        raise AnalysisInputError(
+            f"{subplot} holds no SPRING subplot with intermediates.npz; rerun that SPRING "
+            "analysis (or run `bioblocks db upgrade` if it was made by an older version)",
+            field="springAnalysis",
+        )
+    with np.load(intermediates) as data:
+        pca = np.asarray(data["Epca"], dtype=np.float64)
+    clusters = subplot / "louvain_clusters.npy"
+    labels = np.load(clusters, allow_pickle=False) if clusters.is_file() else None
+    return pca, labels
 
 
 def _run_spring(
@@ -475,7 +603,14 @@ def _run_spring(
     params: dict[str, Any], seed: int, progress: Progress, scratch: Path | None,
     analysis_id: str,
 ) -> Doc:
-    from ..analysis import SpringParams, run_spring, subsample_name, subsample_plan
+    from ..analysis import (
+        SUBPLOT_PARAMETER,
+        SpringParams,
+        run_spring,
+        subplot_name,
+        subsample_name,
+        subsample_plan,
+    )
 
     if subsample is not None and (isinstance(subsample, bool) or int(subsample) < 1):
         raise AnalysisInputError("subsample must be a positive number of cells", field="subsample")
@@ -489,10 +624,11 @@ def _run_spring(
     dataset_name = str(dataset.get("name") or dataset["_id"])
     names = dict(subsample_plan(dataset_name, n_cells))
     name = names.get(size) or subsample_name(dataset_name, size)
+    subplot = subplot_name(dataset_name)  # spec §10: the folder is named after the dataset
     final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
         result = run_spring(
-            counts, list(gene_names), out_dir=staging, dataset_name=_folder_name(name),
+            counts, list(gene_names), out_dir=staging, dataset_name=subplot,
             params=spring_params, cell_metadata=obs, progress=scaled(progress, 0.05, 0.95),
             consume_counts=True,
         )
@@ -501,7 +637,8 @@ def _run_spring(
     doc = _register(store, settings, dataset, analysis_id, {
         "name": name[:128],
         "processType": "SPRING",
-        "parameters": {**spring_params.to_dict(), "seed": seed, "subsample": size},
+        "parameters": {**spring_params.to_dict(), "seed": seed, "subsample": size,
+                       SUBPLOT_PARAMETER: subplot},
         "dataset": dataset["_id"],
         "subsample": size,
         "seed": seed,
@@ -535,7 +672,7 @@ def _run_embedding(
                 field="springAnalysis",
             )
     progress(0.0, "loading the SPRING analysis's PCA")
-    pca, labels = spring_pca(analysis_dir(settings.resolved_data_dir, dataset["_id"], spring["_id"]))
+    pca, labels = spring_pca(spring_subplot(settings, spring, dataset))
     from ..analysis.embeddings import run_tsne, run_umap
 
     runner = run_tsne if process == "TSNE" else run_umap
@@ -574,13 +711,19 @@ def analysis_exists(store: Any, dataset_id: str, process: str, *, subsample: int
 
 __all__ = [
     "PROCESSES",
+    "DEFAULT_SEED",
     "analysis_exists",
     "append_analysis",
+    "canonical_process",
+    "check_analysis_params",
+    "check_pipeline_params",
     "delete_dataset_files",
     "fetch_dataset_matrix",
     "import_dataset",
     "import_hca_project",
     "remove_orphan_analyses",
+    "resolve_seed",
     "run_analysis",
+    "spring_subplot",
     "whole_spring_analysis",
 ]
