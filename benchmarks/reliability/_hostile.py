@@ -115,6 +115,110 @@ def _digits(n_bytes: int) -> bytes:
     return f"%%MatrixMarket matrix coordinate integer general\n99999 9999 {rows}\n{text}\n".encode()
 
 
+def _hdf5(kind: str, change: Callable[[object], None]) -> bytes:
+    """A small h5ad / 10x .h5 / loom file of _CELLS x _GENES, then ``change(h5py_file)``."""
+    import tempfile
+
+    import h5py
+    import numpy as np
+    import scipy.sparse as sp
+
+    counts = np.zeros((_CELLS, _GENES), dtype=np.int32)
+    for g, c, v in _good_entries():
+        counts[c - 1, g - 1] = int(v)
+    genes = np.array([f"GENE{k}" for k in range(_GENES)], dtype="S")
+    cells = np.array([f"CELL{k:04d}-1" for k in range(_CELLS)], dtype="S")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/x"
+        with h5py.File(path, "w") as f:
+            if kind == "h5ad":
+                X = sp.csr_matrix(counts)
+                g = f.create_group("X")
+                g.attrs["encoding-type"], g.attrs["encoding-version"] = "csr_matrix", "0.1.0"
+                g.attrs["shape"] = X.shape
+                g["data"], g["indices"], g["indptr"] = X.data, X.indices, X.indptr
+                for frame, index in (("obs", cells), ("var", genes)):
+                    d = f.create_group(frame)
+                    d.attrs["encoding-type"], d.attrs["encoding-version"] = "dataframe", "0.2.0"
+                    d.attrs["_index"], d.attrs["column-order"] = "_index", np.array([], "S")
+                    d["_index"] = index
+            elif kind == "10x":
+                X = sp.csc_matrix(counts.T)
+                g = f.create_group("matrix")
+                g["data"], g["indices"], g["indptr"] = X.data, X.indices, X.indptr
+                g["shape"] = np.array(X.shape, dtype=np.int32)
+                g["barcodes"] = cells
+                g.create_group("features")
+                g["features/id"], g["features/name"] = genes, genes
+            else:
+                f["matrix"] = counts.T.astype(np.float32)
+                f.create_group("row_attrs")["Gene"] = genes
+                f.create_group("col_attrs")["CellID"] = cells
+            change(f)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def _replace(obj: str, **create: object) -> Callable[[object], None]:
+    """Replace dataset ``obj`` by ``create_dataset(obj, **create)``."""
+    def change(f: object) -> None:
+        del f[obj]  # type: ignore[index]
+        f.create_dataset(obj, **create)  # type: ignore[attr-defined]
+    return change
+
+
+def _link(obj: str, make: Callable[[], object]) -> Callable[[object], None]:
+    def change(f: object) -> None:
+        del f[obj]  # type: ignore[index]
+        f[obj] = make()  # type: ignore[index]
+    return change
+
+
+def _virtual(obj: str) -> Callable[[object], None]:
+    import h5py
+
+    def change(f: object) -> None:
+        layout = h5py.VirtualLayout(shape=(_GENES,), dtype="S16")
+        layout[:] = h5py.VirtualSource("/etc/passwd.h5", "names", shape=(_GENES,))
+        del f[obj]  # type: ignore[index]
+        f.create_virtual_dataset(obj, layout)  # type: ignore[attr-defined]
+    return change
+
+
+def _hdf5_corpus() -> list[tuple[str, str, Callable[[], bytes], tuple[int, ...]]]:
+    """Hostile HDF5 files: reads outside the file, corrupt sparse parts, never-written data."""
+    import h5py
+    import numpy as np
+
+    e422 = (422,)
+    nnz = len(_good_entries())
+    changes = {
+        "passwd": _replace("matrix/features/name", shape=(_GENES,), dtype="S8",
+                           external=[("/etc/passwd", 0, 8 * _GENES)]),
+        "elink": _link("var/_index", lambda: h5py.ExternalLink("/etc/passwd.h5", "/names")),
+        "soft": _link("obs/_index", lambda: h5py.SoftLink("/../../etc/passwd")),
+        "indices": _replace("X/indices", data=np.full(nnz, _GENES + 3, dtype=np.int32)),
+        "indptr": _replace("X/indptr", data=np.linspace(0, nnz, _CELLS + 1)),
+        "complex": _replace("X/data", data=np.ones(nnz, dtype=np.complex64) * 1j),
+        "unwritten": _replace("matrix/data", shape=(10**9,), dtype="i4", chunks=(4096,)),
+    }
+    return [
+        ("10x .h5 with external storage on /etc/passwd", "m.h5",
+         lambda: _hdf5("10x", changes["passwd"]), e422),
+        ("h5ad with an external link", "m.h5ad", lambda: _hdf5("h5ad", changes["elink"]), e422),
+        ("loom with a virtual dataset", "m.loom",
+         lambda: _hdf5("loom", _virtual("row_attrs/Gene")), e422),
+        ("h5ad with a soft link leaving the file", "m.h5ad",
+         lambda: _hdf5("h5ad", changes["soft"]), e422),
+        ("h5ad indices beyond the genes", "m.h5ad", lambda: _hdf5("h5ad", changes["indices"]),
+         e422),
+        ("h5ad float indptr", "m.h5ad", lambda: _hdf5("h5ad", changes["indptr"]), e422),
+        ("h5ad complex values", "m.h5ad", lambda: _hdf5("h5ad", changes["complex"]), e422),
+        ("10x .h5 never-written 4 GB data", "m.h5", lambda: _hdf5("10x", changes["unwritten"]),
+         e422),
+    ]
+
+
 def corpus() -> list[tuple[str, str, Callable[[], bytes], tuple[int, ...]]]:
     """Return ``(label, filename, make bytes, accepted statuses)`` for every hostile file."""
     good = _mtx(_good_entries())
@@ -161,6 +265,7 @@ def corpus() -> list[tuple[str, str, Callable[[], bytes], tuple[int, ...]]]:
         ("unknown format", "matrix.bin", lambda: os.urandom(4096), e422),
         ("non-UTF-8 gene file", "m.zip",
          lambda: _tenx_zip(features=_features().replace(b"GENE3", b"GEN\xff\xfe3")), e422),
+        *_hdf5_corpus(),
     ]
 
 
@@ -181,7 +286,8 @@ def hostile(server: Server, dataset_id: str) -> Row:
             try:
                 resp = client.put(f"/dataset/{dataset_id}/matrix", params={"filename": filename},
                                   content=make(),
-                                  headers={"Content-Type": "application/octet-stream"})
+                                  headers={"Content-Type": "application/octet-stream",
+                                           "If-Match": str(before_doc.get("_etag", ""))})
             except httpx.HTTPError as exc:
                 problems.append(f"{label}: {type(exc).__name__}")
                 continue
