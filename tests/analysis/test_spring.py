@@ -16,6 +16,7 @@ SUBPLOT_FILES = {
     "coordinates.txt", "edges.csv", "graph_data.json", "categorical_coloring_data.json",
     "color_data_gene_sets.csv", "color_stats.json", "pca.csv", "genes.txt", "cell_filter.npy",
     "cell_filter.txt", "louvain_clusters.npy", "intermediates.npz", "run_info.json",
+    "mutability.txt",
 }  # fmt: skip
 MAIN_FILES = {
     "counts_norm.npz", "genes.txt", "total_counts.txt", "counts_norm_sparse_genes.hdf5",
@@ -232,6 +233,47 @@ def test_hpc_cell_cycle_exclusion(hpc) -> None:
     assert selected.size == 1_298
     kept, dropped = remove_correlated_genes(norm, hpc.genes, selected, G2M, min_corr=0.2)
     assert kept.size == 1_271 and dropped.size == 27
+
+
+def _knn_preservation(space: np.ndarray, layout: np.ndarray, k: int = 15) -> float:
+    """Mean over cells of the fraction of the k nearest neighbours in ``space`` (self
+    excluded) that are among the k nearest in ``layout``; scikit-learn's exact search,
+    independent of the pipeline's kNN code."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def neighbours(points: np.ndarray) -> np.ndarray:
+        return NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)[1][:, 1:]
+
+    a, b = neighbours(space), neighbours(layout)
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b, strict=True)]))
+
+
+def test_hpc_layout_preserves_pc_neighbourhoods_as_the_published_plot(
+    hpc, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Issue 13 item 14: the published SPRING layout of these cells keeps 0.108 of each
+    # cell's 15 nearest neighbours in the 30-PC space. Published parameters (k = 4, 200
+    # iterations, the G2M exclusion, fa2's settings); seed 0 through the whole pipeline,
+    # seeds 1-3 by re-running the layout on its graph. Measured: 0.1143, 0.1155, 0.1105,
+    # 0.1151 (mean 0.1139); the random start keeps 0.003.
+    from bioblocks.analysis.layout import forceatlas2
+
+    params = SpringParams(gene_min_counts=3, gene_min_cells=3, gene_var_pctl=85,
+                          n_prin_comps=30, n_neighbors=4, n_force_iter=200,
+                          cell_cycle_genes=G2M)  # fmt: skip
+    result = run_spring(hpc.counts, hpc.genes, out_dir=tmp_path_factory.mktemp("hpc-g2m"),
+                        dataset_name="HPC", params=params)  # fmt: skip
+    assert result.epca.shape == (4_790, 30) and result.gene_filter.size == 1_271
+    scores = [_knn_preservation(result.epca, result.coordinates)]
+    for seed in (1, 2, 3):
+        raw = forceatlas2(result.edges, 4_790, n_iter=200, seed=seed, scaling_ratio=1.0,
+                          gravity=0.05, barnes_hut_theta=2.0, edge_weight_influence=1.0,
+                          jitter_tolerance=1.0)  # fmt: skip
+        scores.append(_knn_preservation(result.epca, raw))
+    assert min(scores) >= 0.108, scores
+    assert np.mean(scores) >= 0.108, scores
+    start = forceatlas2(result.edges, 4_790, n_iter=0, seed=0)
+    assert _knn_preservation(result.epca, start) < 0.02  # the measure is not trivially met
 
 
 def test_cancel_stops_the_background_writer(tmp_path: Path, make_counts) -> None:

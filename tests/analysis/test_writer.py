@@ -72,3 +72,40 @@ def test_hdf5_files_read_like_the_spring_scripts(tmp_path: Path) -> None:
             row = np.zeros(4)
             row[f["gene_ix"][str(i)][:]] = f["counts"][str(i)][:]
             np.testing.assert_array_equal(row, dense[i])
+
+
+def test_subplot_name_is_the_dataset_name_made_one_safe_path_segment() -> None:
+    # spec §10: `…/analyses/<aid>/<dataset name>/`, spaces and all (the old portal's URLs)
+    assert _writer.subplot_name("Hematopoietic Progenitor Cells") == "Hematopoietic Progenitor Cells"
+    assert _writer.subplot_name("Zellen: Maus #1 (ü)") == "Zellen: Maus #1 (ü)"
+    assert _writer.subplot_name("hpc/P9A") == "hpc_P9A"
+    assert _writer.subplot_name("a\\\\b\nc\x00d\x7f") == "a_b_c_d_"
+    assert _writer.subplot_name("  padded  ") == "padded"
+    for bad in ("", " ", ".", "..", "/", "\n"):
+        assert _writer.subplot_name(bad) in ("analysis", "_")
+    long = _writer.subplot_name("é" * 300)
+    assert len(long.encode("utf-8")) <= 240 and set(long) == {"é"}
+    assert len(_writer.subplot_name("x" * 300)) == 200
+    for name in ("hpc/P9A", "é" * 300, "  a / b  ", ".."):
+        once = _writer.subplot_name(name)
+        assert _writer.subplot_name(once) == once  # a recorded name reads back as itself
+
+
+def test_subplot_dir_uses_the_recorded_name_and_stays_inside(tmp_path: Path) -> None:
+    assert _writer.subplot_dir(tmp_path, {"subplot": "HPC"}, "renamed since") == tmp_path / "HPC"
+    assert _writer.subplot_dir(tmp_path, {}, "hpc/P9A") == tmp_path / "hpc_P9A"
+    assert _writer.subplot_dir(tmp_path, None, "HPC") == tmp_path / "HPC"
+    for forged in ("../../etc", "..", "a/b", "", 7):
+        assert _writer.subplot_dir(tmp_path, {"subplot": forged}, "HPC") == tmp_path / "HPC"
+
+
+def test_every_subplot_is_read_only_for_the_viewer(tmp_path: Path) -> None:
+    # issue 13.16: without mutability.txt the viewer offers editing the server cannot do
+    n = 3
+    _writer.write_subplot(
+        tmp_path / "HPC", gene_names=["A", "B"], cell_filter=np.arange(n),
+        coordinates=np.zeros((n, 2)), edges=np.array([[0, 1]]), epca=np.zeros((n, 2)),
+        gene_filter=np.array([0]), total_counts=np.ones(n), louvain=np.zeros(n),
+        categorical={}, tracks={}, stats={}, run_info={"Nodes": n},
+    )  # fmt: skip
+    assert (tmp_path / "HPC" / "mutability.txt").read_bytes() == b""

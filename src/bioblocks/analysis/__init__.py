@@ -20,12 +20,20 @@ from bioblocks.analysis._subsample import (
     subsample_plan,
     subsample_sizes,
 )
+from bioblocks.analysis._writer import (
+    MUTABILITY_FILE,
+    SUBPLOT_PARAMETER,
+    subplot_dir,
+    subplot_name,
+)
 from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
 from bioblocks.analysis.layout import forceatlas2
 from bioblocks.analysis.preview import write_preview
 from bioblocks.analysis.spring import SpringParams, SpringResult, postprocess_layout, run_spring
 
 __all__ = [
+    "MUTABILITY_FILE",
+    "SUBPLOT_PARAMETER",
     "ExpressionStore",
     "SpringParams",
     "SpringResult",
@@ -51,6 +59,8 @@ __all__ = [
     "subsample_name",
     "subsample_plan",
     "subsample_sizes",
+    "subplot_dir",
+    "subplot_name",
     "track_color_stats",
     "vscores",
     "write_preview",

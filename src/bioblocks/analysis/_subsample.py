@@ -44,24 +44,28 @@ def size_shorthand(size: int) -> str:
     return f"{thousands}K"
 
 
+def _shorthand_value(shorthand: str) -> int:
+    """Return the number of cells a shorthand such as ``5K``, ``2M`` or ``999`` stands for."""
+    scale = {"K": 1_000, "M": 1_000_000}.get(shorthand[-1:], 1)
+    return int(shorthand[:-1] if scale > 1 else shorthand) * scale
+
+
 def subsample_name(dataset_name: str, size: int) -> str:
-    """Return the analysis name ``"<dataset name> - <size shorthand>"``."""
-    return f"{dataset_name} - {size_shorthand(size)}"
+    """Return the analysis name ``"<dataset name> - <size>"`` of a ``size``-cell analysis.
+
+    The size is its shorthand where that is exact (1000 → ``1K``, 100000 → ``100K``) and
+    the exact count otherwise (1817 → ``1817``, 4790 → ``4790``), so a name never claims
+    a size the analysis does not have.
+    """
+    shorthand = size_shorthand(size)
+    exact = shorthand if _shorthand_value(shorthand) == size else str(size)
+    return f"{dataset_name} - {exact}"
 
 
 def subsample_plan(dataset_name: str, n_cells: int) -> list[tuple[int, str]]:
-    """Return ``(size, name)`` for every SPRING analysis of a dataset.
-
-    When the whole dataset's shorthand equals a smaller size's (5,400 cells and 5,000
-    both read ``5K``), the whole dataset is named by its exact cell count instead.
-    """
-    plan: list[tuple[int, str]] = []
-    for size in subsample_sizes(n_cells):
-        name = subsample_name(dataset_name, size)
-        if any(name == other for _, other in plan):
-            name = f"{dataset_name} - {size}"
-        plan.append((size, name))
-    return plan
+    """Return ``(size, name)`` for every SPRING analysis of a dataset (:func:`subsample_name`:
+    the shorthand where it is exact, else the exact count, so no two names collide)."""
+    return [(size, subsample_name(dataset_name, size)) for size in subsample_sizes(n_cells)]
 
 
 def subsample_cells(n_cells: int, size: int, *, seed: int = 0) -> np.ndarray:

@@ -3,11 +3,17 @@
 The analysis folder holds the main (normalised) matrix for gene look-ups; its subplot
 folder ``<dataset name>/`` holds what the SPRING viewer reads. Text files are ASCII with
 LF line endings.
+
+The subplot folder is named by :func:`subplot_name` (the dataset name, as the old portal
+builds its URLs ``…/analyses/<aid>/<dataset name>/``), the name is recorded in the
+analysis's ``parameters["subplot"]``, and every reader finds the folder through
+:func:`subplot_dir`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +41,57 @@ def _write_text(path: Path, text: str) -> None:
 
 def _write_json(path: Path, obj: object) -> None:
     _write_text(path, json.dumps(obj, indent=4, sort_keys=True))
+
+
+# ---- the subplot folder's name -------------------------------------------------------------
+
+#: Key of an analysis's ``parameters`` that records its subplot folder's name.
+SUBPLOT_PARAMETER = "subplot"
+
+#: Written empty in every subplot: the SPRING viewer is read-only when this file exists
+#: (a 404 would make it offer clustering and saving, whose endpoints this server lacks).
+MUTABILITY_FILE = "mutability.txt"
+
+#: Most characters (and UTF-8 bytes) of a subplot folder name; file systems allow 255 bytes.
+_MAX_CHARS = 200
+_MAX_BYTES = 240
+
+# Characters that cannot stand in one path segment: slashes and control characters.
+_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]+")
+
+
+def subplot_name(dataset_name: str) -> str:
+    """Return the subplot folder name of a SPRING analysis of the dataset ``dataset_name``.
+
+    Spec §10: the folder is named after the dataset, exactly (spaces and all), so the old
+    portal's ``…/analyses/<aid>/<dataset name>/`` URLs find it. What a single path segment
+    cannot hold is replaced: each run of slashes, backslashes and control characters becomes
+    ``_``; surrounding spaces are stripped; the name is cut to 200 characters and 240 UTF-8
+    bytes; ``""``, ``"."`` and ``".."`` become ``"analysis"``. Such names differ from the
+    dataset name, so only clients that read ``parameters["subplot"]`` find them.
+    """
+    cleaned = _UNSAFE.sub("_", str(dataset_name)).strip()[:_MAX_CHARS]
+    while len(cleaned.encode("utf-8")) > _MAX_BYTES:
+        cleaned = cleaned[:-1]
+    cleaned = cleaned.strip()
+    return cleaned if cleaned not in ("", ".", "..") else "analysis"
+
+
+def subplot_dir(
+    analysis_folder: Path, parameters: Mapping[str, object] | None, dataset_name: str
+) -> Path:
+    """Return the subplot folder of the SPRING analysis stored in ``analysis_folder``.
+
+    The name is the one recorded in ``parameters["subplot"]``; analyses that record none
+    (made by hand, or before the name was recorded) use ``subplot_name(dataset_name)``, as
+    spec §10 says. A recorded name that is not a safe folder name (a document edited to
+    ``"../x"``) is ignored the same way, so the result always lies inside
+    ``analysis_folder``. The folder may not exist.
+    """
+    recorded = (parameters or {}).get(SUBPLOT_PARAMETER)
+    if isinstance(recorded, str) and recorded and subplot_name(recorded) == recorded:
+        return Path(analysis_folder) / recorded
+    return Path(analysis_folder) / subplot_name(dataset_name)
 
 
 # ---- subplot files -----------------------------------------------------------------------
@@ -128,6 +185,11 @@ def write_run_info(path: Path, info: Mapping[str, object]) -> None:
     _write_json(path, dict(info))
 
 
+def write_mutability(folder: Path) -> None:
+    """Write an empty ``mutability.txt`` into the subplot ``folder``: read-only for the viewer."""
+    _write_text(folder / MUTABILITY_FILE, "")
+
+
 def write_subplot(
     folder: Path,
     *,
@@ -144,8 +206,10 @@ def write_subplot(
     stats: Mapping[str, Sequence[float]],
     run_info: Mapping[str, object],
 ) -> None:
-    """Write every file of a SPRING subplot folder (spec §10) into ``folder`` (created)."""
+    """Write every file of a SPRING subplot folder (spec §10) into ``folder`` (created),
+    with an empty ``mutability.txt`` (the viewer then offers no editing)."""
     folder.mkdir(parents=True, exist_ok=True)
+    write_mutability(folder)
     n = len(cell_filter)
     write_coordinates(folder / "coordinates.txt", coordinates)
     write_edges(folder / "edges.csv", edges)

@@ -404,7 +404,8 @@ def run_spring(
     ``total_counts.txt``, ``counts_norm_sparse_genes.hdf5``,
     ``counts_norm_sparse_cells.hdf5`` (main matrix: every input row, normalised to the
     mean total of the analysed cells). ``out_dir/<dataset_name>/``: every file of spec
-    §10, ``run_info.json`` recording every parameter and the seed.
+    §10 with an empty ``mutability.txt`` (read-only for the viewer), ``run_info.json``
+    recording every parameter, the seed and the folder's name (``Subplot``).
 
     Raises
     ------
@@ -568,6 +569,7 @@ def run_spring(
             "Excluded_Genes": [names[i] for i in excluded],
             "Sparse_Path": bool(sparse_path),
             "Columns_Without_Track": too_many,
+            "Subplot": dataset_name,
         }
         _writer.write_subplot(
             out_dir / dataset_name,

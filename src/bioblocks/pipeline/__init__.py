@@ -7,4 +7,6 @@
 * :mod:`.steps`: the pipeline (``hca-sync``, ``fetch-matrices``, ``spring``,
   ``tsne``, ``umap``), idempotent steps that queue jobs.
 * :mod:`.scheduler`: the cron schedule and the background services of ``serve``.
+* :mod:`.upgrade`: upgrades of the files tree (SPRING subplot folders named
+  after their dataset), run by ``bioblocks db upgrade`` and ``serve``.
 """

@@ -56,19 +56,18 @@ function analysisFolder(datasetId, analysisId) {
 }
 
 /**
- * URL of the SPRING subplot folder inside a SPRING analysis folder (spec §10). The writer
- * names it after the analysis (`<dataset name>[ - <size>]`); older folders use the dataset
- * name. The first candidate holding `run_info.json` wins.
+ * URL of the SPRING subplot folder inside a SPRING analysis folder (spec §10): the name
+ * recorded in the analysis's `parameters.subplot`, else the dataset name (the rule of
+ * `bioblocks.analysis.subplot_dir`; `bioblocks db upgrade` records the name of older
+ * analyses). Throws when that folder has no `run_info.json`.
  */
 async function subplotFolder(analysis, dataset) {
   const folder = analysisFolder(dataset._id, analysis._id);
-  const params = analysis.parameters || {};
-  const names = [...new Set([params.subplot, analysis.name, dataset.name].filter(Boolean))];
-  for (const name of names) {
-    const url = `${folder}/${encodeURIComponent(name)}`;
-    if ((await api.getText(`${url}/run_info.json`, { optional: true })) !== null) return url;
-  }
-  throw new Error(`no SPRING folder (run_info.json) in ${folder}`);
+  const recorded = (analysis.parameters || {}).subplot;
+  const name = typeof recorded === "string" && recorded ? recorded : dataset.name || dataset._id;
+  const url = `${folder}/${encodeURIComponent(name)}`;
+  if ((await api.getText(`${url}/run_info.json`, { optional: true })) !== null) return url;
+  throw new Error(`no SPRING folder ${name} (run_info.json) in ${folder}`);
 }
 
 /** The SPRING analysis a t-SNE/UMAP analysis was computed from, or null. */
