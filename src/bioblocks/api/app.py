@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import web
 from ..config import Settings, get_settings
+from ..storage import sweep_staging
 from ..store import Store, open_store
 from . import docs, eve, expression, files, jobs, media, spring, upload
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
@@ -142,9 +143,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     """Build the application: store opened (migrations applied), routers, middleware.
 
     ``app.state.settings`` and ``app.state.store`` are set; the store is closed
-    when the application shuts down.
+    when the application shuts down. Staging entries of crashed processes in
+    ``files/tmp/`` are swept first (:func:`bioblocks.storage.sweep_staging`).
     """
     settings = settings or get_settings()
+    sweep_staging(settings.resolved_data_dir)  # what crashed processes left in files/tmp/
     store = store or open_store(settings)
 
     @asynccontextmanager

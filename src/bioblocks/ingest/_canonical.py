@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from ..errors import IngestError
 from ..progress import Progress, null_progress, scaled
+from ..storage import ensure_free_space, is_disk_full, storage_full
 from ._archive import extract_zip, single_top_folder
 from ._checks import check_csr
 from ._dense import read_dense
@@ -281,18 +282,47 @@ def _combine(
     return X, obs, var, renamed
 
 
+def canonical_bytes(X: sp.csr_matrix, *, obs: pd.DataFrame, var: pd.DataFrame) -> int:
+    """Return an upper bound of the size of the canonical ``.h5ad`` of ``X``, ``obs``, ``var``.
+
+    X is written uncompressed (its three arrays as they are); a table takes at
+    most its in-memory size (Python strings weigh more than HDF5's); 1 MiB
+    covers the file's own structure.
+    """
+    arrays = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    tables = sum(int(t.memory_usage(index=True, deep=True).sum()) for t in (obs, var))
+    return int(arrays + tables + 1024**2)
+
+
 def write_canonical(
     path: Path, X: sp.csr_matrix, *, obs: pd.DataFrame, var: pd.DataFrame, source_format: str
 ) -> None:
-    """Write the canonical ``.h5ad`` (uncompressed) to ``path``; ``X``'s structure is checked first."""
+    """Write the canonical ``.h5ad`` (uncompressed) to ``path``; ``X``'s structure is checked first.
+
+    So is the free space, for :func:`canonical_bytes`: libhdf5 must not meet a
+    full disk (it may crash the process afterwards). Raises
+    :class:`bioblocks.errors.StorageFullError` (nothing left at ``path``).
+    """
     import anndata
 
     check_csr(X, name=path.name)
+    ensure_free_space(path.parent, canonical_bytes(X, obs=obs, var=var), what=path.name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            adata = anndata.AnnData(X=X, obs=obs, var=var, uns={"source_format": source_format})
+            adata.write_h5ad(path)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        path.unlink(missing_ok=True)
+        raise storage_full(path.parent) from exc
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        adata = anndata.AnnData(X=X, obs=obs, var=var, uns={"source_format": source_format})
-        adata.write_h5ad(path)
+
+def _tree_bytes(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def import_matrix(
@@ -315,7 +345,9 @@ def import_matrix(
     summary. ``dest_dir`` is a staging folder the caller renames into place;
     with ``keep_original`` the inputs are copied to ``dest_dir/original/``.
     Returns a :class:`MatrixSummary`. Raises :class:`IngestError` naming the
-    file at fault; the caller then discards ``dest_dir``.
+    file at fault, and :class:`bioblocks.errors.StorageFullError` when the
+    disk is full (checked before the canonical file is written); the caller
+    then discards ``dest_dir``.
     """
     paths = [Path(s) for s in sources]
     if not paths:
@@ -350,6 +382,7 @@ def import_matrix(
     write_canonical(dest_dir / CANONICAL_NAME, X, obs=obs, var=var, source_format=source_format)
     if keep_original:
         original = dest_dir / "original"
+        ensure_free_space(dest_dir, sum(_tree_bytes(p) for p in paths), what="original/")
         original.mkdir()
         for path in paths:
             if path.is_dir():

@@ -7,6 +7,11 @@ Layout under the data directory (``Settings.data_dir``, default ``./files``)::
     datasets/<dataset_id>/matrix/matrix.h5ad  the canonical matrix of a dataset
     datasets/<dataset_id>/analyses/<analysis_id>/...   one folder per analysis
     tmp/                                      staging area; same filesystem, so renames are atomic
+
+Staging names carry their owner process; :func:`sweep_staging` removes, at
+start-up, what crashed processes left in ``tmp/``. A full disk is
+:class:`bioblocks.errors.StorageFullError` (:func:`ensure_free_space`,
+:func:`is_disk_full`).
 """
 
 from ._files import (
@@ -20,15 +25,22 @@ from ._files import (
     safe_resolve,
     tmp_dir,
 )
+from ._space import ensure_free_space, is_disk_full, storage_full
+from ._staging import staging_path, sweep_staging
 
 __all__ = [
     "PathOutsideDataDir",
     "analysis_dir",
     "atomic_dir",
     "dataset_dir",
+    "ensure_free_space",
+    "is_disk_full",
     "matrix_dir",
     "matrix_path",
     "media_dir",
     "safe_resolve",
+    "staging_path",
+    "storage_full",
+    "sweep_staging",
     "tmp_dir",
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..errors import BioblocksError
+from ..errors import BioblocksError, StorageFullError
+from ._space import is_disk_full, storage_full
+from ._staging import staging_path
 
 _UUID_CHARS = set("0123456789abcdef-")
 
@@ -84,23 +85,34 @@ def atomic_dir(final: Path, *, data_dir: Path, replace: bool = False) -> Iterato
     """Yield a fresh staging folder; on success rename it to ``final`` in one step.
 
     On any exception the staging folder is removed and ``final`` is untouched, so
-    readers never see a half-written folder. With ``replace``, an existing
-    ``final`` is swapped out (moved aside, then deleted) after the new one is in place.
+    readers never see a half-written folder; a full disk (``ENOSPC`` anywhere
+    below) becomes :class:`StorageFullError`. With ``replace``, an existing
+    ``final`` is swapped out (moved aside, then deleted) after the new one is in
+    place. The staging names carry their owner process, so the start-up sweep
+    (:func:`bioblocks.storage.sweep_staging`) removes them once it is gone.
     """
-    staging = tmp_dir(data_dir) / f"{final.name}.{uuid.uuid4().hex}.partial"
-    staging.mkdir()
+    tmp_dir(data_dir)
+    staging = staging_path(data_dir, final.name, suffix=".partial")
+    try:
+        staging.mkdir()
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise storage_full(staging.parent) from exc
+        raise
     try:
         yield staging
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
             if not replace:
                 raise FileExistsError(f"{final} already exists")
-            aside = tmp_dir(data_dir) / f"{final.name}.{uuid.uuid4().hex}.old"
+            aside = staging_path(data_dir, final.name, suffix=".old")
             os.replace(final, aside)
             os.replace(staging, final)
             shutil.rmtree(aside, ignore_errors=True)
         else:
             os.replace(staging, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if not isinstance(exc, StorageFullError) and is_disk_full(exc):
+            raise storage_full(staging.parent) from exc
         raise
