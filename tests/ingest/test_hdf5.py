@@ -80,3 +80,34 @@ def test_inconsistent_10x_h5(ref: Reference, tmp_path: Path, limits: ImportLimit
     assert_import_fails(
         [path], tmp_path, limits, match="out of range", field="x.h5:matrix/indices"
     )
+
+
+def test_h5ad_obs_columns_of_every_kind_survive(tmp_path: Path, limits: ImportLimits) -> None:
+    """Only X, obs and var are read, column by column: every anndata column kind is kept,
+    obsm/uns/raw are not needed, dense and gzip-compressed files read the same."""
+    import pandas as pd
+
+    n = 9
+    obs = pd.DataFrame({
+        "cat": pd.Categorical(list("aabbbcccc")), "flag": [True, False] * 4 + [True],
+        "i": np.arange(n), "f": np.linspace(0, 1, n), "s": [f"x{i}" for i in range(n)],
+        "ni": pd.array([1, None, 3, 4, 5, 6, 7, 8, 9], dtype="Int64"),
+        "nb": pd.array([True, None] * 4 + [False], dtype="boolean"),
+    }, index=[f"c{i}" for i in range(n)])
+    X = sp.random(n, 5, density=0.5, format="csr", random_state=0)
+    X.data = np.ceil(X.data * 5)
+    var = pd.DataFrame({"gene_ids": [f"E{i}" for i in range(5)]}, index=[f"g{i}" for i in range(5)])
+    adata = anndata.AnnData(X=X, obs=obs, var=var)
+    adata.obsm["X_pca"] = np.zeros((n, 3))
+    adata.uns["x"] = {"a": 1}
+    adata.raw = adata
+    for k, (matrix, compression) in enumerate(((X, None), (X, "gzip"), (X.toarray(), None))):
+        path = tmp_path / f"a{k}.h5ad"
+        anndata.AnnData(X=matrix, obs=obs, var=var, obsm=adata.obsm, uns=adata.uns).write_h5ad(
+            path, compression=compression)
+        summary = import_matrix([path], tmp_path / f"out{k}", limits=limits)
+        Y, genes, barcodes, got = read_canonical(tmp_path / f"out{k}" / "matrix.h5ad")
+        np.testing.assert_array_equal(Y.toarray(), X.toarray())
+        assert genes.tolist() == var.index.tolist() and barcodes.tolist() == obs.index.tolist()
+        assert summary.obs_columns == [*obs.columns, "library"] and summary.dropped == []
+        pd.testing.assert_frame_equal(got[list(obs.columns)], obs, check_index_type=False)

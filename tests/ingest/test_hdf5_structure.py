@@ -199,3 +199,44 @@ def test_an_obs_column_of_the_wrong_length_is_dropped_and_listed(
     assert summary.dropped == [{"column": "short", "file": "x.h5ad",
                                 "reason": "4 values for 9 rows"}]
     assert summary.to_matrix_info()["dropped"] == summary.dropped
+
+
+_RSS_SCRIPT = """
+import resource, sys
+from pathlib import Path
+from bioblocks.errors import IngestError
+from bioblocks.ingest import ImportLimits, import_matrix
+
+warm, *paths = (Path(p) for p in sys.argv[1:])
+import_matrix([warm], warm.parent / "warm", limits=ImportLimits())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for k, path in enumerate(paths):
+    try:
+        import_matrix([path], path.parent / f"out{k}", limits=ImportLimits())
+    except IngestError:
+        pass
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def test_peak_rss_of_the_amplification_imports_stays_far_under_256_mb(
+    ref: Reference, tmp_path: Path
+) -> None:
+    """In a fresh process with the default limits (ru_maxrss, not only what tracemalloc sees)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "warm").mkdir()
+    paths = [write_h5ad(ref, tmp_path / "warm" / "warm.h5ad")]
+    for k, (suffix, writer, change, _) in enumerate(AMPLIFIERS.values()):
+        (tmp_path / str(k)).mkdir()
+        path = writer(ref, tmp_path / str(k) / f"amp{suffix}")
+        with h5py.File(path, "r+") as f:
+            change(f)
+        paths.append(path)
+    proc = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, *map(str, paths)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    growth = int(proc.stdout.strip().splitlines()[-1])
+    print(f"peak RSS growth over {len(paths) - 1} amplification imports: {growth:,} bytes")
+    assert growth < 64 * 1024**2, f"peak RSS grew by {growth:,} bytes"
