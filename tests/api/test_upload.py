@@ -250,3 +250,60 @@ def test_memory_growth_for_amplification_inputs_stays_bounded(tmp_path: Path) ->
     assert set(statuses.values()) <= {413, 422}, statuses
     growth = max(g for _, g in result.values())
     assert growth < 256 * 1024**2, result
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs (needs root: CI runs as root, so there it always runs)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs for the full-disk test needs root (CI runs as root)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs as root: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_full_disk_is_507_and_leaves_nothing_behind(small_disk: Path) -> None:
+    settings = Settings(data_dir=small_disk / "files", job_workers=0)
+    app = create_app(settings)
+    token = app.state.store.create_token("curator")
+    auth = {"Authorization": f"Bearer {token}"}
+    tmp = settings.resolved_data_dir / "tmp"
+    with TestClient(app) as client:
+        dataset = app.state.store.insert("dataset", {"name": "big"})
+        url = f"/dataset/{dataset['_id']}/matrix?filename=big.tsv.gz"
+        big = _tsv_gz(3000, 300, seed=4)  # ~1 MB compressed; its canonical matrix ~7 MB
+        assert len(big) < 2 * 1024**2
+
+        full = client.put(url, content=big, headers=auth)
+
+        assert full.status_code == 507, full.text
+        error = full.json()
+        assert error["_status"] == "ERR" and error["_error"]["code"] == 507
+        assert "Insufficient Storage" in error["_error"]["message"]
+        assert list(tmp.iterdir()) == []
+        assert "matrixInfo" not in app.state.store.get("dataset", dataset["_id"])
+
+        # an upload larger than the disk fails while it is received: 507 too, nothing kept
+        flood = client.put(url, content=np.random.default_rng(0).bytes(5 * 1024**2),
+                           headers=auth)
+        assert flood.status_code == 507, flood.text
+        assert list(tmp.iterdir()) == []
+
+        assert client.get(f"/dataset/{dataset['_id']}").status_code == 200  # alive
+        small = client.put(f"/dataset/{dataset['_id']}/matrix?filename=small.tsv.gz",
+                           content=_tsv_gz(30, 40, seed=1), headers=auth)
+        assert small.status_code == 200, small.text
+        assert small.json()["matrixInfo"]["cells"] == 30
+        assert list(tmp.iterdir()) == []
