@@ -79,6 +79,11 @@ def _settings_problem(exc: Exception) -> str:
     return "invalid settings: " + "; ".join(issues)
 
 
+def _is_cli_exit(exc: Exception) -> bool:
+    """Whether ``exc`` is typer's or click's own (``Exit``, ``Abort``, a usage error)."""
+    return type(exc).__module__.split(".")[0] in ("typer", "click")
+
+
 def friendly_errors(func: F) -> F:
     """Print one line instead of a traceback when the command fails.
 
@@ -88,31 +93,24 @@ def friendly_errors(func: F) -> F:
     one line saying so, exit code 1, and the traceback only with ``--debug`` or
     ``BIOBLOCKS_DEBUG=1``.
     """
-    import click
     from pydantic import ValidationError
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
         except (InputError, NotFoundError, BioblocksError) as exc:
             _error_line(str(exc))
             raise typer.Exit(2) from exc
-        except ValidationError as exc:
-            if debugging():
-                raise
-            _error_line(_settings_problem(exc))
-            raise typer.Exit(2) from exc
-        except OSError as exc:
-            if debugging():
-                raise
-            _error_line(str(exc))
-            raise typer.Exit(1) from exc
         except Exception as exc:
-            if debugging():
+            if debugging() or _is_cli_exit(exc):
                 raise
+            if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+                _error_line(_settings_problem(exc))
+                raise typer.Exit(2) from exc
+            if isinstance(exc, OSError):
+                _error_line(str(exc))
+                raise typer.Exit(1) from exc
             logging.getLogger(__name__).debug("unexpected error", exc_info=True)
             _error_line(f"unexpected {type(exc).__name__}: {exc} (a bug; rerun with --debug "
                         "or BIOBLOCKS_DEBUG=1 for the traceback, and please report it)")
@@ -375,7 +373,10 @@ app.add_typer(dataset_app, name="dataset")
 
 
 def _parse_params(pairs: list[str] | None, *, option: str = "--param") -> dict[str, Any]:
-    """Parse ``name=value`` pairs; values are JSON when they parse (numbers, lists), else text."""
+    """Parse ``name=value`` pairs; values are JSON when they parse (numbers, lists), else text.
+
+    A value that starts like a JSON list or object but does not parse is an :class:`InputError`.
+    """
     import json
 
     params: dict[str, Any] = {}
@@ -385,7 +386,11 @@ def _parse_params(pairs: list[str] | None, *, option: str = "--param") -> dict[s
             raise InputError(f"{pair!r} is not name=value", field=option)
         try:
             params[name.strip()] = json.loads(value)
-        except ValueError:
+        except ValueError as exc:
+            if value.lstrip().startswith(("[", "{")):  # meant as JSON: say where it breaks
+                raise InputError(f"{name.strip()}: {value!r} is not valid JSON ({exc}); "
+                                 "quote it for the shell, e.g. 'steps=[\"spring\"]'",
+                                 field=option) from exc
             params[name.strip()] = value
     return params
 

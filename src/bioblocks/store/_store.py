@@ -102,6 +102,44 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+#: Deepest nesting of dicts and lists a document may have (the JSON encoders and both
+#: stores' JSON functions fail far below Python's recursion limit, at about 255 levels).
+MAX_DOCUMENT_DEPTH = 64
+#: Integers a document may hold: what both stores keep exactly (SQLite's JSON functions
+#: read integers as signed 64-bit, larger ones as floats).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_document_values(fields: Mapping[str, Any]) -> None:
+    """Refuse values the store would not keep exactly; return None when all are fine.
+
+    Raises :class:`ValidationError` naming the field (dotted path) for an integer outside
+    the signed 64-bit range, a float that is not finite, or nesting deeper than
+    :data:`MAX_DOCUMENT_DEPTH`. Iterative, so no input can exhaust the stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(v, str(k), 1) for k, v in fields.items()]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValidationError({path: (
+                    f"the integer {value} is outside the signed 64-bit range the store "
+                    f"keeps exactly ({INT64_MIN}..{INT64_MAX}); send it as a string"
+                )})
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValidationError({path: f"{value} is not a finite number"})
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DOCUMENT_DEPTH:
+                raise ValidationError({path: (
+                    f"nested more than {MAX_DOCUMENT_DEPTH} levels deep; flatten it"
+                )})
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in items)
+
+
 def _resource(name: str) -> Resource:
     try:
         return RESOURCES[name]
@@ -149,8 +187,20 @@ def _alembic_config(connection: sa.Connection) -> Config:
     return config
 
 
+def _quiet_alembic() -> None:
+    """Hide Alembic's INFO lines ("Context impl SQLiteImpl.", one per connection), unless
+    the ``alembic`` logger was given a level of its own."""
+    logger = logging.getLogger("alembic")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 def upgrade(engine: sa.Engine) -> bool:
-    """Apply pending Alembic migrations; return True if anything was applied."""
+    """Apply pending Alembic migrations; return True if anything was applied.
+
+    Quiet unless it changes something: then it logs one line, "database upgraded to X".
+    """
+    _quiet_alembic()
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     with engine.connect() as conn:
         if MigrationContext.configure(conn).get_current_revision() == head:
@@ -158,10 +208,11 @@ def upgrade(engine: sa.Engine) -> bool:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(724312901)"))
-        if MigrationContext.configure(conn).get_current_revision() == head:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
             return False
-        log.info("applying database migrations up to %s", head)
         command.upgrade(_alembic_config(conn), "head")
+    log.info("database upgraded to %s (from %s)", head, current or "an empty database")
     return True
 
 
@@ -303,6 +354,7 @@ class Store:
     def _prepare(self, document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         body = {k: v for k, v in document.items() if k not in ("_created", "_updated", "_etag")}
         doc_id = body.pop("_id", None) or str(uuid.uuid4())
+        check_document_values(body)
         fields = _to_json(body)
         etag = compute_etag(
             {**fields, "_id": doc_id, "_created": to_iso(now), "_updated": to_iso(now)}
@@ -362,6 +414,7 @@ class Store:
         _resource(resource)
         rows = []
         for doc in docs:
+            check_document_values(doc)
             fields = _to_json({k: v for k, v in doc.items()
                                if k not in ("_id", "_created", "_updated", "_etag")})
             created, updated = doc["_created"], doc["_updated"]
@@ -404,6 +457,7 @@ class Store:
     ) -> dict[str, Any]:
         res = _resource(resource)
         now = _now()
+        check_document_values(fields)
         fields = _to_json(fields)
         etag_source = {
             **fields, "_id": doc_id, "_created": to_iso(created), "_updated": to_iso(now),
