@@ -883,9 +883,6 @@ def hca_import(
     """Import an HCA project's matrix as a dataset (a re-import of the same file version is a no-op)."""
     import json
 
-    from rich.progress import BarColumn, TimeRemainingColumn
-    from rich.progress import Progress as Bar
-
     from .sources.hca import AzulClient, prepare_import
     from .storage import tmp_dir
 
@@ -897,13 +894,7 @@ def hca_import(
             "(bioblocks.pipeline.operations.import_hca_project is missing); "
             "use --download-only to download and verify the matrix"
         )
-    columns = ("{task.description}", BarColumn(), "{task.percentage:>5.1f}%", TimeRemainingColumn())
-    with Bar(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("HCA import", total=1.0)
-
-        def progress(fraction: float, message: str) -> None:
-            bar.update(task, completed=fraction, description=message)
-
+    with ProgressBar("HCA import", console, eta=True) as progress:
         if importer is not None:
             result = importer(current, project, file_name=file, progress=progress)
         else:

@@ -62,13 +62,15 @@ class ProgressBar:
     #: The bar being shown, if any (log lines are checked against its stage).
     active: ClassVar[ProgressBar | None] = None
 
-    def __init__(self, title: str, console: Console) -> None:
-        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    def __init__(self, title: str, console: Console, *, eta: bool = False) -> None:
+        """A bar titled ``title`` on ``console``; ``eta`` shows the time left, else the time spent."""
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
         self.console = console
+        clock = TimeRemainingColumn() if eta else TimeElapsedColumn()
         self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
-                                TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                                TextColumn("{task.percentage:>5.1f}%"), clock,
                                 console=console, transient=True)
         self.title = title
         self.task: Any = None
