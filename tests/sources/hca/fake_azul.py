@@ -31,7 +31,6 @@ import json
 import socket
 import tempfile
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -124,6 +123,7 @@ class FakeAzul:
         self._cut: dict[str, int] = {}
         self._expired: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.released = threading.Event()  # ends the waits of slow answers
         self._thread: threading.Thread | None = None
 
     def _load(self, path: Path) -> Any:
@@ -143,6 +143,7 @@ class FakeAzul:
 
     def close(self) -> None:
         """Stop serving and free the port."""
+        self.released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -222,7 +223,8 @@ class FakeAzul:
         )
 
     def slow(self, path_prefix: str, *, seconds: float, times: int = 1) -> None:
-        """Wait ``seconds`` before answering the next ``times`` matching requests (timeouts)."""
+        """Wait ``seconds`` (or until the server stops) before answering the next ``times``
+        matching requests (timeouts)."""
         self._slow.append([path_prefix, seconds, times])
 
     def not_ready(self, uuid: str, *, times: int = 1, retry_after: int = 1) -> None:
@@ -339,7 +341,7 @@ def _handler_for(fake: FakeAzul) -> type[BaseHTTPRequestHandler]:
                 if delay is not None:
                     delay[2] -= 1
             if delay is not None:
-                time.sleep(delay[1])
+                fake.released.wait(delay[1])  # set when the server stops
             fault = fake.take_fault(parts.path)
             if fault is not None:
                 self._send(fault.status, fault.body, {"Content-Type": "application/json", **fault.headers})
