@@ -249,6 +249,16 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
     settings = Settings(data_dir=data_dir)
     store = open_store(settings)
     root = settings.resolved_data_dir
+    # a record without files, as `bioblocks populate` loads the example's HPC dataset (before the
+    # datasets made here, as `bioblocks demo` does)
+    store.insert("analysis", {
+        "_id": RECORD_SPRING_ID, "name": f"{RECORD_NAME} - SPRING", "processType": "SPRING",
+        "status": "NO_FILES", "parameters": {},
+    })
+    store.insert("dataset", {
+        "_id": RECORD_ID, "name": RECORD_NAME, "species": "mus_musculus",
+        "matrixInfo": {"rowCount": 28205, "colCount": 6933}, "analyses": [RECORD_SPRING_ID],
+    })
     analyses = [SPRING_ID] + ([EMBEDDING_ID] if embedding_cells else [])
     store.insert("dataset", {
         "_id": DATASET_ID, "name": DATASET_NAME, "species": "mus_musculus",
@@ -269,15 +279,6 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
             "preview": f"datasets/{DATASET_ID}/analyses/{EMBEDDING_ID}/preview.png",
         })
     store.patch("dataset", DATASET_ID, {"analyses": analyses})
-    # a record without files, as `bioblocks populate` loads the example's HPC dataset
-    store.insert("analysis", {
-        "_id": RECORD_SPRING_ID, "name": f"{RECORD_NAME} - SPRING", "processType": "SPRING",
-        "status": "NO_FILES", "parameters": {},
-    })
-    store.insert("dataset", {
-        "_id": RECORD_ID, "name": RECORD_NAME, "species": "mus_musculus",
-        "matrixInfo": {"rowCount": 28205, "colCount": 6933}, "analyses": [RECORD_SPRING_ID],
-    })
     store.insert("job", {
         "_id": JOB_ID, "kind": "UMAP", "state": "running", "status": "IN_PROGRESS",
         "progress": 0.4, "message": "optimising the layout",

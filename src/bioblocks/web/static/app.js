@@ -133,7 +133,9 @@ async function loadDatasets() {
       ds.analyses = (ds.analyses || []).filter((a) => typeof a !== "string").concat(docs.filter(Boolean));
     }
   }
-  state.datasets = items;
+  // records with nothing here (no matrix, no analysis files) after the rest, else the API's order
+  const recordOnly = (ds) => !hasMatrix(ds) && !(ds.analyses || []).some(isReady);
+  state.datasets = [...items.filter((ds) => !recordOnly(ds)), ...items.filter(recordOnly)];
 }
 
 async function loadJobs() {
