@@ -141,9 +141,6 @@ def test_a_dataset_known_only_by_its_metadata_has_no_dead_end(page: Any, base_ur
     # listed after the dataset with something to open, although created first
     order = page.locator(".dataset").evaluate_all("els => els.map(e => e.dataset.dataset)")
     assert order == [DATASET_ID, RECORD_ID]
-    # listed after the dataset with something to open, although created first
-    order = page.locator(".dataset").evaluate_all("els => els.map(e => e.dataset.dataset)")
-    assert order == [DATASET_ID, RECORD_ID]
     # rowCount = genes, colCount = cells, as the importer writes them
     assert item.locator(".facts").text_content() == (
         "mus musculus · 6,933 cells × 28,205 genes · source: no matrix on this server"
