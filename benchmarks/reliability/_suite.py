@@ -12,6 +12,8 @@ from typing import Any
 from benchmarks._common import machine_line, print_table
 
 from ._crash import crashes, prepare_dataset
+from ._disk import available as disk_available
+from ._disk import full_disk
 from ._fuzz import fuzz
 from ._hostile import LIMITS, hostile
 from ._load import load
@@ -22,7 +24,7 @@ from ._writes import concurrency, credentials
 
 #: Names accepted by ``--only``.
 CHECK_NAMES = ("schemathesis", "credentials", "concurrency", "hostile", "traversal", "crashes",
-               "load", "postgres")
+               "load", "postgres", "disk")
 
 
 def _timed(name: str, fn: Callable[[], Row]) -> Row:
@@ -95,6 +97,12 @@ def run_suite(*, quick: bool, workdir: Path | None = None, postgres: bool = True
                     rows += [_timed(name, fn) for name, fn in plan if name in wanted]
             except Exception as exc:  # noqa: BLE001
                 rows.append(Row("SQLite server", 0, 0, error=f"{type(exc).__name__}: {exc}"[:300]))
+        if "disk" in wanted:
+            if disk_available():
+                print("full-disk server ...", flush=True)
+                rows.append(_timed("disk", lambda: full_disk(root / "disk")))
+            else:
+                print("full disk: skipped (mounting a tmpfs needs root)", flush=True)
         if postgres and ("postgres" in wanted or "concurrency" in wanted):
             print("PostgreSQL server ...", flush=True)
             try:

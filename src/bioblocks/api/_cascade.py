@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,7 +24,7 @@ from ..errors import NotFoundError
 from ..jobs import find_docs, update_with_retry
 from ..pipeline.operations import delete_dataset_files
 from ..resources import UUID_RE
-from ..storage import analysis_dir, tmp_dir
+from ..storage import analysis_dir, staging_path
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def delete_analysis_files(store: Any, settings: Settings, analysis: Doc) -> None
     for owner in sorted(owners):
         folder = analysis_dir(settings.resolved_data_dir, owner, analysis_id)
         if folder.exists():
-            aside = tmp_dir(settings.resolved_data_dir) / f"deleted-{analysis_id}-{uuid.uuid4().hex}"
+            aside = staging_path(settings.resolved_data_dir, f"deleted-{analysis_id}")
             os.replace(folder, aside)
             shutil.rmtree(aside, ignore_errors=True)
     log.info("analysis %s: removed its folder and its links from %d dataset(s)",

@@ -37,7 +37,14 @@ from ..jobs import find_docs, get_doc, insert_doc, require_doc, update_with_retr
 from ..progress import Progress, null_progress, scaled
 from ..resources import UUID_RE
 from ..resources.dataset import SPECIES
-from ..storage import analysis_dir, atomic_dir, dataset_dir, matrix_dir, matrix_path, tmp_dir
+from ..storage import (
+    analysis_dir,
+    atomic_dir,
+    dataset_dir,
+    matrix_dir,
+    matrix_path,
+    staging_path,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -208,7 +215,7 @@ def fetch_dataset_matrix(
             field="matrixLocation",
         )
     root = _staging_root(settings, scratch)
-    download = tmp_dir(root) / f"fetch-{uuid.uuid4().hex}"
+    download = staging_path(root, "fetch")
     download.mkdir()
     try:
         target = fetch_url(url, download, progress=scaled(progress, 0.0, 0.5),
@@ -250,7 +257,7 @@ def import_hca_project(
     own_client = client is None
     azul = client or AzulClient.from_settings(settings)
     root = _staging_root(settings, scratch)
-    download = tmp_dir(root) / f"hca-{uuid.uuid4().hex}"
+    download = staging_path(root, "hca")
     download.mkdir()
     try:
         progress(0.0, "looking up the HCA project")
@@ -314,7 +321,7 @@ def delete_dataset_files(
             pass
     folder = dataset_dir(settings.resolved_data_dir, dataset_id)
     if folder.exists():
-        aside = tmp_dir(settings.resolved_data_dir) / f"deleted-{dataset_id}-{uuid.uuid4().hex}"
+        aside = staging_path(settings.resolved_data_dir, f"deleted-{dataset_id}")
         os.replace(folder, aside)
         shutil.rmtree(aside, ignore_errors=True)
     log.info("dataset %s: removed its files and %d analyses", dataset_id, len(ids))
