@@ -85,3 +85,30 @@ def test_gzip_bomb_table(tmp_path: Path) -> None:
     path = gz(tmp_path / "bomb.tsv.gz", text.encode())
     limits = ImportLimits(ratio_grace_bytes=512 * 1024, max_compression_ratio=20)
     assert_import_fails([path], tmp_path, limits, match="compression ratio", field="bomb.tsv.gz")
+
+
+def test_header_and_rows_are_bounded_before_decoding(
+    tmp_path: Path, limits: ImportLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gzipped header of millions of names is refused on its bytes, never split into them."""
+    monkeypatch.setattr(_dense, "MAX_COLUMNS", 1000)
+    wide = b"cell\t" + b"\t".join(b"g%d" % k for k in range(1500)) + b"\nc1\t" + b"1\t" * 1499 + b"1\n"
+    source = gz(tmp_path / "wide.tsv.gz", wide)
+    assert_import_fails([source], tmp_path, limits, match="1,501 columns; at most 1,000 genes",
+                        field="wide.tsv.gz")
+    monkeypatch.setattr(_dense, "MAX_LINE_BYTES", 4096)
+    long_row = b"cell\tA\tB\nc1\t1\t" + b"0" * 8000 + b"1\n"
+    path = tmp_path / "long.tsv"
+    path.write_bytes(long_row)
+    assert_import_fails([path], tmp_path, limits, match="first row is longer", field="long.tsv")
+
+
+def test_dense_memory_budget(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    lines = ["cell\t" + "\t".join(f"g{k}" for k in range(20))]
+    lines += [f"c{i}\t" + "\t".join(map(str, rng.integers(1, 9, 20))) for i in range(200)]
+    path = tmp_path / "t.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    small = ImportLimits(ratio_grace_bytes=64 * 1024, max_memory_bytes=10_000)
+    assert_import_fails([path], tmp_path, small, match="BIOBLOCKS_MAX_IMPORT_MEMORY_BYTES",
+                        field="t.tsv")

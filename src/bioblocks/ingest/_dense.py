@@ -25,6 +25,25 @@ from ._streams import Budget, open_input
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 8 * 1024**2
+#: The header (gene names) and a row may be at most this long, and name at most
+#: MAX_COLUMNS genes: checked on the bytes, before they are decoded or split.
+MAX_LINE_BYTES = 64 * 1024**2
+MAX_COLUMNS = 1_000_000
+#: Memory held per stored value while parsing (column, value, their copies) and per cell.
+_BYTES_PER_VALUE = 24
+_BYTES_PER_ROW = 128
+
+
+def _read_line(stream, *, name: str, what: str) -> bytes:  # noqa: ANN001 - a binary reader
+    """Return one line of at most :data:`MAX_LINE_BYTES`; raise :class:`IngestError` beyond."""
+    line = stream.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES:
+        raise IngestError(
+            f"the {what} is longer than {MAX_LINE_BYTES // 1024**2} MiB; is this a table with "
+            "one row per cell?",
+            field=name,
+        )
+    return line
 
 
 def _unquote(field: str) -> str:
@@ -51,13 +70,20 @@ def read_dense(
     name = display_name or path.name
     total = max(path.stat().st_size, 1)
     with open_input(path, budget=budget, name=name) as stream:
-        head = stream.readline()
+        head = _read_line(stream, name=name, what="header line")
         if not head.strip():
             raise IngestError("the table is empty: expected a header row of gene names", field=name)
+        n_columns = max(head.count(b"\t"), head.count(b",")) + 1
+        if n_columns > MAX_COLUMNS + 1:
+            raise IngestError(
+                f"the header names {n_columns:,} columns; at most {MAX_COLUMNS:,} genes are "
+                "supported (is the table transposed?)",
+                field=name,
+            )
         header = text_lines(head, name=name)[0]
         delim = "\t" if "\t" in header else ","
         fields = [_unquote(f) for f in header.split(delim)]
-        first_data = stream.readline()
+        first_data = _read_line(stream, name=name, what="first row")
         if not first_data.strip():
             raise IngestError("the table has a header but no rows of values", field=name)
         n_first = first_data.rstrip(b"\r\n").count(delim.encode()) + 1
@@ -80,7 +106,7 @@ def read_dense(
             delim=ord(delim),
             name=name,
             total=total,
-            max_nonzeros=budget.limits.max_nonzeros,
+            budget=budget,
             source_format=source_format,
             progress=progress,
         )
@@ -94,11 +120,12 @@ def _parse_body(
     delim: int,
     name: str,
     total: int,
-    max_nonzeros: int,
+    budget: Budget,
     source_format: str,
     progress: Progress,
 ) -> Library:
     n_values = len(genes)
+    max_nonzeros = budget.limits.max_nonzeros
     cap = BLOCK_BYTES // 2 + n_values + 1
     cols_buf = np.empty(cap, dtype=np.int32)
     vals_buf = np.empty(cap, dtype=np.float64)
@@ -170,6 +197,11 @@ def _parse_body(
             lines_done += n_lines
             if nnz_total > max_nonzeros:
                 raise IngestError(f"more than {max_nonzeros:,} nonzero values", field=name)
+            budget.reserve_memory(
+                nnz_total * _BYTES_PER_VALUE + lines_done * _BYTES_PER_ROW,
+                name=name,
+                what=f"the {nnz_total:,} values of {lines_done:,} rows read so far",
+            )
             progress(min(stream.raw.consumed / total, 1.0), f"parsed {lines_done:,} cells")
     if lines_done == 0:
         raise IngestError("the table has a header but no rows of values", field=name)
