@@ -162,3 +162,22 @@ def test_a_hard_link_cycle_and_an_inner_soft_link_are_fine(
         uns["alias"] = h5py.SoftLink("/obs")
     summary = import_matrix([path], tmp_path / "out", limits=limits)
     assert (summary.cells, summary.genes) == (9, 6)
+
+
+def test_an_object_reached_by_an_attribute_reference_is_sealed_too(
+    ref: Reference, tmp_path: Path, outside: Path, limits: ImportLimits
+) -> None:
+    """Old AnnData files point to a column's categories with an object reference, which
+    readers follow: the walk follows it too (here before it reaches the object's own link,
+    which it walks last), so a crafted file whose referenced object has no link is sealed."""
+    path = write_h5ad(ref, tmp_path / "refs.h5ad")
+    with h5py.File(path, "r+") as f:
+        target = f.create_dataset("X/zz", shape=(2,), dtype="S16",
+                                  external=[(str(outside / "canary.txt"), 0, 32)])
+        del f["obs/batch"]
+        codes = f.create_dataset("obs/batch", data=np.array([0] * 4 + [1] * 5, dtype=np.int8))
+        codes.attrs["categories"] = target.ref
+    with pytest.raises(IngestError, match="external file") as info:
+        import_matrix([path], tmp_path / "out", limits=limits)
+    assert info.value.field == "refs.h5ad:obs/batch"
+    assert CANARY not in str(info.value)

@@ -50,14 +50,29 @@ def _refuse(message: str, name: str, obj: str) -> IngestError:
 def _seal(f: h5py.File, *, name: str) -> None:
     """Walk every link of ``f`` (without following any) and refuse what leaves the file.
 
-    Hard links are walked once per object (cycles are harmless); soft links are
-    resolved after the walk, when no external link can be on their way.
+    Hard links are walked once per object (cycles are harmless), and so are the
+    objects that attributes refer to (which may have no link at all); soft links
+    are resolved after the walk, when no external link can be on their way.
     Raises :class:`IngestError` naming the object; returns nothing.
     """
-    root = h5py.h5o.open(f.id, b"/")
-    seen = {root}
-    stack: list[tuple[h5py.h5g.GroupID, str]] = [(root, "")]
+    seen: set[h5py.h5o.ObjectID] = set()
+    stack: list[tuple[h5py.h5g.GroupID, str]] = []
     soft: list[tuple[h5py.h5g.GroupID, bytes, str]] = []
+
+    def visit(first: h5py.h5o.ObjectID, path: str) -> None:
+        pending = [(first, path)]
+        while pending:  # the object, then the objects its attributes refer to
+            oid, where = pending.pop()
+            if oid in seen:
+                continue
+            seen.add(oid)
+            if isinstance(oid, h5py.h5g.GroupID):
+                stack.append((oid, where))
+            elif isinstance(oid, h5py.h5d.DatasetID):
+                _seal_dataset(oid, name=name, obj=where)
+            pending.extend((ref, where) for ref in _attribute_refs(f, oid))
+
+    visit(h5py.h5o.open(f.id, b"/"), "")
     count = 0
     while stack:
         gid, path = stack.pop()
@@ -83,14 +98,7 @@ def _seal(f: h5py.File, *, name: str) -> None:
                 continue
             if kind != h5py.h5l.TYPE_HARD:
                 raise _refuse(f"a user-defined HDF5 link (type {kind}); not supported", name, child)
-            oid = h5py.h5o.open(gid, raw)
-            if oid in seen:
-                continue
-            seen.add(oid)
-            if isinstance(oid, h5py.h5g.GroupID):
-                stack.append((oid, child))
-            elif isinstance(oid, h5py.h5d.DatasetID):
-                _seal_dataset(oid, name=name, obj=child)
+            visit(h5py.h5o.open(gid, raw), child)
     for gid, raw, child in soft:
         target = gid.links.get_val(raw).decode("utf-8", errors="replace")
         try:
@@ -99,6 +107,28 @@ def _seal(f: h5py.File, *, name: str) -> None:
             raise _refuse(
                 f"a soft link to {target!r}, which is not an object of this file", name, child
             ) from None
+
+
+def _attribute_refs(f: h5py.File, oid: h5py.h5o.ObjectID) -> list[h5py.h5o.ObjectID]:
+    """Return the objects that object references in ``oid``'s attributes point to.
+
+    (Old AnnData files keep a column's categories this way; a referenced object
+    may have no link at all, so the walk must reach it through the reference.)
+    """
+    if not isinstance(oid, h5py.h5g.GroupID | h5py.h5d.DatasetID):
+        return []
+    node = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
+    out = []
+    for key in node.attrs:
+        if h5py.check_ref_dtype(node.attrs.get_id(key).dtype) is not h5py.Reference:
+            continue
+        for ref in np.atleast_1d(node.attrs[key]).ravel():
+            try:
+                if ref:
+                    out.append(h5py.h5r.dereference(ref, f.id))
+            except (KeyError, ValueError, OSError, RuntimeError):
+                continue  # a dangling reference: nothing can be read through it either
+    return out
 
 
 def _seal_dataset(did: h5py.h5d.DatasetID, *, name: str, obj: str) -> None:
