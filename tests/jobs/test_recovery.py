@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import pytest
+
 from bioblocks.config import Settings
 from bioblocks.jobs import (
     claim,
@@ -63,3 +65,36 @@ def test_a_live_worker_is_left_alone(store: Any, settings: Settings, test_kind: 
     claim(store, job["_id"], worker=f"{socket.gethostname()}:1")  # pid 1 is alive
     assert recover_stale_jobs(store, settings) == []
     assert get_doc(store, "job", job["_id"])["state"] == "running"
+
+
+def test_the_clean_up_runs_before_the_job_can_be_claimed_again(
+    store: Any, settings: Settings, test_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bioblocks.jobs import _recovery
+
+    job = submit_job(store, settings, test_kind, parameters={"mode": "fail"})
+    claim(store, job["_id"], worker=_dead_worker())
+    seen: list[dict[str, Any]] = []
+    original = _recovery._clean_up  # noqa: SLF001
+
+    def clean_up(store: Any, settings: Settings, doc: dict[str, Any]) -> None:
+        seen.append(get_doc(store, "job", doc["_id"]))
+        # a second worker polling right now finds nothing to claim
+        assert claim(store, doc["_id"], worker="other:1") is None
+        original(store, settings, doc)
+
+    monkeypatch.setattr(_recovery, "_clean_up", clean_up)
+    (changed,) = recover_stale_jobs(store, settings)
+    assert len(seen) == 1 and seen[0]["state"] == "running"
+    assert seen[0]["worker"].startswith("recovering@")
+    assert changed["state"] == "queued" and changed["worker"] == ""
+    assert changed["message"].startswith(f"retrying: worker {_dead_worker()} died")
+
+
+def test_a_sweeper_that_died_mid_recovery_is_itself_detected(
+    store: Any, settings: Settings, test_kind: str
+) -> None:
+    job = submit_job(store, settings, test_kind, parameters={"mode": "fail"})
+    claim(store, job["_id"], worker="recovering@" + _dead_worker())
+    (changed,) = recover_stale_jobs(store, settings)
+    assert changed["state"] == "queued"

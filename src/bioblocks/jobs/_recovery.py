@@ -7,12 +7,14 @@ A running job's worker is dead when
   runner's heartbeat writes every few seconds — found on any host.
 
 A dead job is requeued (``attempts`` keeps counting) while ``attempts <
-Settings.job_max_attempts``, otherwise marked ``error`` with the reason. Both
-changes are compare-and-swaps, so many workers can sweep at once and each
-dead job is handled once. The job's scratch folder (its partial staging
-folders) is removed, and its kind's ``on_abandon`` hook removes anything else
-it may have left (for analyses: a renamed folder whose document was never
-written).
+Settings.job_max_attempts``, otherwise marked ``error`` with the reason. The
+sweeper first takes the job over (``worker`` becomes ``recovering@<sweeper>``,
+a compare-and-swap, so many workers can sweep at once and each dead job is
+handled once), removes the job's scratch folder (its partial staging
+folders) and lets its kind's ``on_abandon`` hook remove anything else it may
+have left (for analyses: a renamed folder whose document was never written),
+and only then requeues it, so the clean-up never touches the next attempt's
+files. A sweeper that dies in between leaves the job to the heartbeat rule.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import socket
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConflictError, NotFoundError
 from ._model import OLD_STATUS, dispatch, get_kind, now, scratch_dir
-from ._store import Doc, find_docs, update_with_retry
+from ._runner import worker_name
+from ._store import Doc, find_docs, patch_doc, update_with_retry
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALE_AFTER_SECONDS = 60.0
+#: Prefix of ``worker`` while a sweeper cleans up after a dead job (before requeueing it).
+RECOVERING = "recovering@"
 
 
 def _as_datetime(value: Any) -> dt.datetime | None:
@@ -70,7 +76,7 @@ def process_alive(pid: int) -> bool:
 def death_reason(job: Doc, *, stale_after: float = STALE_AFTER_SECONDS) -> str | None:
     """Return why the running ``job``'s worker is considered dead, or None if it seems alive."""
     worker = str(job.get("worker") or "")
-    host, _, pid_text = worker.rpartition(":")
+    host, _, pid_text = worker.removeprefix(RECOVERING).rpartition(":")
     if host == socket.gethostname() and pid_text.isdigit() and not process_alive(int(pid_text)):
         return f"worker {worker} died (process gone)"
     touched = _as_datetime(job.get("_updated"))
@@ -93,13 +99,22 @@ def recover_stale_jobs(
         reason = death_reason(job, stale_after=stale_after)
         if reason is None:
             continue
-        seen_etag = job["_etag"]
+        # First take the job over (still `running`, so no worker can claim it), then remove
+        # what the dead attempt left, and only then requeue it: the clean-up can never
+        # delete the staging files of the next attempt.
+        try:
+            taken = patch_doc(store, "job", job["_id"], {"worker": f"{RECOVERING}{worker_name()}"},
+                              etag=job["_etag"])
+        except (ConflictError, NotFoundError):
+            continue  # it moved on (or another sweeper handled it)
+        _clean_up(store, settings, job)
+        seen_etag = taken["_etag"]
         outcome: dict[str, str] = {}
 
         def change(doc: Doc, reason: str = reason, seen_etag: str = seen_etag,
                    outcome: dict[str, str] = outcome) -> Doc | None:
             if doc.get("state") != "running" or doc["_etag"] != seen_etag:
-                return None  # it moved on (or another sweeper handled it)
+                return None  # it moved on (cancelled meanwhile)
             attempts = int(doc.get("attempts") or 0)
             if attempts < settings.job_max_attempts:
                 outcome["state"] = "queued"
@@ -123,7 +138,6 @@ def recover_stale_jobs(
         if updated is None:
             continue
         log.warning("job %s: %s -> %s", job["_id"], reason, outcome.get("state"))
-        _clean_up(store, settings, job)
         changed.append(updated)
         if outcome.get("state") == "queued":
             dispatch(settings, job["_id"])
