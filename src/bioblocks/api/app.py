@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import web
 from ..config import Settings, get_settings
-from ..storage import sweep_staging
+from ..storage import is_disk_full, sweep_staging
 from ..store import Store, open_store
 from . import docs, eve, expression, files, jobs, media, spring, upload
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
@@ -46,7 +46,9 @@ class EveMiddleware:
     * a trailing slash is ignored (``/dataset/`` is ``/dataset``), without redirect;
     * HEAD runs the GET and drops the body, keeping every header;
     * OPTIONS answers 200 with ``Allow`` listing the methods of the matched route;
-    * an unexpected exception is logged and answered with a 500 envelope.
+    * an unexpected exception is logged and answered with a 500 envelope (507
+      ``Insufficient Storage`` when it says the disk is full, e.g. SQLite's
+      "database or disk is full").
     """
 
     def __init__(self, app: ASGIApp, *, fastapi_app: FastAPI) -> None:
@@ -103,11 +105,15 @@ class EveMiddleware:
                 await self.app(scope, receive, _head_sender(send_wrapper))
             else:
                 await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+        except Exception as exc:
+            full = is_disk_full(exc)  # anywhere (the store included): 507, not 500
+            if full:
+                log.error("disk full on %s %s: %s", scope["method"], scope["path"], exc)
+            else:
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            response = eve_error(500)
+            response = eve_error(507) if full else eve_error(500)
             await response(scope, receive, send)
 
     async def _options(self, scope: Scope, send: Send) -> None:
