@@ -629,7 +629,7 @@ def job_submit(
 @friendly_errors
 def job_list(
     state: str | None = typer.Option(None, "--state", help="queued, running, complete, error or cancelled."),
-    kind: str | None = typer.Option(None, "--kind", help="Only jobs of this kind."),
+    kind: str | None = typer.Option(None, "--kind", help="Only jobs of this kind (any case)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Only jobs of this dataset."),
     limit: int = typer.Option(50, "--limit", help="Newest N jobs."),
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
@@ -641,7 +641,9 @@ def job_list(
     if state:
         where["state"] = state
     if kind:
-        where["kind"] = kind
+        from .jobs import canonical_kind
+
+        where["kind"] = canonical_kind(kind)  # any case, as `job submit`
     if dataset:
         where["associatedDataset.dataset"] = dataset
     _config, store = _open_store()

@@ -143,13 +143,17 @@ def test_job_kinds_and_processes_are_accepted_in_any_case(tmp_path: Path) -> Non
     store = open_store(Settings(data_dir=tmp_path / "files"))
     dataset = store.insert("dataset", {"name": "d"})
     store.close()
+    submitted = []
     for spelling in ("spring", "Spring", "SPRING"):
         result = RUNNER.invoke(cli.app, ["job", "submit", spelling, "--dataset", dataset["_id"],
                                          "--param", "subsample=10"], env=env)
         assert result.exit_code == 0, result.output
-        shown = json.loads(RUNNER.invoke(cli.app, ["job", "show", result.stdout.strip()],
+        submitted.append(result.stdout.strip())
+        shown = json.loads(RUNNER.invoke(cli.app, ["job", "show", submitted[-1]],
                                          env=env).stdout)
         assert shown["kind"] == "SPRING" and shown["parameters"]["seed"] == 0
+    listed = RUNNER.invoke(cli.app, ["job", "list", "--kind", "spring"], env=env)
+    assert listed.exit_code == 0 and all(job_id in listed.stdout for job_id in submitted)
     refused = RUNNER.invoke(cli.app, ["job", "submit", "spring", "--dataset", dataset["_id"],
                                       "--param", "n_force_itr=3"], env=env)
     assert refused.exit_code == 2, refused.output

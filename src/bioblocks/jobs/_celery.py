@@ -140,7 +140,10 @@ def sweep_forever(settings: Settings, *, interval: float = 5.0, stop: Any = None
 
 
 def _sweeper_main(settings: Settings) -> None:
+    from ._local import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()  # never outlive `bioblocks worker`
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO))
     sweep_forever(settings)
 
