@@ -254,3 +254,21 @@ def test_kernels_refuse_keys_out_of_range() -> None:
         _kernels.group_by_key_inplace(key, other[:2], data, 4)
     with pytest.raises(IndexError):
         _kernels.float32_to_int32_inplace(data, np.empty(2, dtype=np.int32))
+
+
+def test_side_file_longer_than_any_dimension_is_refused_on_its_bytes(
+    tmp_path: Path, limits: ImportLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bioblocks.ingest import _library
+
+    source = _mtx(tmp_path, "3 2 2\n1 1 1\n3 2 5\n")
+    rng = np.random.default_rng(0)
+    barcodes = ["".join(rng.choice(list("ACGT"), 16)) for _ in range(20_000)]
+    gz(tmp_path / "barcodes.tsv.gz", ("\n".join(barcodes) + "\n").encode())
+    decoded: list[int] = []
+    real = _library.text_lines
+    monkeypatch.setattr("bioblocks.ingest._tables.text_lines",
+                        lambda raw, *, name: decoded.append(len(raw)) or real(raw, name=name))
+    assert_import_fails([source], tmp_path, limits, match="20,000 lines of cell names",
+                        field="barcodes.tsv.gz")
+    assert all(n < 1000 for n in decoded)  # the genes file only; the barcodes never decoded

@@ -82,6 +82,23 @@ def _has_header(n_lines: int, dims: tuple[int, ...], first: str, known: tuple[st
     return headed and not plain
 
 
+def _read_side_file(path: Path, *, budget: Budget, dims: tuple[int, ...], what: str) -> bytes:
+    """Return the bytes of a side file, refusing one with more lines than the matrix can name.
+
+    The lines are counted on the bytes (one header line allowed), before the
+    text is decoded and split, so a long file costs no more than its bytes.
+    """
+    raw = read_all(path, budget=budget)
+    n_lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") or not raw else 1)
+    if n_lines > max(dims) + 1:
+        raise IngestError(
+            f"{n_lines:,} lines of {what} match neither dimension of the "
+            f"{' × '.join(f'{d:,}' for d in dims)} matrix; check that it belongs to this matrix",
+            field=path.name,
+        )
+    return raw
+
+
 def read_genes(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> GeneTable:
     """Read a genes/features file whose length should equal one of ``dims``.
 
@@ -92,7 +109,8 @@ def read_genes(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> GeneTabl
     first column holds names. Raises :class:`IngestError`.
     """
     name = path.name
-    lines = text_lines(read_all(path, budget=budget), name=name)
+    lines = text_lines(_read_side_file(path, budget=budget, dims=dims, what="gene names"),
+                       name=name)
     if not lines:
         raise IngestError("the genes file is empty", field=name)
     known = NAME_COLUMNS + ID_COLUMNS
@@ -142,7 +160,7 @@ def read_cells(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> CellTabl
     categorical for repeated text). Raises :class:`IngestError`.
     """
     name = path.name
-    raw = read_all(path, budget=budget)
+    raw = _read_side_file(path, budget=budget, dims=dims, what="cell names")
     lines = text_lines(raw, name=name)
     if not lines:
         raise IngestError("the cells file is empty", field=name)
