@@ -49,8 +49,11 @@ def _check_analysed(store: Any, settings: Settings, dataset_id: str) -> None:
         assert (folder / "preview.png").is_file()
     for analysis in spring:
         folder = settings.resolved_data_dir / "datasets" / dataset_id / "analyses" / analysis["_id"]
-        coordinates = np.loadtxt(folder / analysis["name"] / "coordinates.txt", delimiter=",")
+        # spec §10: every subplot is named after the dataset, and read-only for the viewer
+        assert analysis["parameters"]["subplot"] == "example"
+        coordinates = np.loadtxt(folder / "example" / "coordinates.txt", delimiter=",")
         assert coordinates.shape[0] == analysis["subsample"]
+        assert (folder / "example" / "mutability.txt").is_file()
         assert (folder / "preview.png").is_file()
     assert list((settings.resolved_data_dir / "tmp").glob("*.partial")) == []
 
