@@ -61,3 +61,22 @@ def test_on_a_terminal_log_lines_are_printed_above_the_live_bar() -> None:
         before = text[: text.index(line)]
         assert before.endswith("\x1b[2K"), repr(before[-40:])
     assert ProgressBar.active is None
+
+
+def test_a_log_line_that_names_the_stage_within_it_covers_the_stage() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100)
+    handler = ConsoleLogHandler(console)
+    with ProgressBar("SPRING", console) as bar:
+        bar(0.1, "building the kNN graph")
+        handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1,
+                                       "SPRING: building the kNN graph", None, None))
+        handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1,
+                                       "SPRING: clustering the kNN graph", None, None))
+        bar(0.5, "clustering the kNN graph")  # logged just before the stage began
+        bar(0.9, "writing the SPRING files")
+    assert out.getvalue().splitlines() == [
+        "SPRING: building the kNN graph",
+        "SPRING: clustering the kNN graph",
+        "  writing the SPRING files",
+    ]

@@ -936,8 +936,9 @@ def demo(
     """Set up the embedded defaults end to end, then serve.
 
     Creates the store (SQLite under BIOBLOCKS_DATA_DIR, default ./files), loads the
-    example metadata, imports the synthetic example dataset (simulated, not real
-    data), runs the pipeline on it (SPRING at each subsample size, t-SNE, UMAP) and
+    example metadata, imports the synthetic example dataset (a simulated haematopoiesis
+    with the blood marker genes of its lineages, e.g. Cd34, Gata1, Pf4, Mpo, Csf1r, Dntt;
+    not real data), runs the pipeline on it (SPRING at each subsample size, t-SNE, UMAP) and
     starts the server with its local job workers. Safe to run again: done steps are skipped.
     """
     import tempfile

@@ -55,8 +55,8 @@ class ProgressBar:
     The bar (drawn only on a terminal) shows the current message. Each stage — a run of messages
     with the same :func:`stage_key` — also gets one line when it ends, with its last
     message ("parsed 1,832 cells"), unless a log line already said it (a log message
-    starting with the stage's message, e.g. "reading x.tsv.gz as tsv.gz" for "reading
-    x.tsv.gz"). Log lines go through :class:`ConsoleLogHandler`, above the bar.
+    containing the stage's first message, e.g. "reading x.tsv.gz as tsv.gz" for "reading
+    x.tsv.gz", or "SPRING: building the kNN graph" for "building the kNN graph"). Log lines go through :class:`ConsoleLogHandler`, above the bar.
     """
 
     #: The bar being shown, if any (log lines are checked against its stage).
@@ -104,7 +104,7 @@ class ProgressBar:
             if key != self.stage:
                 self._end_stage()
                 self.stage, self.first = key, message
-                self.said = any(logged.startswith(message) for logged in self.recent)
+                self.said = any(message in logged for logged in self.recent)
             self.last = message
         self.bar.update(self.task, completed=min(max(fraction, 0.0), 1.0),
                         description=f"{self.title}: {message}" if message else self.title)
@@ -112,7 +112,7 @@ class ProgressBar:
     def logged(self, message: str) -> None:
         """Note a log message (so a stage it repeats gets no line of its own)."""
         self.recent.append(message)
-        if self.stage is not None and message.startswith(self.first):
+        if self.stage is not None and self.first in message:
             self.said = True
 
     def _end_stage(self) -> None:
