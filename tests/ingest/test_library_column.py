@@ -15,17 +15,14 @@ from bioblocks.ingest import ImportLimits, import_matrix, read_canonical
 
 from ._formats import Reference, write_h5ad
 
-HPC = Path("/work/shared/data/hpc")
 LIBRARIES = ["P9A", "P11A", "P11B", "P12A"]
 
 
 @pytest.fixture(scope="module")
-def hpc_h5ad(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hpc_h5ad(hpc_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An .h5ad of the four HPC libraries whose obs['library'] names each cell's library."""
-    if not HPC.is_dir():
-        pytest.skip("the HPC data is not available")
     tmp = tmp_path_factory.mktemp("hpc")
-    import_matrix([HPC / f"{name}.counts.tsv.gz" for name in LIBRARIES], tmp / "combined",
+    import_matrix([hpc_dir / f"{name}.counts.tsv.gz" for name in LIBRARIES], tmp / "combined",
                   limits=ImportLimits())
     X, genes, barcodes, obs = read_canonical(tmp / "combined" / "matrix.h5ad")
     adata = anndata.AnnData(
