@@ -682,3 +682,66 @@ def test_private_reads(api_settings: Any) -> None:
         assert reader.get("/dataset").status_code == 200
     finally:
         app.state.store.close()
+
+
+# ---- hostile queries and bodies: a 4xx envelope with a message, never a 500 -------------
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"where": '{"analyses.0": "x"}'}, "position in the list"),
+    ({"where": '{"authors.2": {"$in": ["x"]}}'}, "position in the list"),
+    ({"where": '{"$or": [' + ",".join(f'{{"a":{i}}}' for i in range(1000)) + "]}"},
+     "more than 500"),
+    ({"where": '{"name": {"$in": [' + ",".join(map(str, range(2000))) + "]}}"},
+     "more than 500"),
+    ({"where": " or ".join(f"a=={i}" for i in range(1000))}, "more than 500"),
+    ({"sort": ",".join(f"f{i}" for i in range(3000))}, "at most 32"),
+    ({"sort": str([(f"f{i}", 1) for i in range(100)])}, "at most 32"),
+    ({"where": '{"a":' * 300 + "1" + "}" * 300}, "where"),
+    ({"where": '{"' + ".".join(["a"] * 500) + '": 1}'}, "dotted parts"),
+])
+def test_hostile_queries_are_400_envelopes(
+    client: TestClient, params: dict[str, str], words: str
+) -> None:
+    client.post("/dataset", json={"name": "x", "authors": ["a", "b"]})
+    for method in ("GET", "DELETE") if "where" in params else ("GET",):
+        response = client.request(method, "/dataset", params=params)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["_status"] == "ERR" and words in body["_error"]["message"]
+    assert client.get("/dataset").json()["_meta"]["total"] == 1
+
+
+def _deep(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize("levels", [300, 5000])
+def test_bodies_nested_too_deeply_are_400(client: TestClient, levels: int) -> None:
+    body = '{"name": "x", "hca": ' + _deep(levels) + "}"
+    response = client.post("/dataset", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["_error"]["message"]
+    assert client.get("/dataset").json()["_meta"]["total"] == 0
+
+
+@pytest.mark.parametrize("number", ["100000000000000000000000", "18446744073709551615",
+                                    "-9223372036854775809", "9" * 5000])
+def test_integers_beyond_64_bits_are_422_not_floats(client: TestClient, number: str) -> None:
+    body = '{"name": "x", "hca": {"counts": [1, ' + number + "]}}"
+    response = client.post("/dataset", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert list(response.json()["_issues"]) == ["hca.counts.1"]
+    form = client.post("/dataset", files={"name": (None, "x"),
+                                          "hca": (None, '{"n": ' + number + "}")})
+    assert form.status_code == 422
+    assert list(form.json()["_issues"]) == ["hca.n"]
+    assert client.get("/dataset").json()["_meta"]["total"] == 0
+    ok = client.post("/dataset", content='{"name": "x", "hca": {"n": 9223372036854775807, '
+                                         '"s": "100000000000000000000000"}}',
+                     headers={"Content-Type": "application/json"})
+    assert ok.status_code == 201
+    stored = client.get(f"/dataset/{ok.json()['_id']}").json()
+    assert stored["hca"] == {"n": 9223372036854775807, "s": "100000000000000000000000"}

@@ -210,3 +210,84 @@ def test_compare_and_swap_across_processes(store: Store) -> None:
     assert sorted(outcomes) == ["lost"] * 7 + ["won"]
     stored = store.get("dataset", doc["_id"])
     assert stored is not None and stored["authors"] == [f"p{outcomes.index('won')}"]
+
+
+# ---- hostile filters and documents: a clear QueryError/ValidationError, never a crash ----
+
+
+def test_where_on_a_list_position_is_a_query_error(store: Store) -> None:
+    analysis = store.insert("analysis", {"name": "a", "processType": "SPRING"})
+    store.insert("dataset", {"name": "d", "analyses": [analysis["_id"]], "authors": ["x"]})
+    for where in ({"analyses.0": analysis["_id"]}, {"analyses.0": {"$gt": "a"}},
+                  {"authors.1": {"$in": ["x"]}}, {"analyses.0": {"$exists": True}}):
+        with pytest.raises(QueryError, match="position in the list"):
+            store.find("dataset", where)
+    # a field below the elements of a list of strings matches nothing (no SQL error)
+    assert store.find("dataset", {"analyses.x": "y"}) == []
+    assert store.count("dataset", {"analyses": analysis["_id"]}) == 1
+
+
+@pytest.mark.parametrize("where", [
+    {"$or": [{"name": str(i)} for i in range(100_000)]},
+    {"$and": [{"name": {"$ne": str(i)}} for i in range(2_000)]},
+    {"name": {"$in": list(range(5_000))}},
+    {"_id": {"$in": [str(uuid.uuid4()) for _ in range(5_000)]}},
+    {f"f{i}": 1 for i in range(1_000)},
+])
+def test_where_with_too_many_terms_is_a_query_error(store: Store, where: dict) -> None:
+    store.insert("dataset", {"name": "d"})
+    with pytest.raises(QueryError, match="more than 500 conditions"):
+        store.find("dataset", where)
+    with pytest.raises(QueryError):
+        store.delete_where("dataset", where)
+    assert store.count("dataset") == 1
+
+
+def test_where_within_the_limits_still_works(store: Store) -> None:
+    docs = [store.insert("dataset", {"name": f"n{i}"}) for i in range(5)]
+    where = {"$or": [{"name": f"n{i}"} for i in range(400)]}
+    assert store.count("dataset", where) == 5
+    ids = [d["_id"] for d in docs[:2]] + [str(uuid.uuid4()) for _ in range(300)]
+    assert {d["_id"] for d in store.find("dataset", {"_id": {"$in": ids}})} == set(ids[:2])
+
+
+def test_sort_on_too_many_fields_and_too_long_paths_are_query_errors(store: Store) -> None:
+    store.insert("dataset", {"name": "d"})
+    with pytest.raises(QueryError, match="at most 32"):
+        store.find("dataset", sort=[(f"f{i}", 1) for i in range(5_000)])
+    assert len(store.find("dataset", sort=[(f"f{i}", 1) for i in range(32)])) == 1
+    with pytest.raises(QueryError, match="dotted parts"):
+        store.find("dataset", {".".join(["a"] * 5_000): 1})
+
+
+@pytest.mark.parametrize(("value", "path"), [
+    (2**63, "hca.n"), (-(2**63) - 1, "hca.n"), (2**64 - 1, "hca.n"), (10**30, "hca.n"),
+])
+def test_integers_beyond_64_bits_are_refused_not_coerced(
+    store: Store, value: int, path: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        store.insert("dataset", {"name": "d", "hca": {"n": value}})
+    assert list(info.value.issues) == [path]
+    doc = store.insert("dataset", {"name": "d", "hca": {"n": 2**63 - 1, "m": -(2**63)}})
+    assert store.get("dataset", doc["_id"])["hca"] == {"n": 2**63 - 1, "m": -(2**63)}
+    assert store.count("dataset", {"hca.n": 2**63 - 1}) == 1
+    with pytest.raises(ValidationError):
+        store.patch("dataset", doc["_id"], {"hca": {"n": value}})
+    with pytest.raises(ValidationError):
+        store.replace("dataset", doc["_id"], {"name": "d", "hca": {"n": value}})
+    assert store.get("dataset", doc["_id"])["hca"]["n"] == 2**63 - 1
+
+
+def test_documents_nested_too_deeply_are_refused(store: Store) -> None:
+    deep: Any = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(ValidationError, match="levels deep"):
+        store.insert("dataset", {"name": "d", "hca": deep})
+    ok: Any = 1
+    for level in range(40):  # 60 levels of dicts and lists, under the limit of 64
+        ok = {"a": [ok]} if level % 2 else {"a": ok}
+    doc = store.insert("dataset", {"name": "d", "hca": ok})
+    assert store.get("dataset", doc["_id"])["hca"] == ok
+    assert store.count("dataset") == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
@@ -10,7 +12,89 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from ..resources import MediaUpload
+from ..store import INT64_MAX, INT64_MIN, MAX_DOCUMENT_DEPTH
 from .errors import EveHTTPError
+
+#: A run of digits long enough to be an integer beyond 64 bits (orjson reads those as floats).
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
+class _HugeInt(str):
+    """An integer literal outside the signed 64-bit range, kept as its text."""
+
+
+def _parse_int(text: str) -> int | _HugeInt:
+    try:
+        value = int(text)
+    except ValueError:  # more digits than Python converts
+        return _HugeInt(text)
+    return value if INT64_MIN <= value <= INT64_MAX else _HugeInt(text)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of dicts and lists, counted without recursion (stops past the limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DOCUMENT_DEPTH + 1:
+                break
+            stack.extend((child, level + 1) for child in (
+                node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def _huge_integers(raw: bytes, prefix: str = "") -> dict[str, str]:
+    """``{dotted path: message}`` for each integer literal of ``raw`` beyond signed 64 bits."""
+    if not _LONG_DIGITS.search(raw):
+        return {}
+    value = json.loads(raw, parse_int=_parse_int)
+    issues: dict[str, str] = {}
+    stack: list[tuple[Any, str]] = [(value, prefix)]
+    while stack and len(issues) < 10:
+        node, path = stack.pop()
+        if isinstance(node, _HugeInt):
+            issues[path or "body"] = (
+                f"the integer {str(node)[:40]} is outside the signed 64-bit range the store "
+                f"keeps exactly ({INT64_MIN}..{INT64_MAX}); send it as a string"
+            )
+        elif isinstance(node, dict | list):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in items)
+    return issues
+
+
+def load_json(raw: bytes | str, *, what: str = "The request body", field: str = "") -> Any:
+    """Parse JSON exactly: return the value, or raise a 400/422 envelope.
+
+    400 for invalid JSON or nesting deeper than ``MAX_DOCUMENT_DEPTH``; 422 whose
+    ``_issues`` name each integer beyond the signed 64-bit range (never read as a float),
+    by its dotted path below ``field``.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower() or "depth" in str(exc).lower():
+            raise EveHTTPError(400, f"{what} is nested too deeply: at most "
+                                    f"{MAX_DOCUMENT_DEPTH} levels are accepted") from None
+        try:
+            issues = _huge_integers(data, field)
+        except (ValueError, RecursionError):
+            issues = {}
+        if issues:  # orjson reads an integer of more than 308 digits as infinity
+            raise EveHTTPError(422, f"{what} holds integers the store cannot keep exactly",
+                               extra={"_issues": issues}) from None
+        raise EveHTTPError(400, f"{what} is not valid JSON: {exc}") from None
+    if _depth(value) > MAX_DOCUMENT_DEPTH + 1:
+        raise EveHTTPError(400, f"{what} is nested too deeply: at most "
+                                f"{MAX_DOCUMENT_DEPTH} levels are accepted")
+    issues = _huge_integers(data, field)
+    if issues:
+        raise EveHTTPError(422, f"{what} holds integers the store cannot keep exactly",
+                           extra={"_issues": issues})
+    return value
 
 
 async def read_body(request: Request, *, limit: int) -> bytes:
@@ -38,12 +122,21 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return body
 
 
-def _form_value(value: str) -> Any:
+def _form_value(value: str, name: str) -> Any:
     """MULTIPART_FORM_FIELDS_AS_JSON: a JSON value when it parses, else the plain string."""
+    what = f"Form field {name!r}"
     try:
-        return orjson.loads(value)
+        orjson.loads(value)
     except orjson.JSONDecodeError:
-        return value
+        if not _LONG_DIGITS.search(value.encode()):
+            return value
+        try:  # refused only for integers beyond 64 bits (422); other text stays a string
+            return load_json(value, what=what, field=name)
+        except EveHTTPError as exc:
+            if exc.status == 422:
+                raise
+            return value
+    return load_json(value, what=what, field=name)
 
 
 async def parse_body(request: Request, *, limit: int) -> Any:
@@ -64,10 +157,7 @@ async def parse_body(request: Request, *, limit: int) -> Any:
         )
     body = await read_body(request, limit=limit)
     if content_type == "application/json":
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise EveHTTPError(400, f"The request body is not valid JSON: {exc}") from None
+        return load_json(body)
     try:
         form = await request.form(max_files=32, max_fields=1000)
     except (MultiPartException, ValueError, AssertionError) as exc:
@@ -84,7 +174,7 @@ async def parse_body(request: Request, *, limit: int) -> Any:
                 data=data,
             )
         elif content_type == "multipart/form-data":
-            payload[key] = _form_value(value)
+            payload[key] = _form_value(value, key)
         else:
             payload[key] = value
     await form.close()

@@ -46,12 +46,16 @@ Errors: :class:`ValidationError` (an ``InputError`` with Eve's ``issues``),
 
 from ._query import QueryError
 from ._store import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_DOCUMENT_DEPTH,
     DuplicateId,
     EtagMismatch,
     MediaInfo,
     Store,
     TokenInfo,
     ValidationError,
+    check_document_values,
     compute_etag,
     make_engine,
     open_store,
@@ -60,6 +64,9 @@ from ._store import (
 )
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_DOCUMENT_DEPTH",
     "DuplicateId",
     "EtagMismatch",
     "MediaInfo",
@@ -67,6 +74,7 @@ __all__ = [
     "Store",
     "TokenInfo",
     "ValidationError",
+    "check_document_values",
     "compute_etag",
     "make_engine",
     "open_store",

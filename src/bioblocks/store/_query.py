@@ -71,6 +71,26 @@ def _stored(value: Any) -> Any:
 
 
 MAX_DEPTH = 32
+#: Most values one ``where`` may hold (its leaves: each compared value, each ``$in``
+#: value, each ``$exists`` flag): SQLite refuses expressions more than 1000 levels deep,
+#: and a chain of N ``OR``s is N levels there.
+MAX_WHERE_TERMS = 500
+#: Most fields one ``sort`` may name (SQLite allows 64 ``ORDER BY`` terms).
+MAX_SORT_FIELDS = 32
+
+
+def _terms(value: Any) -> int:
+    """Count the leaf values of a ``where`` (iterative; stops past the limit)."""
+    count, stack = 0, [value]
+    while stack and count <= MAX_WHERE_TERMS:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        else:
+            count += 1
+    return count
 
 
 def _depth(value: Any) -> int:
@@ -108,6 +128,11 @@ class WhereCompiler:
         """Return the SQL condition of ``where`` (a dict); raise :class:`QueryError`."""
         if _depth(where) > MAX_DEPTH:
             raise QueryError(f"`where` is nested more than {MAX_DEPTH} levels deep")
+        if _terms(where) > MAX_WHERE_TERMS:
+            raise QueryError(
+                f"`where` holds more than {MAX_WHERE_TERMS} conditions and values (each "
+                "`$in`/`$or` entry counts); split the query into several requests"
+            )
         return self._compile(where)
 
     def _compile(self, where: Any) -> Clause:
@@ -172,6 +197,8 @@ class WhereCompiler:
 
     def _segments(self, path: str) -> list[str]:
         parts = path.split(".")
+        if len(parts) > MAX_DEPTH:
+            raise QueryError(f"`{path[:80]}…` has more than {MAX_DEPTH} dotted parts")
         for part in parts:
             if not part or '"' in part or any(ord(c) < 32 for c in part):
                 raise QueryError(f"`{path}` is not a valid field name")
@@ -216,11 +243,23 @@ class WhereCompiler:
         if not rest:
             inner = pred(each.c.value, each.c.type)
         else:
-            inner = self._any(each.c.value, rest, rest_kinds, pred)
+            # only objects have fields: json_extract on a scalar element would fail
+            inner = sa.case(
+                (each.c.type == "object", self._any(each.c.value, rest, rest_kinds, pred)),
+                else_=sa.false(),
+            )
         return sa.exists(sa.select(sa.literal(1)).select_from(each).where(inner))
 
     def _kinds(self, parts: list[str], *, whole: bool = False) -> list[str]:
         kinds = self.resource.path_kinds(".".join(parts))
+        for i, kind in enumerate(kinds[:-1]):
+            if kind == "list" and parts[i + 1].isdigit():
+                field = ".".join(parts[: i + 1])
+                raise QueryError(
+                    f"`{'.'.join(parts)}` names a position in the list `{field}`, which cannot "
+                    f"be queried; `{{\"{field}\": value}}` matches a list holding the value "
+                    "anywhere"
+                )
         if whole:
             kinds[-1] = "value"
         return kinds
@@ -295,6 +334,10 @@ class WhereCompiler:
         if not values:
             return _false()
         if path in META_COLUMNS:
+            column = META_COLUMNS[path]
+            if path in ("_id", "_etag"):
+                texts = [v for v in values if isinstance(v, str)]
+                return column.in_(texts) if texts else _false()
             return sa.or_(*(self._meta(path, "=", v) for v in values))
         strings = [v for v in values if isinstance(v, str)]
         if not self.pg and len(strings) == len(values):
@@ -359,7 +402,14 @@ class WhereCompiler:
     # -- sort ----------------------------------------------------------------------------
 
     def order_by(self, sort: list[tuple[str, int]]) -> list[Any]:
-        """Return ORDER BY terms for ``[(field, 1 | -1), ...]`` (``seq`` as tie-breaker)."""
+        """Return ORDER BY terms for ``[(field, 1 | -1), ...]`` (``seq`` as tie-breaker).
+
+        Raises :class:`QueryError` for more than :data:`MAX_SORT_FIELDS` fields.
+        """
+        if len(sort) > MAX_SORT_FIELDS:
+            raise QueryError(
+                f"`sort` names {len(sort)} fields; at most {MAX_SORT_FIELDS} are supported"
+            )
         terms: list[Any] = []
         for path, direction in sort:
             if path in META_COLUMNS:
