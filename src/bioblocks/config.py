@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024,
-        description="Largest JSON/form request body accepted by the metadata API (413 above).",
+        description="Largest JSON/form request body accepted by the metadata API and the SPRING "
+        "viewer's scripts (413 above).",
     )
     max_upload_bytes: int = Field(
         default=64 * 1024**3, description="Largest matrix upload accepted (413 above)."
