@@ -240,3 +240,38 @@ def test_peak_rss_of_the_amplification_imports_stays_far_under_256_mb(
     growth = int(proc.stdout.strip().splitlines()[-1])
     print(f"peak RSS growth over {len(paths) - 1} amplification imports: {growth:,} bytes")
     assert growth < 64 * 1024**2, f"peak RSS grew by {growth:,} bytes"
+
+
+@pytest.mark.parametrize(("writer", "seed"), [(write_h5ad, 1), (write_10x_h5, 1),
+                                            (write_loom, 4), (write_loom, 5)],
+                         ids=["h5ad", "10x_h5", "loom-nul-name", "loom-bad-encoding"])
+def test_flipped_bytes_give_an_import_or_a_clean_error(
+    writer: Callable[[Reference, Path], Path], seed: int, ref: Reference, tmp_path: Path,
+    limits: ImportLimits,
+) -> None:
+    """Damaged files (fixed seeds) never raise anything but :class:`IngestError` (no 500s);
+    among them a gene name with a NUL byte and a string encoding h5py cannot decode."""
+    import random
+
+    base = writer(ref, tmp_path / "base.h5").read_bytes()
+    rng = random.Random(seed)
+    for k in range(40):
+        damaged = bytearray(base)
+        for _ in range(rng.randint(1, 8)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        path = tmp_path / f"f{k}.h5"
+        path.write_bytes(bytes(damaged))
+        try:
+            import_matrix([path], tmp_path / f"out{k}", limits=limits)
+        except IngestError as exc:
+            assert exc.field is not None and "\n" not in str(exc)
+
+
+def test_a_gene_name_with_a_nul_byte_is_refused(
+    ref: Reference, tmp_path: Path, limits: ImportLimits
+) -> None:
+    path = write_10x_h5(ref, tmp_path / "nul.h5")
+    with h5py.File(path, "r+") as f:
+        _set(f, "matrix/features/name", np.array([b"Ac\x00tb", *map(str.encode, ref.genes[1:])],
+                                                 dtype="S8"))
+    assert_import_fails([path], tmp_path, limits, match="gene name holds a NUL", field="nul.h5")

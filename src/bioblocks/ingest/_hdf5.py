@@ -164,11 +164,12 @@ def open_sealed(path: Path, *, name: str | None = None) -> Iterator[h5py.File]:
     with f:
         try:
             _seal(f, name=name)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # corrupt header
             raise IngestError(f"not a readable HDF5 file ({exc})", field=name) from exc
         try:
             yield f
-        except (OSError, KeyError, RuntimeError) as exc:  # libhdf5 on a corrupt object
+        except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:  # h5py/libhdf5
+            # on a corrupt object (a type or encoding it cannot decode, a broken header)
             raise IngestError(f"not a readable HDF5 file ({exc})", field=name) from exc
 
 

@@ -219,7 +219,33 @@ def check_library(lib: Library) -> Library:
             )
     if lib.obs is not None and len(lib.obs) != n_cells:
         raise IngestError(f"{len(lib.obs):,} metadata rows for {n_cells:,} cells", field=lib.name)
+    _refuse_nul(lib)
     return lib
+
+
+def _has_nul(values: object) -> bool:
+    return any("\x00" in v for v in values if isinstance(v, str))  # type: ignore[attr-defined]
+
+
+def _refuse_nul(lib: Library) -> None:
+    """Refuse names or per-cell text holding a NUL character (HDF5 cannot store it)."""
+    texts: list[tuple[str, object]] = [("a gene name", lib.gene_names.tolist())]
+    if lib.barcodes is not None:
+        texts.append(("a cell name", lib.barcodes.tolist()))
+    if lib.gene_ids is not None:
+        texts.append(("a gene id", lib.gene_ids.tolist()))
+    for column in [] if lib.obs is None else lib.obs.columns:
+        values = lib.obs[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            texts.append((f"a value of column {column!r}", values.cat.categories.tolist()))
+        elif values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            texts.append((f"a value of column {column!r}", values.tolist()))
+        if "\x00" in str(column):
+            raise IngestError("a column name holds a NUL character", field=lib.name)
+    for what, values in texts:
+        if _has_nul(values):
+            raise IngestError(f"{what} holds a NUL character; names must be text",
+                              field=lib.name)
 
 
 def text_lines(raw: bytes, *, name: str) -> list[str]:
