@@ -100,7 +100,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
 
     A no-op returning False where ``prctl`` is not available (not Linux).
     """
-    if not os.uname().sysname == "Linux":
+    if os.uname().sysname != "Linux":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
