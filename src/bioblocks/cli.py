@@ -249,12 +249,14 @@ def serve(
     from .pipeline.scheduler import background_services
     from .store import make_engine, upgrade
 
-    def stop_on_sigterm(signum: int, frame: object) -> None:  # noqa: ARG001
-        # uvicorn shuts down on SIGTERM, then raises it again; by default that would kill
-        # this process before `background_services` stops the job workers (orphaning them).
+    def stop_on_signal(signum: int, frame: object) -> None:  # noqa: ARG001
+        # uvicorn shuts down on SIGTERM/SIGINT, then raises it again; by default SIGTERM
+        # would kill this process before `background_services` stops the job workers
+        # (orphaning them). Both end the same way: workers stopped, exit status 0.
         raise SystemExit(0)
 
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, stop_on_signal)
     config = settings()
     setup_logging(config.log_level)
     if workers < 1:

@@ -177,7 +177,9 @@ def _cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Path,
+                                                 stop_signal: int) -> None:
     import httpx
     from test_server_processes import _free_port
 
@@ -203,7 +205,7 @@ def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Pa
                     f"the job workers did not start: {log.read_text()[-2000:]}")
         processes = _descendants(server.pid)
         assert len(processes) >= 2, processes
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop_signal)
         assert server.wait(timeout=60) == 0, log.read_text()[-2000:]
         _wait_until(lambda: not any(process_alive(pid) for pid in processes),
                     f"left behind: {[p for p in processes if process_alive(p)]}")
