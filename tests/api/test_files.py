@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bioblocks.api.files import content_type, parse_range, router
+from bioblocks.api.files import content_type, router
 from bioblocks.config import Settings
 
 CSV = ("gene,value\n" + "".join(f"g{k},{k}\n" for k in range(400))).encode()
@@ -119,8 +119,8 @@ def test_unsatisfiable_range(client: TestClient) -> None:
     assert r.json()["_status"] == "ERR" and r.json()["_error"]["code"] == 416
 
 
-def test_malformed_or_multiple_ranges_send_the_whole_file(client: TestClient) -> None:
-    for header in ("bytes=5-2", "items=0-1", "bytes=0-1,4-5"):
+def test_malformed_ranges_send_the_whole_file(client: TestClient) -> None:
+    for header in ("bytes=5-2", "items=0-1"):
         r = client.get(f"{BASE}/edges.npz", headers={"Range": header})
         assert r.status_code == 200 and r.content == BINARY
 
@@ -245,12 +245,113 @@ def test_literal_dot_dot_is_refused(client: TestClient, path: str) -> None:
     assert _raw_get(client.app, path) == 404  # type: ignore[arg-type]
 
 
-def test_parse_range() -> None:
-    assert parse_range("bytes=0-0", 10) == (0, 0)
-    assert parse_range("bytes=5-", 10) == (5, 9)
-    assert parse_range("bytes=-20", 10) == (0, 9)
-    assert parse_range("bytes=10-", 10) is False
-    assert parse_range("bytes=-0", 10) is False
-    assert parse_range("bytes=0-1", 0) is False
-    assert parse_range("bytes=3-1", 10) is None
-    assert parse_range("bytes=-", 10) is None
+# -- one HTTP layer: the same answers for a dataset file and a media file -------------------
+
+DATA = bytes(range(65, 91)) * 40  # 1,040 bytes of letters, no CR/LF inside the parts
+
+
+def _url(app: FastAPI, kind: str, data: bytes) -> str:
+    """Store ``data`` as a dataset file or as a media file of ``app``; return its URL."""
+    if kind == "media":
+        info = app.state.store.put_media(filename="i.png", content_type="image/png", data=data)
+        return f"/media/{info.id}"
+    folder = app.state.settings.resolved_data_dir / "datasets" / "abc"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"blob{len(data)}.bin").write_bytes(data)
+    return f"/{kind}/abc/blob{len(data)}.bin"
+
+
+ENDPOINTS = ["datasets", "spring/datasets", "media"]
+
+
+@pytest.fixture
+def full(api_app: FastAPI, api_token: str) -> TestClient:
+    """A client of the whole application (files and media routers, middleware)."""
+    return TestClient(api_app, headers={"Authorization": f"Bearer {api_token}"})
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+@pytest.mark.parametrize(
+    ("header", "span"),
+    [("bytes=0-0", (0, 0)), ("bytes=5-", (5, len(DATA) - 1)), ("bytes=-20", (len(DATA) - 20, len(DATA) - 1)),
+     ("bytes=-5000", (0, len(DATA) - 1)), ("bytes=10-99999", (10, len(DATA) - 1))],
+)
+def test_single_ranges(full: TestClient, kind: str, header: str, span: tuple[int, int]) -> None:
+    r = full.get(_url(full.app, kind, DATA), headers={"Range": header})  # type: ignore[arg-type]
+    first, last = span
+    assert r.status_code == 206 and r.content == DATA[first:last + 1]
+    assert r.headers["content-range"] == f"bytes {first}-{last}/{len(DATA)}"
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+@pytest.mark.parametrize("header", ["bytes=5-2", "bytes=3-1", "items=0-1", "bytes=-", "bytes=x-y", "bytes"])
+def test_malformed_range_is_ignored_everywhere(full: TestClient, kind: str, header: str) -> None:
+    """RFC 9110 §14.2: an invalid Range (``last < first`` included) is ignored: 200, whole file."""
+    r = full.get(_url(full.app, kind, DATA), headers={"Range": header})  # type: ignore[arg-type]
+    assert r.status_code == 200 and r.content == DATA
+    assert "content-range" not in r.headers
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+@pytest.mark.parametrize(("header", "data"), [(f"bytes={len(DATA)}-", DATA), ("bytes=-0", DATA),
+                                              ("bytes=0-1", b"")])
+def test_unsatisfiable_range_is_a_416_envelope(
+    full: TestClient, kind: str, header: str, data: bytes
+) -> None:
+    r = full.get(_url(full.app, kind, data), headers={"Range": header})  # type: ignore[arg-type]
+    assert r.status_code == 416
+    assert r.headers["content-range"] == f"bytes */{len(data)}"
+    assert r.json()["_status"] == "ERR" and r.json()["_error"]["code"] == 416
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+def test_several_ranges_are_multipart_byteranges(full: TestClient, kind: str) -> None:
+    r = full.get(_url(full.app, kind, DATA), headers={"Range": "bytes=0-1, 10-14,-3"})  # type: ignore[arg-type]
+    assert r.status_code == 206
+    media, _, boundary = r.headers["content-type"].partition("; boundary=")
+    assert media == "multipart/byteranges" and boundary
+    assert r.headers["content-length"] == str(len(r.content))
+    parts = r.content.split(f"--{boundary}".encode())
+    assert parts[0] == b"" and parts[-1] == b"--"
+    got = []
+    for part in parts[1:-1]:
+        head, _, body = part.partition(b"\r\n\r\n")
+        got.append((head.split(b"Content-Range: ")[1].decode(), body.removesuffix(b"\r\n")))
+    n = len(DATA)
+    assert got == [(f"bytes 0-1/{n}", DATA[0:2]), (f"bytes 10-14/{n}", DATA[10:15]),
+                   (f"bytes {n - 3}-{n - 1}/{n}", DATA[-3:])]
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+def test_if_range(full: TestClient, kind: str) -> None:
+    url = _url(full.app, kind, DATA)  # type: ignore[arg-type]
+    whole = full.get(url)
+    etag, modified = whole.headers["etag"], whole.headers["last-modified"]
+    for validator in (etag, modified):
+        r = full.get(url, headers={"Range": "bytes=0-3", "If-Range": validator})
+        assert r.status_code == 206 and r.content == DATA[:4], validator
+    for stale in ('"old"', f"W/{etag}", "Thu, 01 Jan 1970 00:00:00 GMT"):
+        r = full.get(url, headers={"Range": "bytes=0-3", "If-Range": stale})
+        assert r.status_code == 200 and r.content == DATA, stale
+    # a stale If-Range also turns an unsatisfiable range into the whole file
+    r = full.get(url, headers={"Range": f"bytes={len(DATA)}-", "If-Range": '"old"'})
+    assert r.status_code == 200 and r.content == DATA
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+def test_validators_and_304(full: TestClient, kind: str) -> None:
+    url = _url(full.app, kind, DATA)  # type: ignore[arg-type]
+    whole = full.get(url)
+    assert whole.status_code == 200 and whole.content == DATA
+    assert whole.headers["content-length"] == str(len(DATA))
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    etag = whole.headers["etag"]
+    r = full.get(url, headers={"If-None-Match": etag})
+    assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == etag
+    r = full.get(url, headers={"If-Modified-Since": whole.headers["last-modified"]})
+    assert r.status_code == 304
+    assert full.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    head = full.head(url, headers={"Range": "bytes=2-5"})
+    assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "4"

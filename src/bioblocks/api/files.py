@@ -1,30 +1,36 @@
-"""``GET/HEAD /datasets/<path>`` and ``/spring/datasets/<path>``: the files tree.
+"""One HTTP layer for files: ``/datasets/<path>`` (and ``/spring/datasets/<path>``), media.
 
-Serves ``<data_dir>/datasets/...`` (canonical matrices, analysis folders) to
-front-ends: single byte ranges (206, 416 when unsatisfiable), ``ETag`` and
-``Last-Modified`` with 304 answers to ``If-None-Match``/``If-Modified-Since``,
-gzip for text when the client accepts it (never for ranges), fixed content
-types by suffix (text is ``text/plain``; nothing is ever served as HTML or a
-script) with ``X-Content-Type-Options: nosniff``, and Eve 404 envelopes for
-anything missing, a folder, or outside the tree. Paths go through
-:func:`bioblocks.storage.safe_resolve` (``..``, encoded and double-encoded
-traversal, backslashes, NUL, absolute paths and symlinks leaving the tree are
-refused). Files are streamed in chunks.
+Dataset files (``<data_dir>/datasets/...``: canonical matrices, analysis
+folders) and uploaded media (:mod:`bioblocks.api.media`) are both answered by
+:func:`file_response`: Starlette's :class:`~starlette.responses.FileResponse`
+serves byte ranges (206, several ranges as ``multipart/byteranges``),
+``If-Range`` and HEAD; an unsatisfiable range is a 416 envelope with
+``Content-Range: bytes */<size>``, and a malformed one (``bytes=5-2``,
+``items=0-1``, ``bytes=-``) is ignored (the whole file, RFC 9110 §14.2).
+``ETag``/``Last-Modified`` with 304 answers to ``If-None-Match``/
+``If-Modified-Since``; gzip for text when the client accepts it (never for
+ranges); content types from one table (:func:`content_type`: nothing is ever
+served as HTML or a script) with ``X-Content-Type-Options: nosniff``; Eve 404
+envelopes for anything missing, a folder, or outside the tree. Paths go
+through :func:`bioblocks.storage.safe_resolve` (``..``, encoded and
+double-encoded traversal, backslashes, NUL, absolute paths and symlinks
+leaving the tree are refused).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 import zlib
 from collections.abc import Callable, Iterator
 from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable
 
 from ..storage import PathOutsideDataDir, safe_resolve
 from .auth import require_read
@@ -34,47 +40,38 @@ router = APIRouter()
 
 CHUNK = 256 * 1024
 GZIP_MIN_BYTES = 1024
-TEXT_TYPES = {
-    ".txt": "text/plain; charset=utf-8",
-    ".csv": "text/plain; charset=utf-8",
-    ".tsv": "text/plain; charset=utf-8",
-    ".json": "application/json",
-}
+TEXT = "text/plain; charset=utf-8"
 BINARY = "application/octet-stream"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: The one content-type table: dataset files by suffix; anything else is binary.
+CONTENT_TYPES = {".txt": TEXT, ".csv": TEXT, ".tsv": TEXT, ".json": "application/json"}
+#: Declared (media) types a browser would run as a page or a script: served as binary.
+_ACTIVE = ("html", "xml", "script", "svg")
 _NOT_FOUND = "The requested file was not found."
 
 
-def content_type(name: str) -> str:
-    """Return the content type served for a file name (by suffix; binary otherwise)."""
-    return TEXT_TYPES.get(os.path.splitext(name)[1].lower(), BINARY)
+def content_type(name: str, declared: str | None = None) -> str:
+    """Return the content type a file is served with.
 
-
-def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
-    """Parse a ``Range`` header for a file of ``size`` bytes.
-
-    Returns the inclusive ``(first, last)`` byte range, None to ignore the header
-    (malformed, or several ranges: the whole file is sent), or False when it is
-    unsatisfiable (416).
+    A dataset file gets its type from :data:`CONTENT_TYPES` by the suffix of
+    ``name``; a media file (``declared``: the type stored at upload) keeps its
+    type unless a browser would run it (HTML, XML, SVG, scripts). Anything
+    else is ``application/octet-stream``.
     """
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text and not last_text:
-        return None
-    if not first_text:
-        length = int(last_text)
-        if length == 0 or size == 0:
-            return False
-        return max(size - length, 0), size - 1
-    first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last_text and last < first:
-        return None
-    if first >= size:
-        return False
-    return first, min(last, size - 1)
+    if declared is not None:
+        lowered = declared.lower()
+        return BINARY if not declared or any(a in lowered for a in _ACTIVE) else declared
+    return CONTENT_TYPES.get(os.path.splitext(name)[1].lower(), BINARY)
+
+
+class _FileResponse(FileResponse):
+    """Starlette's FileResponse, ignoring a malformed ``Range`` as RFC 9110 §14.2 says."""
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader:
+            return []  # no ranges: the whole file, 200
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -110,17 +107,6 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def _read_chunks(fh: BinaryIO, start: int, length: int) -> Iterator[bytes]:
-    fh.seek(start)
-    left = length
-    while left > 0:
-        chunk = fh.read(min(CHUNK, left))
-        if not chunk:
-            break
-        left -= len(chunk)
-        yield chunk
-
-
 def _gzip_chunks(fh: BinaryIO) -> Iterator[bytes]:
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
     while chunk := fh.read(CHUNK):
@@ -130,35 +116,27 @@ def _gzip_chunks(fh: BinaryIO) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-def _serve(request: Request, path: str) -> Response:
-    settings = request.app.state.settings
-    root = settings.resolved_data_dir / "datasets"
+def file_response(
+    request: Request, target: Path, *, media_type: str, modified: float | None = None
+) -> Response:
+    """Answer a GET or HEAD of ``target``, a path already confined to its tree.
+
+    ``media_type`` comes from :func:`content_type`; ``modified`` (POSIX time) is
+    the ``Last-Modified`` date when it is not the file's mtime (media: the upload
+    time). Returns a 404 envelope unless ``target`` is a regular file, a 304, a
+    416 envelope for an unsatisfiable range, a gzip stream (text, no ``Range``,
+    accepted by the client) or a :class:`FileResponse` (200, or 206 for ranges).
+    """
     try:
-        target = safe_resolve(root, path, decode=True)
-    except PathOutsideDataDir:
-        return eve_error(404, _NOT_FOUND)
-    try:
-        fh = open(target, "rb")  # noqa: SIM115 - closed after streaming
+        st = os.stat(target)
     except OSError:
         return eve_error(404, _NOT_FOUND)
-    try:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            fh.close()
-            return eve_error(404, _NOT_FOUND)
-        return _respond(request, fh, st, target.name)
-    except BaseException:
-        fh.close()
-        raise
-
-
-def _respond(request: Request, fh: BinaryIO, st: os.stat_result, name: str) -> Response:
-    size = st.st_size
-    ctype = content_type(name)
-    compressible = ctype != BINARY
-    base_tag = f"{st.st_mtime_ns:x}-{size:x}"
+    if not stat.S_ISREG(st.st_mode):
+        return eve_error(404, _NOT_FOUND)
+    mtime = st.st_mtime if modified is None else modified
+    compressible = media_type in CONTENT_TYPES.values()
     headers = {
-        "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+        "Last-Modified": formatdate(mtime, usegmt=True),
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Accept-Ranges": "bytes",
@@ -166,60 +144,36 @@ def _respond(request: Request, fh: BinaryIO, st: os.stat_result, name: str) -> R
     if compressible:
         headers["Vary"] = "Accept-Encoding"
     range_header = request.headers.get("range")
-    if_range = request.headers.get("if-range")
-    if (
-        range_header
-        and if_range
-        and if_range.strip() not in (f'"{base_tag}"', headers["Last-Modified"])
-    ):
-        range_header = None
-    use_gzip = (
-        compressible and not range_header and size >= GZIP_MIN_BYTES and _accepts_gzip(request)
-    )
-    etag = f'"{base_tag}-gz"' if use_gzip else f'"{base_tag}"'
-    headers["ETag"] = etag
-    head = request.method == "HEAD"
-    if _not_modified(request, etag, st.st_mtime):
-        fh.close()
+    use_gzip = (compressible and range_header is None and st.st_size >= GZIP_MIN_BYTES
+                and _accepts_gzip(request))
+    base_tag = f"{st.st_mtime_ns:x}-{st.st_size:x}"
+    headers["ETag"] = f'"{base_tag}-gz"' if use_gzip else f'"{base_tag}"'
+    if _not_modified(request, headers["ETag"], mtime):
         return Response(status_code=304, headers=headers)
-    if range_header:
-        span = parse_range(range_header, size)
-        if span is False:
-            fh.close()
-            return eve_error(416, headers={"Content-Range": f"bytes */{size}", **headers})
-        if span is not None:
-            first, last = span
-            length = last - first + 1
-            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-            headers["Content-Length"] = str(length)
-            if head:
-                fh.close()
-                return Response(status_code=206, headers=headers, media_type=ctype)
-            return StreamingResponse(
-                _read_chunks(fh, first, length),
-                status_code=206,
-                headers=headers,
-                media_type=ctype,
-                background=BackgroundTask(fh.close),
-            )
     if use_gzip:
         headers["Content-Encoding"] = "gzip"
-        if head:
-            fh.close()
-            return Response(status_code=200, headers=headers, media_type=ctype)
-        return StreamingResponse(
-            _gzip_chunks(fh), headers=headers, media_type=ctype, background=BackgroundTask(fh.close)
-        )
-    headers["Content-Length"] = str(size)
-    if head:
-        fh.close()
-        return Response(status_code=200, headers=headers, media_type=ctype)
-    return StreamingResponse(
-        _read_chunks(fh, 0, size),
-        headers=headers,
-        media_type=ctype,
-        background=BackgroundTask(fh.close),
-    )
+        if request.method == "HEAD":
+            return Response(headers=headers, media_type=media_type)
+        fh = open(target, "rb")  # noqa: SIM115 - closed after streaming
+        return StreamingResponse(_gzip_chunks(fh), headers=headers, media_type=media_type,
+                                 background=BackgroundTask(fh.close))
+    response = _FileResponse(target, headers=headers, media_type=media_type, stat_result=st)
+    if_range = request.headers.get("if-range")
+    if range_header is not None and (if_range is None or response._should_use_range(if_range)):
+        try:  # the same check FileResponse makes, to answer 416 in the envelope
+            response._parse_range_header(range_header, st.st_size)
+        except RangeNotSatisfiable:
+            return eve_error(416, headers={"Content-Range": f"bytes */{st.st_size}", **headers})
+    return response
+
+
+def _serve(request: Request, path: str) -> Response:
+    root = request.app.state.settings.resolved_data_dir / "datasets"
+    try:
+        target = safe_resolve(root, path, decode=True)
+    except PathOutsideDataDir:
+        return eve_error(404, _NOT_FOUND)
+    return file_response(request, target, media_type=content_type(target.name))
 
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {

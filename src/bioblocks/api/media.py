@@ -1,41 +1,21 @@
-"""``GET /media/<24-hex id>``: uploaded media files (icons) with Range and If-Modified-Since."""
+"""``GET /media/<24-hex id>``: uploaded media files (icons), served by :func:`.files.file_response`.
+
+The same HTTP layer as the files tree: Range (206/416, malformed ranges
+ignored), ``If-Range``, ``ETag``/``Last-Modified`` (the upload time) with 304,
+``nosniff``; the type stored at upload unless a browser would run it.
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
+from datetime import UTC
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from ..resources import format_date
-from ._params import parse_if_date
 from .auth import require_read
 from .errors import ERROR_RESPONSES, EveHTTPError
+from .files import content_type, file_response
 
 router = APIRouter()
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def _range(header: str | None, size: int) -> tuple[int, int] | None:
-    """Return the inclusive byte range asked for, None for the whole file; 416 if unsatisfiable."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:
-        length = int(last)
-        if length == 0:
-            raise EveHTTPError(416, headers={"Content-Range": f"bytes */{size}"})
-        return max(size - length, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
-        raise EveHTTPError(416, headers={"Content-Range": f"bytes */{size}"})
-    return start, end
 
 
 @router.get(
@@ -57,17 +37,6 @@ def get_media(
     info = request.app.state.store.get_media(media_id)
     if info is None or not info.path.is_file():
         raise EveHTTPError(404)
-    ims = parse_if_date(request.headers.get("if-modified-since"))
-    if ims is not None and info.uploaded <= ims + timedelta(seconds=1):
-        return Response(status_code=304)
-    headers = {"Last-Modified": format_date(info.uploaded), "Accept-Ranges": "bytes"}
-    size = info.path.stat().st_size
-    wanted = _range(request.headers.get("range"), size)
-    with info.path.open("rb") as handle:
-        if wanted is None:
-            return Response(handle.read(), media_type=info.content_type, headers=headers)
-        start, end = wanted
-        handle.seek(start)
-        data = handle.read(end - start + 1)
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return Response(data, status_code=206, media_type=info.content_type, headers=headers)
+    uploaded = info.uploaded.replace(tzinfo=UTC) if info.uploaded.tzinfo is None else info.uploaded
+    return file_response(request, info.path, media_type=content_type("", info.content_type),
+                         modified=uploaded.timestamp())
