@@ -355,3 +355,15 @@ def test_validators_and_304(full: TestClient, kind: str) -> None:
     assert full.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
     head = full.head(url, headers={"Range": "bytes=2-5"})
     assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "4"
+
+
+@pytest.mark.parametrize("kind", ENDPOINTS)
+def test_files_larger_than_a_chunk(full: TestClient, kind: str) -> None:
+    """Whole files and ranges across the 256 KiB chunk boundaries come back byte for byte."""
+    big = bytes(range(256)) * 2400  # 614,400 bytes: three chunks
+    url = _url(full.app, kind, big)  # type: ignore[arg-type]
+    assert full.get(url).content == big
+    r = full.get(url, headers={"Range": "bytes=262000-524400"})
+    assert r.status_code == 206 and r.content == big[262000:524401]
+    r = full.get(url, headers={"Range": "bytes=100-200,262100-262200"})
+    assert r.status_code == 206 and big[262100:262201] in r.content

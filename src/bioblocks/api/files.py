@@ -66,6 +66,7 @@ def content_type(name: str, declared: str | None = None) -> str:
 class _FileResponse(FileResponse):
     """Starlette's FileResponse, ignoring a malformed ``Range`` as RFC 9110 §14.2 says."""
 
+    chunk_size = CHUNK
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
         try:
