@@ -114,3 +114,45 @@ def test_put_replacement_of_an_analysis_keeps_its_dataset(client: TestClient) ->
                           headers={"If-Match": current["_etag"]})
     assert response.status_code == 200
     assert client.get(f"/analysis/{ids[0]}").json()["dataset"] == dataset["_id"]
+
+
+def _subplot_dataset(client: TestClient, name: str) -> tuple[dict[str, Any], str]:
+    """A dataset named ``name`` with one SPRING analysis whose subplot is ``<name>/``."""
+    store = client.app.state.store
+    dataset = store.insert("dataset", {"name": name})
+    analysis = store.insert("analysis", {"name": f"{name} - 10", "processType": "SPRING",
+                                         "dataset": dataset["_id"],
+                                         "parameters": {"subplot": name}})
+    subplot = _folder(client, dataset["_id"], analysis["_id"]) / name
+    subplot.mkdir(parents=True)
+    (subplot / "coordinates.txt").write_text("0,1.0,2.0\n")
+    (subplot / "run_info.json").write_text(json.dumps({"Subplot": name}))
+    (subplot / "mutability.txt").write_text("")
+    dataset = store.patch("dataset", dataset["_id"], {"analyses": [analysis["_id"]]})
+    return dataset, analysis["_id"]
+
+
+def test_renaming_a_dataset_renames_its_subplot_folders(client: TestClient) -> None:
+    """Spec §10 names the subplot after the dataset, and the portal builds its URL from the
+    dataset's current name: a PATCH or PUT of ``name`` moves the folder at once."""
+    store = client.app.state.store
+    dataset, analysis_id = _subplot_dataset(client, "Old name")
+    other, other_id = _subplot_dataset(client, "Other")
+    response = client.patch(f"/dataset/{dataset['_id']}", json={"name": "New name"},
+                            headers={"If-Match": dataset["_etag"]})
+    assert response.status_code == 200, response.text
+    folder = _folder(client, dataset["_id"], analysis_id)
+    assert sorted(p.name for p in folder.iterdir()) == ["New name"]
+    assert store.get("analysis", analysis_id)["parameters"]["subplot"] == "New name"
+    url = f"/datasets/{dataset['_id']}/analyses/{analysis_id}/New name/coordinates.txt"
+    assert client.get(url).text == "0,1.0,2.0\n"
+    assert json.loads((folder / "New name" / "run_info.json").read_text())["Subplot"] == "New name"
+
+    current = store.get("dataset", dataset["_id"])
+    response = client.put(f"/dataset/{dataset['_id']}", json={"name": "Third"},
+                          headers={"If-Match": current["_etag"]})
+    assert response.status_code == 200, response.text
+    assert sorted(p.name for p in folder.iterdir()) == ["Third"]
+    # The other dataset's subplot is not touched.
+    assert (_folder(client, other["_id"], other_id) / "Other").is_dir()
+    assert store.get("analysis", other_id)["parameters"]["subplot"] == "Other"

@@ -8,7 +8,9 @@ The invariants, for every way the API deletes or replaces:
 * a deleted **analysis** takes its folder (``datasets/<dataset>/analyses/<id>/``) with it
   and its id leaves the ``analyses`` list of every dataset that names it;
 * a **PUT** replacement keeps the server-managed fields (:data:`SERVER_MANAGED`) that
-  the body leaves out, since the files they describe stay.
+  the body leaves out, since the files they describe stay;
+* a dataset **renamed** by a PATCH or PUT has its SPRING subplot folders renamed with it
+  (spec §10 names them after the dataset; :func:`after_write`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..config import Settings
 from ..errors import NotFoundError
 from ..jobs import find_docs, update_with_retry
 from ..pipeline.operations import delete_dataset_files
+from ..pipeline.upgrade import align_subplot_folders
 from ..resources import UUID_RE
 from ..storage import analysis_dir, staging_path
 
@@ -94,6 +97,14 @@ def after_delete(store: Any, settings: Settings, resource: str, doc: Doc) -> Non
                              analysis_ids=list(doc.get("analyses") or []))
     elif resource == "analysis":
         delete_analysis_files(store, settings, doc)
+
+
+def after_write(store: Any, settings: Settings, resource: str, old: Doc, new: Doc) -> None:
+    """Keep the files in step with a PATCH/PUT of ``resource`` that turned ``old`` into
+    ``new``: a dataset whose ``name`` changed gets its subplot folders renamed."""
+    if resource == "dataset" and old.get("name") != new.get("name"):
+        for change in align_subplot_folders(store, settings, dataset=new):
+            log.info("dataset %s renamed: %s", new["_id"], change)
 
 
 #: Resources whose deletes go one document at a time, each followed by :func:`after_delete`

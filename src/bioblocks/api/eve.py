@@ -29,7 +29,7 @@ from ..resources import (
 )
 from ..store import EtagMismatch, Store
 from ._body import parse_body
-from ._cascade import CASCADING, after_delete, keep_server_managed
+from ._cascade import CASCADING, after_delete, after_write, keep_server_managed
 from ._params import (
     Query as EveQuery,
 )
@@ -441,8 +441,11 @@ def _drop_replaced_media(store: Store, resource: Resource, old: dict[str, Any],
 
 
 def patch(store: Store, resource: Resource, item_id: str, payload: Any,
-          if_match: str | None) -> Response:
-    """PATCH: merge into the stored document with compare-and-swap on If-Match."""
+          if_match: str | None, settings: Settings | None = None) -> Response:
+    """PATCH: merge into the stored document with compare-and-swap on If-Match.
+
+    With ``settings``, the files follow the change (:func:`bioblocks.api._cascade.after_write`).
+    """
     _check_id(item_id)
     current = store.get(resource.url, item_id)
     if current is None:
@@ -466,11 +469,13 @@ def patch(store: Store, resource: Resource, item_id: str, payload: Any,
             store.delete_media(media_id)
         raise
     _drop_replaced_media(store, resource, current, new)
+    if settings is not None:
+        after_write(store, settings, resource.url, current, new)
     return _json(_write_body(resource, new), headers={"ETag": f'"{new["_etag"]}"'})
 
 
 def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: str | None,
-        base_url: str) -> Response:
+        base_url: str, settings: Settings | None = None) -> Response:
     """PUT: replace (If-Match required) or upsert a missing id (201).
 
     A replacement keeps the server-managed fields it leaves out (a dataset's
@@ -504,6 +509,8 @@ def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: 
             store.delete_media(media_id)
         raise
     _drop_replaced_media(store, resource, current, new)
+    if settings is not None:
+        after_write(store, settings, resource.url, current, new)
     headers = {"ETag": f'"{new["_etag"]}"', "Last-Modified": format_date(new["_updated"])}
     return _json(_write_body(resource, new), headers=headers)
 
@@ -642,7 +649,8 @@ def _register(router: APIRouter, resource: Resource) -> None:
         _check_id(item_id)
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
         return await run_in_threadpool(
-            patch, _store(request), resource, item_id, payload, request.headers.get("if-match")
+            patch, _store(request), resource, item_id, payload, request.headers.get("if-match"),
+            request.app.state.settings,
         )
 
     async def item_put(request: Request, item_id: str = _item_path()) -> Response:
@@ -650,7 +658,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
         return await run_in_threadpool(
             put, _store(request), resource, item_id, payload, request.headers.get("if-match"),
-            str(request.base_url),
+            str(request.base_url), request.app.state.settings,
         )
 
     def item_delete(request: Request, item_id: str = _item_path()) -> Response:

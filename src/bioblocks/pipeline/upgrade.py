@@ -103,8 +103,12 @@ def _record_in_run_info(subplot: Path) -> None:
     os.replace(partial, path)
 
 
-def align_subplot_folders(store: Any, settings: Settings) -> list[SubplotChange]:
+def align_subplot_folders(store: Any, settings: Settings, *,
+                          dataset: Doc | None = None) -> list[SubplotChange]:
     """Name every SPRING analysis's subplot folder after its dataset and record the name.
+
+    With ``dataset`` (a dataset document, e.g. just renamed through the API), only that
+    dataset's analyses (those naming it in ``dataset`` or listed in its ``analyses``).
 
     For each SPRING analysis with a folder: the subplot (found by its recorded name, its
     old name after the analysis, or as the only subplot there) is renamed to
@@ -116,7 +120,14 @@ def align_subplot_folders(store: Any, settings: Settings) -> list[SubplotChange]
     """
     changes: list[SubplotChange] = []
     datasets: dict[str, Doc | None] = {}
-    for doc in find_docs(store, "analysis", {"processType": "SPRING"}, sort=[("_created", 1)]):
+    where: Doc = {"processType": "SPRING"}
+    if dataset is not None:
+        datasets[str(dataset["_id"])] = dataset
+        owned: list[Doc] = [{"dataset": dataset["_id"]}]
+        if dataset.get("analyses"):
+            owned.append({"_id": {"$in": [str(a) for a in dataset["analyses"]]}})
+        where = {"$and": [where, {"$or": owned}]}
+    for doc in find_docs(store, "analysis", where, sort=[("_created", 1)]):
         dataset = _owner(store, doc, datasets)
         if dataset is None:
             continue
