@@ -45,16 +45,35 @@ class QueryError(InputError):
     """A ``where``/``sort`` cannot be translated; the message says why (→ 400)."""
 
 
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates (not encodable as UTF-8) shown as ``\\udXXX`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_text(text: str, what: str) -> None:
+    """Raise :class:`QueryError` if ``text`` holds a lone surrogate (no UTF-8 form)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError(
+            f"{what} `{_printable(text)[:80]}` holds a lone surrogate (\\ud800-\\udfff): "
+            "send valid Unicode text"
+        ) from None
+
+
 def _norm(value: Any) -> Any:
     """DATE_FORMAT strings become datetimes, at any depth (Eve's value post-processing)."""
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise QueryError(f"the number {value} in `where` is out of range (64-bit integers)")
     if isinstance(value, str):
+        _check_text(value, "the value")
         parsed = parse_date(value)
         return parsed if parsed is not None else value
     if isinstance(value, list):
         return [_norm(v) for v in value]
     if isinstance(value, dict):
+        for key in value:
+            _check_text(str(key), "the key")
         return {k: _norm(v) for k, v in value.items()}
     return value
 
@@ -196,6 +215,7 @@ class WhereCompiler:
     # -- paths ---------------------------------------------------------------------------
 
     def _segments(self, path: str) -> list[str]:
+        _check_text(path, "the field name")
         parts = path.split(".")
         if len(parts) > MAX_DEPTH:
             raise QueryError(f"`{path[:80]}…` has more than {MAX_DEPTH} dotted parts")
@@ -206,7 +226,10 @@ class WhereCompiler:
 
     @staticmethod
     def _sqlite_path(parts: list[str]) -> Any:
-        text = "$" + "".join(f".{p}" if _IDENT.match(p) else f'."{p}"' for p in parts)
+        # a quoted label is matched against the key as JSON text: escape it as JSON does
+        text = "$" + "".join(
+            f".{p}" if _IDENT.match(p) else "." + orjson.dumps(p).decode() for p in parts
+        )
         return sa.literal_column("'" + text.replace("'", "''") + "'")
 
     def _pg_path(self, parts: list[str]) -> Any:
@@ -296,7 +319,8 @@ class WhereCompiler:
                     return sa.or_(v.is_(None), t == "null")
                 return v == sa.literal(stored, JSONB)
 
-            return self._any(documents.c.doc, parts, kinds, pred)
+            found = self._any(documents.c.doc, parts, kinds, pred)
+            return self._or_missing(path, kinds, value, found)
 
         if kinds == ["list"] and isinstance(value, str | int | float) and not isinstance(
             value, bool
@@ -315,9 +339,18 @@ class WhereCompiler:
                     t.in_(("object", "array")),
                     v == sa.func.json(orjson.dumps(stored).decode()),
                 )
-            return v == stored
+            # json_extract gives objects and arrays as JSON text: a string must be text
+            return sa.and_(v == stored, t == "text")
 
-        return self._any(documents.c.doc, parts, kinds, spred)
+        return self._or_missing(
+            path, kinds, value, self._any(documents.c.doc, parts, kinds, spred)
+        )
+
+    def _or_missing(self, path: str, kinds: list[str], value: Any, clause: Clause) -> Clause:
+        """``{path: None}`` through a list also matches documents without the path (Mongo)."""
+        if value is None and "list" in kinds:
+            return sa.or_(clause, _not(self._exists(path)))
+        return clause
 
     @staticmethod
     def _listed(field: str, values: list[Any]) -> Clause:
@@ -346,7 +379,10 @@ class WhereCompiler:
                 return self._listed(parts[0], [_stored(v) for v in values])
             stored = [_stored(v) for v in values]
             return self._any(
-                documents.c.doc, parts, self._kinds(parts), lambda v, t: v.in_(stored)
+                documents.c.doc,
+                parts,
+                self._kinds(parts),
+                lambda v, t: sa.and_(v.in_(stored), t == "text"),
             )
         return sa.or_(*(self._eq(path, v) for v in values))
 
@@ -417,7 +453,11 @@ class WhereCompiler:
             else:
                 parts = self._segments(path)
                 if self.pg:
-                    expr = documents.c.doc.op("#>")(self._pg_path(parts))
+                    # JSON null sorts with missing fields (SQL NULL), as on SQLite and in Mongo
+                    expr = sa.func.nullif(
+                        documents.c.doc.op("#>")(self._pg_path(parts)),
+                        sa.literal_column("'null'::jsonb"),
+                    )
                 else:
                     expr = sa.func.json_extract(documents.c.doc, self._sqlite_path(parts))
             term = expr.desc() if direction < 0 else expr.asc()
