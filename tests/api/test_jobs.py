@@ -139,3 +139,21 @@ def test_post_job_takes_kinds_in_any_case_and_checks_parameters_first(
         assert answer.status_code == 422, (body, answer.text)
         assert field in answer.json()["_issues"], answer.json()
     assert store.count("job") == 1
+
+
+def test_post_job_names_every_bad_field_at_once_by_the_job_schema(
+    api: tuple[TestClient, Any, dict[str, str]],
+) -> None:
+    client, store, auth = api
+    response = client.post("/job", json={"kind": 5, "owner": "me", "link": "x",
+                                         "associatedDataset": {"dataset": 7}}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["_issues"] == {
+        "dataset": "must be of string type",
+        "kind": "must be of string type",
+        "link": "must be a string of 2 to 256 characters",
+        "owner": "unknown field",
+    }
+    assert response.json()["_error"]["message"] == (
+        "Insertion failure: 1 document(s) contain(s) error(s)")
+    assert store.count("job") == 0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+from cerberus import SchemaError
+
 from bioblocks.resources import (
     RESOURCES,
     MediaUpload,
@@ -67,6 +70,37 @@ def test_normalisation_defaults_dates_media() -> None:
     assert doc["when"] == datetime(2024, 3, 4, 10, 11, 12)
     patch, issues = validator.validate({"meta": {"a": 2}}, update=True)
     assert issues == {} and patch == {"meta": {"a": 2}}
+
+
+def test_where_this_server_differs_from_plain_cerberus() -> None:
+    validator = Validator(SCHEMA)
+    # a null is an error, not a reason to fill in the default; and so for a read-only field
+    assert validator.validate({"name": "abc", "count": None, "fixed": None})[1] == {
+        "count": "null value not allowed", "fixed": "null value not allowed"}
+    # booleans are not numbers
+    assert validator.validate({"name": "abc", "count": True})[1] == {
+        "count": "must be of integer type"}
+    # a regex is matched in full (Cerberus appends "$" and matches from the start)
+    assert validator.validate({"name": "abc\n"})[1] == {
+        "name": "value does not match regex '^[a-z]+$'"}
+    assert Validator({"r": {"type": "string", "regex": "a|b"}}).validate({"r": "ax"})[1] == {
+        "r": "value does not match regex 'a|b'"}
+    assert RESOURCES["visualization"].validator.validate(
+        {"version": "1.2.3\n"}, update=True)[1] == {
+        "version": "value does not match regex '^[0-9]+.[0-9]+.[0-9]+$'"}
+    # an update fills no defaults, nested or not
+    assert validator.validate({"maybe": "m"}, update=True) == ({"maybe": "m"}, {})
+    # each document gets its own copy of a default
+    first, _ = RESOURCES["dataset"].validator.validate({"name": "d"})
+    first["analyses"].append("x")
+    assert RESOURCES["dataset"].validator.validate({"name": "d"})[0]["analyses"] == []
+
+
+def test_a_bad_rule_is_refused_when_the_schema_is_built() -> None:
+    with pytest.raises(SchemaError, match="strnig"):
+        Validator({"name": {"type": "strnig"}})
+    with pytest.raises(SchemaError, match="resource"):
+        Validator({"ref": {"type": "string", "data_relation": {"embeddable": True}}})
 
 
 def test_relations_are_checked_in_one_lookup() -> None:

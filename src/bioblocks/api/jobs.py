@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import InputError, NotFoundError
 from ..jobs import cancel_job, submit_job
-from ..resources import RESOURCES, format_date
+from ..resources import RESOURCES, IssuesHandler, Validator, format_date
 from . import eve
 from ._body import parse_body
 from .auth import require_write
@@ -35,9 +35,31 @@ from .errors import EveHTTPError
 router = APIRouter(tags=["job"])
 
 _JOB = RESOURCES["job"]
-#: ``status`` is accepted for old clients and ignored: the server sets it from ``state``.
-_POST_KEYS = {"kind", "dataset", "associatedDataset", "parameters", "status", "link"}
 _INSERT_FAILURE = "Insertion failure: 1 document(s) contain(s) error(s)"
+
+
+class _SubmissionIssues(IssuesHandler):
+    """Eve's ``_issues``, with the job API's own text for a bad ``link``."""
+
+    def _format_message(self, field: Any, error: Any) -> str:
+        if field == "link":
+            return "must be a string of 2 to 256 characters"
+        return super()._format_message(field, error)
+
+
+#: What a submission may hold, by the job resource's rules. ``dataset`` (an id) is also
+#: taken from the old ``associatedDataset.dataset``; ``status`` is accepted for old
+#: clients and ignored (the server sets it from ``state``). The kind's name (in any case),
+#: the dataset's existence and the parameters are submit_job's to check.
+_SUBMISSION = Validator({
+    "kind": {"type": _JOB.schema["kind"]["type"]},
+    "dataset": {**_JOB.schema["associatedDataset"]["schema"]["dataset"], "required": False,
+                "nullable": True},
+    "associatedDataset": {"nullable": True},
+    "parameters": {"nullable": True},
+    "status": {"nullable": True},
+    "link": {**_JOB.schema["link"], "nullable": True},
+}, error_handler=_SubmissionIssues)
 
 
 def _job_body(doc: dict[str, Any]) -> dict[str, Any]:
@@ -49,24 +71,16 @@ def _job_body(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _submit(request: Request, payload: dict[str, Any]) -> Response:
-    unknown = sorted(set(payload) - _POST_KEYS)
-    if unknown:
-        raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": dict.fromkeys(unknown, "unknown field")})
-    dataset = payload.get("dataset")
     associated = payload.get("associatedDataset")
-    if dataset is None and isinstance(associated, dict):
-        dataset = associated.get("dataset")
-    if dataset is not None and not isinstance(dataset, str):
-        raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": {"dataset": "must be of string type"}})
-    if not isinstance(payload["kind"], str):
-        raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": {"kind": "must be of string type"}})
-    link = payload.get("link")
-    if link is not None and not (isinstance(link, str) and 2 <= len(link) <= 256):
-        raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": {"link": "must be a string "
-                                                                    "of 2 to 256 characters"}})
+    if payload.get("dataset") is None and isinstance(associated, dict):
+        payload = {**payload, "dataset": associated.get("dataset")}
+    body, issues = _SUBMISSION.validate(payload)  # no lookup: submit_job names a missing dataset
+    if issues:
+        raise EveHTTPError(422, _INSERT_FAILURE, extra={"_issues": issues})
     try:
-        job = submit_job(request.app.state.store, request.app.state.settings, payload["kind"],
-                         dataset_id=dataset, parameters=payload.get("parameters"), link=link)
+        job = submit_job(request.app.state.store, request.app.state.settings, body["kind"],
+                         dataset_id=body.get("dataset"), parameters=body.get("parameters"),
+                         link=body.get("link"))
     except InputError as exc:
         raise EveHTTPError(422, _INSERT_FAILURE,
                            extra={"_issues": {exc.field or "parameters": exc.message}}) from None

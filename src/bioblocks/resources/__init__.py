@@ -1,13 +1,13 @@
 """The five Eve resources and their schemas.
 
 Each resource module (``analysis``, ``dataset``, ``job``, ``vignette``,
-``visualization``) holds one ``SCHEMA`` dict in our Cerberus-like language
-(see :mod:`bioblocks.resources._schema`) and a :class:`Resource` built from it.
+``visualization``) holds one ``SCHEMA`` dict of Cerberus rules (as Eve declared them;
+see :mod:`bioblocks.resources._schema`) and a :class:`Resource` built from it.
 Add an optional field by adding one entry to the module's ``SCHEMA``.
 
 ``RESOURCES`` maps the URL name to the :class:`Resource`, in the order the home
 endpoint lists them. ``Resource.validator.validate(doc, update=..., lookup=...)``
-returns ``(normalised doc, _issues)`` with Eve's exact texts.
+returns ``(normalised doc, _issues)`` with Eve's exact texts (validated by Cerberus).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ._schema import (
     META_FIELDS,
     UUID_PATTERN,
     UUID_RE,
+    IssuesHandler,
     MediaUpload,
     Relation,
     RelationLookup,
@@ -50,6 +51,7 @@ __all__ = [
     "RESOURCES",
     "UUID_PATTERN",
     "UUID_RE",
+    "IssuesHandler",
     "MediaUpload",
     "Relation",
     "RelationLookup",
