@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from ..resources import MediaUpload
-from ..store import INT64_MAX, INT64_MIN, MAX_DOCUMENT_DEPTH
+from ..store import INT64_MAX, INT64_MIN, MAX_DOCUMENT_DEPTH, nesting_depth
 from .errors import EveHTTPError
 
 #: A run of digits long enough to be an integer beyond 64 bits (orjson reads those as floats).
@@ -29,20 +29,6 @@ def _parse_int(text: str) -> int | _HugeInt:
     except ValueError:  # more digits than Python converts
         return _HugeInt(text)
     return value if INT64_MIN <= value <= INT64_MAX else _HugeInt(text)
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of dicts and lists, counted without recursion (stops past the limit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DOCUMENT_DEPTH + 1:
-                break
-            stack.extend((child, level + 1) for child in (
-                node.values() if isinstance(node, dict) else node))
-    return deepest
 
 
 def _huge_integers(raw: bytes, prefix: str = "") -> dict[str, str]:
@@ -87,7 +73,7 @@ def load_json(raw: bytes | str, *, what: str = "The request body", field: str = 
             raise EveHTTPError(422, f"{what} holds integers the store cannot keep exactly",
                                extra={"_issues": issues}) from None
         raise EveHTTPError(400, f"{what} is not valid JSON: {exc}") from None
-    if _depth(value) > MAX_DOCUMENT_DEPTH + 1:
+    if nesting_depth(value, limit=MAX_DOCUMENT_DEPTH + 1) > MAX_DOCUMENT_DEPTH + 1:
         raise EveHTTPError(400, f"{what} is nested too deeply: at most "
                                 f"{MAX_DOCUMENT_DEPTH} levels are accepted")
     issues = _huge_integers(data, field)

@@ -44,7 +44,7 @@ Errors: :class:`ValidationError` (an ``InputError`` with Eve's ``issues``),
 ``NotFoundError``.
 """
 
-from ._query import QueryError
+from ._query import QueryError, nesting_depth
 from ._store import (
     INT64_MAX,
     INT64_MIN,
@@ -77,6 +77,7 @@ __all__ = [
     "check_document_values",
     "compute_etag",
     "make_engine",
+    "nesting_depth",
     "open_store",
     "scratch_schema",
     "upgrade",

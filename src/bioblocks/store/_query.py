@@ -112,14 +112,16 @@ def _terms(value: Any) -> int:
     return count
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of dicts and lists (iterative, so deep input cannot overflow)."""
+def nesting_depth(value: Any, *, limit: int) -> int:
+    """Nesting depth of dicts and lists in ``value`` (a scalar is 0), counted without
+    recursion so deep input cannot overflow; stops once a level past ``limit`` is seen
+    (the result is then ``limit + 1``, enough to refuse the input)."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, level = stack.pop()
         if isinstance(node, dict | list):
             deepest = max(deepest, level)
-            if level > MAX_DEPTH:
+            if level > limit:
                 break
             children = node.values() if isinstance(node, dict) else node
             stack.extend((child, level + 1) for child in children)
@@ -145,7 +147,7 @@ class WhereCompiler:
 
     def compile(self, where: Any) -> Clause:
         """Return the SQL condition of ``where`` (a dict); raise :class:`QueryError`."""
-        if _depth(where) > MAX_DEPTH:
+        if nesting_depth(where, limit=MAX_DEPTH) > MAX_DEPTH:
             raise QueryError(f"`where` is nested more than {MAX_DEPTH} levels deep")
         if _terms(where) > MAX_WHERE_TERMS:
             raise QueryError(
