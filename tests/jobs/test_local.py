@@ -183,7 +183,7 @@ def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Pa
     import httpx
     from test_server_processes import _free_port
 
-    from bioblocks.jobs._recovery import process_alive
+    from bioblocks.storage import process_alive
 
     port = _free_port()
     log = tmp_path / "serve.log"
@@ -215,7 +215,7 @@ def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_job_worker_exits_when_its_parent_is_sigkilled(settings: Settings, tmp_path: Path) -> None:
-    from bioblocks.jobs._recovery import process_alive
+    from bioblocks.storage import process_alive
 
     log = tmp_path / "worker.log"
     children: set[int] = set()

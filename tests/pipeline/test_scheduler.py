@@ -67,6 +67,6 @@ def test_background_services_follow_the_settings(settings: Settings) -> None:
 
 
 def _alive(pid: int) -> bool:
-    from bioblocks.jobs._recovery import process_alive
+    from bioblocks.storage import process_alive
 
     return process_alive(pid)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._recovery import process_alive
+from ..storage import process_alive
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shutil
 import socket
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
+from ..storage import process_alive
 from ._model import OLD_STATUS, dispatch, get_kind, now, scratch_dir
 from ._runner import worker_name
 from ._store import Doc, find_docs, patch_doc, update_with_retry
@@ -55,22 +55,6 @@ def _as_datetime(value: Any) -> dt.datetime | None:
                 return None
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     return None
-
-
-def process_alive(pid: int) -> bool:
-    """Return whether process ``pid`` exists on this host and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
 
 
 def death_reason(job: Doc, *, stale_after: float = STALE_AFTER_SECONDS) -> str | None:

@@ -26,7 +26,7 @@ from ._files import (
     tmp_dir,
 )
 from ._space import ensure_free_space, is_disk_full, storage_full
-from ._staging import staging_path, sweep_staging
+from ._staging import process_alive, staging_path, sweep_staging
 
 __all__ = [
     "PathOutsideDataDir",
@@ -41,6 +41,7 @@ __all__ = [
     "safe_resolve",
     "staging_path",
     "storage_full",
+    "process_alive",
     "sweep_staging",
     "tmp_dir",
 ]

@@ -60,7 +60,10 @@ def staging_path(data_dir: Path, stem: str, *, suffix: str = "") -> Path:
     return root / f"{stem}.{uuid.uuid4().hex}~{owner_tag()}{suffix}"
 
 
-def _owner_alive(pid: int, start: int) -> bool:
+def process_alive(pid: int, start: int = 0) -> bool:
+    """Return whether process ``pid`` runs on this host (not a zombie) and, when ``start``
+    (its start time as in :func:`owner_tag`) is given and readable, is still that process
+    and not a later one with a recycled pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -92,7 +95,7 @@ def _newest_change(entry: Path, *, limit: int = 10_000) -> float:
 def _abandoned(entry: Path, *, host: str, now: float, max_age: float) -> bool:
     match = _OWNER.search(entry.name)
     if match is not None and match.group(3) == host:
-        return not _owner_alive(int(match.group(1)), int(match.group(2)))
+        return not process_alive(int(match.group(1)), int(match.group(2)))
     try:
         return now - _newest_change(entry) > max_age
     except OSError:
