@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHECKS = ("schemathesis", "credentials (401, nothing changed)", "concurrency (SQLite)",
           "concurrency (PostgreSQL)", "hostile uploads", "traversal (400/404, no canary)",
           "crashes (SIGKILL mid-job)", "load (reads while 2 analyses run)",
+          "signals (serve stops its tree)",
           # the full-disk row mounts a tmpfs: it runs as root (as CI does)
           *(("full disk (507, nothing left)",) if os.geteuid() == 0 else ()))
 

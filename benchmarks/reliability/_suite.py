@@ -19,12 +19,13 @@ from ._hostile import LIMITS, hostile
 from ._load import load
 from ._row import Row
 from ._server import POSTGRES_URL, postgres_schema, running_server
+from ._signals import signals
 from ._traversal import traversal
 from ._writes import concurrency, credentials
 
 #: Names accepted by ``--only``.
 CHECK_NAMES = ("schemathesis", "credentials", "concurrency", "hostile", "traversal", "crashes",
-               "load", "postgres", "disk")
+               "load", "postgres", "disk", "signals")
 
 
 def _timed(name: str, fn: Callable[[], Row]) -> Row:
@@ -97,6 +98,9 @@ def run_suite(*, quick: bool, workdir: Path | None = None, postgres: bool = True
                     rows += [_timed(name, fn) for name, fn in plan if name in wanted]
             except Exception as exc:  # noqa: BLE001
                 rows.append(Row("SQLite server", 0, 0, error=f"{type(exc).__name__}: {exc}"[:300]))
+        if "signals" in wanted:
+            print("signals ...", flush=True)
+            rows.append(_timed("signals", lambda: signals(root / "signals")))
         if "disk" in wanted:
             if disk_available():
                 print("full-disk server ...", flush=True)
