@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import re
 import uuid
@@ -19,28 +18,41 @@ RESOURCES = ("dataset", "analysis", "job", "vignette", "visualization")
 _WRITE_METHODS = ("post", "put", "patch", "delete")
 
 
-def snapshot(server: Server) -> str:
-    """Return a digest of every document (id and etag), media id and file under the data dir.
+#: Files that move without any document or data file changing: the SQLite database and its
+#: journals (their bytes move with checkpoints after any write, the checked ones included) and
+#: the job workers' presence files (refreshed while they run).
+_VOLATILE = re.compile(r"(^|/)bioblocks\.sqlite3(-wal|-shm|-journal)?$|\.db(-wal|-shm|-journal)?$"
+                       r"|^workers/[^/]+\.alive$")
 
-    The SQLite database files themselves are left out (their bytes move with any read).
-    """
+
+def snapshot(server: Server) -> dict[str, str]:
+    """Return every document (id → etag), media id and file under the data dir (path → size
+    and modification time), leaving out the files of :data:`_VOLATILE`."""
     from bioblocks.store import open_store
 
-    digest = hashlib.sha256()
+    state: dict[str, str] = {}
     store = open_store(server.settings(), migrate=False)
     try:
         for resource in RESOURCES:
-            docs = store.find(resource, None, sort=[("_id", 1)])
-            for doc in docs:
-                digest.update(f"{resource}/{doc['_id']}/{doc.get('_etag')}\n".encode())
+            for doc in store.find(resource, None, sort=[("_id", 1)]):
+                state[f"{resource}/{doc['_id']}"] = str(doc.get("_etag"))
     finally:
         store.close()
     for path in sorted(server.data_dir.rglob("*")):
-        if path.name.endswith((".db", ".db-wal", ".db-shm", ".db-journal")) or path.is_dir():
+        relative = path.relative_to(server.data_dir).as_posix()
+        if path.is_dir() or _VOLATILE.search(relative):
             continue
         st = path.lstat()
-        digest.update(f"{path.relative_to(server.data_dir)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+        state[f"file {relative}"] = f"{st.st_size}:{st.st_mtime_ns}"
+    return state
+
+
+def _changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Return what differs between two snapshots: added, removed and changed keys."""
+    return ([f"+{k}" for k in sorted(after.keys() - before.keys())]
+            + [f"-{k}" for k in sorted(before.keys() - after.keys())]
+            + [f"~{k}" for k in sorted(k for k in before.keys() & after.keys()
+                                       if before[k] != after[k])])
 
 
 def _ids(server: Server) -> dict[str, str]:
@@ -105,7 +117,7 @@ def credentials(server: Server) -> Row:
     if wrong:
         notes += "; not 401: " + ", ".join(wrong)
     if before != after:
-        notes += "; STATE CHANGED"
+        notes += "; STATE CHANGED: " + ", ".join(_changes(before, after)[:6])
         held = min(held, tried - 1)
     else:
         notes += "; store and files unchanged"
