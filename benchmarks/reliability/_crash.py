@@ -79,15 +79,55 @@ def _tmp_left(data_dir: Path) -> list[str]:
     return [str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()]
 
 
-def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -> Row:
+def hold_env(hold: Path) -> dict[str, str]:
+    """Return the server environment that lets :func:`crashes` hold SPRING jobs near their end.
+
+    Jobs reaching 90 % wait there (``BIOBLOCKS_TEST_HOLD``, see
+    :mod:`bioblocks.jobs._runner`) only while ``crashes`` runs: outside it
+    ``<hold>/all.release`` exists, so the other checks' jobs never wait.
+    """
+    from bioblocks.jobs._runner import HOLD_ENV, RELEASE_ALL
+
+    hold.mkdir(parents=True, exist_ok=True)
+    (hold / RELEASE_ALL).write_text("", encoding="ascii")
+    return {HOLD_ENV: f"{HOLD_FRACTION}:{hold}"}
+
+
+HOLD_FRACTION = 0.9
+
+
+def _wait_for_kill_point(hold: Path, job_id: str, pid: int, seconds: float) -> None:
+    """Return after ``seconds`` or as soon as worker ``pid`` holds job ``job_id``, whichever comes first.
+
+    A job cannot pass the hold point (90 %) while the suite holds it, so the
+    worker is still running the job when this returns: the kill lands at a
+    random moment of the run, or at the latest just before the job commits.
+    """
+    marker = hold / f"{job_id}.held"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if marker.read_text(encoding="ascii").strip() == str(pid):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float, hold: Path) -> Row:
     """Kill the worker of a running SPRING job ``kills`` times and the server once (midway).
 
     The job workers are those ``bioblocks serve`` starts (its children); when
-    it starts none, one ``bioblocks worker`` process is started. After each kill the job must go
-    back to ``queued`` (retried) or ``error``, and :func:`consistency` must find
-    nothing; at the end every job must be final and ``tmp/`` hold no file.
+    it starts none, one ``bioblocks worker`` process is started. The server
+    runs with :func:`hold_env` (``hold``), so a job waits at 90 % while this
+    check runs and every kill lands mid-run (no race with the job's speed).
+    After each kill the job must go back to ``queued`` (retried) or ``error``,
+    and :func:`consistency` must find nothing; at the end (jobs released)
+    every job must be final and ``tmp/`` hold no file.
     Returns the row (tried: each kill, the server kill, each job's ending).
     """
+    from bioblocks.jobs._runner import RELEASE_ALL
+
     rng = random.Random(8)
     deadline = time.monotonic() + deadline_s
     if server.serve_job_workers == 0 and not server.job_procs:
@@ -97,6 +137,8 @@ def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -
     problems: list[str] = []
     done = 0
     server_killed = False
+    states: dict[str, str] = {}
+    (hold / RELEASE_ALL).unlink(missing_ok=True)
 
     def client() -> httpx.Client:
         return httpx.Client(base_url=server.url, timeout=30, headers=server.auth)
@@ -120,10 +162,6 @@ def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -
                     and time.monotonic() < deadline:
                 time.sleep(0.2)
                 doc = job_doc(http, job_id)
-            if doc.get("state") != "running":
-                continue
-            time.sleep(rng.uniform(0.5, 3.0))
-            doc = job_doc(http, job_id)
             pid_text = str(doc.get("worker") or "").rpartition(":")[2]
             if doc.get("state") != "running" or not pid_text.isdigit():
                 continue
@@ -131,6 +169,7 @@ def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -
             if not _ours(server, pid):
                 problems.append(f"worker pid {pid} is not a process this suite started")
                 break
+            _wait_for_kill_point(hold, job_id, pid, rng.uniform(0.5, 3.0))
             os.kill(pid, 9)
             done += 1
             tried += 1
@@ -157,9 +196,10 @@ def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -
                     held += 1
                 else:
                     problems.append(f"after server kill: {partial[:2]}")
-        # every job must end
-        states: dict[str, str] = {}
-        while time.monotonic() < deadline:
+        # release the held jobs: every job must now end (a bound, not a race: they run to the end)
+        (hold / RELEASE_ALL).write_text("", encoding="ascii")
+        end = time.monotonic() + 180
+        while time.monotonic() < end:
             states = {j: job_doc(http, j).get("state", "?") for j in jobs}
             if all(s in FINAL for s in states.values()):
                 break
@@ -179,6 +219,7 @@ def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -
         else:
             problems.append(f"at the end: {partial[:3]} tmp/ files {left[:3]}")
     finally:
+        (hold / RELEASE_ALL).write_text("", encoding="ascii")
         http.close()
     counts = {s: list(states.values()).count(s) for s in sorted(set(states.values()))}
     notes = (f"{done} worker kills + {int(server_killed)} server kill, {len(jobs)} SPRING jobs "
@@ -187,5 +228,5 @@ def crashes(server: Server, dataset_id: str, *, kills: int, deadline_s: float) -
         problems.append(f"only {done} of {kills} kills before the deadline")
         tried += 1
     if problems:
-        notes += "; " + "; ".join(problems)
+        notes += "; " + "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
     return Row("crashes (SIGKILL mid-job)", tried, held, notes)

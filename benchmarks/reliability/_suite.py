@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks._common import machine_line, print_table
 
-from ._crash import crashes, prepare_dataset
+from ._crash import crashes, hold_env, prepare_dataset
 from ._disk import available as disk_available
 from ._disk import full_disk
 from ._fuzz import fuzz
@@ -82,7 +82,8 @@ def run_suite(*, quick: bool, workdir: Path | None = None, postgres: bool = True
 
             try:
                 with running_server(root / "main", prepare=prepare,
-                                    env={**LIMITS, "BIOBLOCKS_JOB_WORKERS": "2"}) as server:
+                                    env={**LIMITS, "BIOBLOCKS_JOB_WORKERS": "2",
+                                         **hold_env(root / "hold")}) as server:
                     ds = holder["dataset"]
                     plan: list[tuple[str, Callable[[], Row]]] = [
                         ("credentials", lambda: credentials(server)),
@@ -91,7 +92,8 @@ def run_suite(*, quick: bool, workdir: Path | None = None, postgres: bool = True
                         ("hostile", lambda: hostile(server, ds)),
                         ("traversal", lambda: traversal(server)),
                         ("crashes", lambda: crashes(server, ds, kills=2 if quick else 10,
-                                                    deadline_s=240 if quick else 900)),
+                                                    deadline_s=240 if quick else 900,
+                                                    hold=root / "hold")),
                         ("load", lambda: load(server, ds, clients=50 if quick else 200,
                                               seconds=10 if quick else 60)),
                     ]

@@ -21,9 +21,10 @@ recovery (:mod:`._recovery`) can tell a slow job from a dead worker.
 *Test hold.* With ``BIOBLOCKS_TEST_HOLD=<fraction>:<folder>`` in a worker's
 environment (tests only), the first progress report of a job at or beyond
 ``fraction`` is written to the store, then the worker creates
-``<folder>/<job id>.held`` and waits until ``<folder>/<job id>.release``
-exists. A test can so act on a job that is provably mid-run (kill its
-worker, cancel it) instead of racing the job's speed.
+``<folder>/<job id>.held`` (holding its pid) and waits until
+``<folder>/<job id>.release`` exists. While ``<folder>/all.release`` exists no
+job holds and a holding one goes on. A test can so act on a job that is
+provably mid-run (kill its worker, cancel it) instead of racing the job's speed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
 PROGRESS_INTERVAL = 1.0
 HOLD_ENV = "BIOBLOCKS_TEST_HOLD"
+RELEASE_ALL = "all.release"
 
 
 def _hold_point() -> tuple[float, Path] | None:
@@ -63,11 +65,15 @@ def _hold_point() -> tuple[float, Path] | None:
 
 
 def _hold(folder: Path, job_id: str) -> None:
-    """Create ``<folder>/<job_id>.held``, then block until ``<folder>/<job_id>.release`` exists."""
+    """Create ``<folder>/<job_id>.held``, then block until ``<folder>/<job_id>.release`` or
+    ``<folder>/all.release`` exists; return at once while ``all.release`` exists."""
+    release, release_all = folder / f"{job_id}.release", folder / RELEASE_ALL
+    if release_all.exists():
+        return
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{job_id}.held").write_text(f"{os.getpid()}\n", encoding="ascii")
     log.warning("test hold: job %s waits for %s.release in %s", job_id, job_id, folder)
-    while not (folder / f"{job_id}.release").exists():
+    while not release.exists() and not release_all.exists():
         time.sleep(0.05)
 
 
