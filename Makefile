@@ -21,9 +21,10 @@ $(VENV)/.installed-extras: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bioblocks demo
 
-## test: ruff check + the whole test suite
+## test: ruff check + mypy on src + the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
