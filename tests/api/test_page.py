@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bioblocks import web
+from bioblocks.api import page
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
 
@@ -17,7 +18,7 @@ from bioblocks.config import Settings
 def client(tmp_path: Path) -> TestClient:
     app = create_app(Settings(data_dir=tmp_path / "files"))
     if not any(getattr(r, "path", "") == "/ui/" for r in app.routes):
-        app.include_router(web.router)
+        app.include_router(page.router)
     return TestClient(app)
 
 
@@ -67,7 +68,7 @@ def test_every_module_the_page_imports_exists() -> None:
 
 def test_index_response_for_content_negotiation() -> None:
     app = FastAPI()
-    app.add_api_route("/", web.index_response)
+    app.add_api_route("/", page.index_response)
     response = TestClient(app).get("/", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert response.text.startswith("<!doctype html>")

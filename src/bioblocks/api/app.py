@@ -22,18 +22,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import web
 from ..config import Settings, get_settings
 from ..storage import is_disk_full, sweep_staging
 from ..store import Store, open_store
-from . import docs, eve, expression, files, jobs, media, spring, upload
+from . import docs, eve, expression, files, jobs, media, page, spring, upload
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
 
 log = logging.getLogger(__name__)
 
 #: Routers of the other areas, included before the generic Eve router (their paths win).
 EXTRA_ROUTERS = [
-    files.router, upload.router, expression.router, spring.router, jobs.router, web.router,
+    files.router, upload.router, expression.router, spring.router, jobs.router, page.router,
 ]
 
 _OVERRIDABLE = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -710,7 +710,7 @@ def _wants_html(request: Request) -> bool:
 def home(request: Request) -> Response:
     """The home endpoint: one child link per resource (browsers get the built-in page)."""
     if _wants_html(request):
-        from ..web import index_response
+        from .page import index_response
 
         return index_response()
     return _json({"_links": {"child": [{"href": r, "title": r} for r in RESOURCES]}})

@@ -1,20 +1,18 @@
 """Serving the built-in page: ``/ui/`` (the page) and ``/ui/<asset>`` (its static files).
 
-The page is hand-written HTML, CSS and JavaScript modules in ``static/`` (no build
+The page is hand-written HTML, CSS and JavaScript modules in ``bioblocks/web/static/`` (no build
 step). Every response carries a strict Content-Security-Policy: scripts, styles and
 connections only from this server, no inline script, no framing.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from ..storage import PathOutsideDataDir, safe_resolve
-
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+from ..web import STATIC_DIR
+from .errors import eve_error
 
 #: Content types by suffix; the page ships nothing else.
 _TYPES = {
@@ -44,9 +42,6 @@ def index_response() -> Response:
 
 
 def _not_found(name: str) -> Response:
-    # Imported here so the page module does not need the API package at import time.
-    from ..api.errors import eve_error
-
     return eve_error(404, f"The page has no file {name!r}.")
 
 

@@ -1,9 +1,11 @@
-"""The built-in web page: datasets, analyses, jobs, and a WebGL embedding viewer.
+"""The built-in web page's files: datasets, analyses, jobs, and a WebGL embedding viewer.
 
-``router`` serves the page at ``/ui/`` and its assets at ``/ui/<file>``;
-:func:`index_response` returns the page for the content-negotiated ``/``.
+The page is static HTML, CSS and JavaScript modules in ``static/``;
+:mod:`bioblocks.api.page` serves them at ``/ui/`` (and the page at ``/``).
 """
 
-from ._router import STATIC_DIR, index_response, router
+from pathlib import Path
 
-__all__ = ["STATIC_DIR", "index_response", "router"]
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+__all__ = ["STATIC_DIR"]
