@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bioblocks import cli
+from bioblocks.cli import job as job_cli
 from bioblocks.config import Settings
 from bioblocks.jobs import polling_workers, work_loop
 from bioblocks.store import open_store
@@ -94,7 +95,7 @@ def test_pipeline_dry_run_prints_the_summary_table(tmp_path: Path) -> None:
 
 def test_job_submit_wait_says_when_no_worker_is_polling(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "NO_WORKER_GRACE", 0.0)  # no wait: the answer is not a race
+    monkeypatch.setattr(job_cli, "NO_WORKER_GRACE", 0.0)  # no wait: the answer is not a race
     env = _env(tmp_path)
     result = RUNNER.invoke(cli.app, ["job", "submit", "pipeline", "--wait"], env=env)
     assert result.exit_code == 3, result.output
@@ -112,7 +113,7 @@ def test_job_submit_wait_says_when_no_worker_is_polling(tmp_path: Path,
 def test_job_submit_wait_follows_the_job_while_a_worker_polls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, test_kind: str
 ) -> None:
-    monkeypatch.setattr(cli, "NO_WORKER_GRACE", 0.0)
+    monkeypatch.setattr(job_cli, "NO_WORKER_GRACE", 0.0)
     settings = Settings(data_dir=tmp_path / "files")
     store = open_store(settings)
     stop = threading.Event()

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bioblocks import cli
+from bioblocks.cli import hca as hca_cli
 from bioblocks.config import Settings, get_settings
 
 from .fake_azul import KIDNEY_H5AD, KIDNEY_PROJECT, RETINA_MTX_ZIP, FakeAzul, make_h5ad_bytes
@@ -21,7 +22,7 @@ ENV = {"COLUMNS": "250"}
 @pytest.fixture
 def cli_settings(fake_azul: FakeAzul, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     current = get_settings(hca_url=fake_azul.base_url, hca_requests_per_second=0, data_dir=tmp_path)
-    monkeypatch.setattr(cli, "settings", lambda: current)
+    monkeypatch.setattr(hca_cli, "settings", lambda: current)
     return current
 
 
@@ -111,7 +112,7 @@ def test_import_errors_are_one_line(cli_settings: Settings, fake_azul: FakeAzul)
 def test_import_needs_the_dataset_importer(
     cli_settings: Settings, fake_azul: FakeAzul, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_hca_importer", lambda: None)
+    monkeypatch.setattr(hca_cli, "_hca_importer", lambda: None)
     result = RUNNER.invoke(cli.app, ["hca", "import", "MadeUpRetina"], env=ENV)
     assert result.exit_code == 2
     assert "import_hca_project" in result.output and "--download-only" in result.output
@@ -130,7 +131,7 @@ def test_import_hands_over_to_the_pipeline_operation(
         calls.append((settings.hca_catalog, project, file_name))
         return {"dataset": {"_id": "d1"}, "skipped": len(calls) > 1, "warnings": ["check species"]}
 
-    monkeypatch.setattr(cli, "_hca_importer", lambda: import_hca_project)
+    monkeypatch.setattr(hca_cli, "_hca_importer", lambda: import_hca_project)
     result = RUNNER.invoke(
         cli.app, ["hca", "import", "MadeUpRetina", "--file", RETINA_MTX_ZIP, "--catalog", "dcp60"], env=ENV
     )
