@@ -41,7 +41,7 @@ def as_counts_csr(
         When the matrix has negative or non-finite entries.
     """
     if (
-        sp.issparse(counts)
+        isinstance(counts, (sp.spmatrix, sp.sparray))
         and counts.format == "csr"
         and counts.dtype in (np.float32, np.float64, np.int32, np.int64)
         and counts.has_canonical_format

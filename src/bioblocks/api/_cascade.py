@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable
-from typing import Any
 
 from ..config import Settings
 from ..errors import NotFoundError
@@ -28,10 +27,10 @@ from ..pipeline.operations import delete_dataset_files
 from ..pipeline.upgrade import align_subplot_folders
 from ..resources import UUID_RE
 from ..storage import analysis_dir, staging_path
+from ..store import Doc, Store
 
 log = logging.getLogger(__name__)
 
-Doc = dict[str, Any]
 
 #: Fields the server writes and a client's PUT cannot drop: per resource, the fields kept
 #: from the stored document when the replacement leaves them out.
@@ -51,7 +50,7 @@ def keep_server_managed(resource: str, current: Doc, body: Doc) -> Doc:
     return {**body, **kept}
 
 
-def _remove_from_datasets(store: Any, analysis_id: str, dataset_ids: Iterable[str]) -> None:
+def _remove_from_datasets(store: Store, analysis_id: str, dataset_ids: Iterable[str]) -> None:
     """Drop ``analysis_id`` from the ``analyses`` list of each dataset (compare-and-swap)."""
 
     def change(doc: Doc) -> Doc | None:
@@ -67,7 +66,7 @@ def _remove_from_datasets(store: Any, analysis_id: str, dataset_ids: Iterable[st
             pass
 
 
-def delete_analysis_files(store: Any, settings: Settings, analysis: Doc) -> None:
+def delete_analysis_files(store: Store, settings: Settings, analysis: Doc) -> None:
     """After an analysis document is deleted: unlink it from datasets, remove its folder.
 
     Writes: every dataset whose ``analyses`` names the analysis (the id removed) and
@@ -90,7 +89,7 @@ def delete_analysis_files(store: Any, settings: Settings, analysis: Doc) -> None
              analysis_id, len(owners))
 
 
-def after_delete(store: Any, settings: Settings, resource: str, doc: Doc) -> None:
+def after_delete(store: Store, settings: Settings, resource: str, doc: Doc) -> None:
     """Remove what the deleted document ``doc`` of ``resource`` owned (see module doc)."""
     if resource == "dataset":
         delete_dataset_files(store, settings, doc["_id"],
@@ -99,7 +98,7 @@ def after_delete(store: Any, settings: Settings, resource: str, doc: Doc) -> Non
         delete_analysis_files(store, settings, doc)
 
 
-def after_write(store: Any, settings: Settings, resource: str, old: Doc, new: Doc) -> None:
+def after_write(store: Store, settings: Settings, resource: str, old: Doc, new: Doc) -> None:
     """Keep the files in step with a PATCH/PUT of ``resource`` that turned ``old`` into
     ``new``: a dataset whose ``name`` changed gets its subplot folders renamed."""
     if resource == "dataset" and old.get("name") != new.get("name"):

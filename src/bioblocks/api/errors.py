@@ -136,7 +136,7 @@ def _handle_bioblocks(_: Request, exc: Exception) -> Response:
 
 def _handle_http(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    message = exc.detail if isinstance(exc.detail, str) else None
+    message: str | None = exc.detail if isinstance(exc.detail, str) else None
     # Starlette's detail for a status is its reason phrase: prefer Werkzeug's descriptions.
     if message and exc.status_code in DEFAULT_MESSAGES and " " in message and len(message) < 30:
         message = None

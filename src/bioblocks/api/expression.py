@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -30,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotFoundError
 from ..storage import PathOutsideDataDir, analysis_dir
+from ..store import Doc, Store
 from .auth import require_read
 from .errors import ERROR_RESPONSES, eve_error
 
@@ -98,14 +100,14 @@ def _cache(request: Request) -> StoreCache:
     return cache
 
 
-def _analysis_doc(store: Any, analysis_id: str) -> dict[str, Any]:
+def _analysis_doc(store: Store, analysis_id: str) -> Doc:
     doc = store.get("analysis", analysis_id)
     if doc is None:
         raise _Problem(404, f"Analysis {analysis_id!r} does not exist.")
     return doc
 
 
-def expression_folder(store: Any, data_dir: Path, analysis_id: str) -> Path:
+def expression_folder(store: Store, data_dir: Path, analysis_id: str) -> Path:
     """Return the folder holding the expression store that serves ``analysis_id``.
 
     SPRING analyses use their own folder; t-SNE and UMAP analyses the folder of the
@@ -193,7 +195,9 @@ def _expression(request: Request, analysis_id: str, genes_param: str | None) -> 
     return Response(body, media_type="application/json")
 
 
-async def _answer(handler: Any, request: Request, analysis_id: str, *args: Any) -> Response:
+async def _answer(
+    handler: Callable[..., Response], request: Request, analysis_id: str, *args: Any
+) -> Response:
     try:
         return await run_in_threadpool(handler, request, analysis_id, *args)
     except _Problem as exc:

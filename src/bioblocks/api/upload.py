@@ -28,10 +28,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from ..config import Settings
 from ..errors import InputError, InputTooLarge
 from ..pipeline.operations import delete_dataset_files, import_dataset
 from ..resources import RESOURCES
 from ..storage import is_disk_full, matrix_path, staging_path, storage_full
+from ..store import Store
 from . import eve
 from ._params import clean_etag
 from .auth import require_write
@@ -153,7 +155,9 @@ async def _receive(request: Request, folder: Path, filename: str | None, limit: 
     return writer.paths
 
 
-def _check_matrix_etag(store: Any, settings: Any, item_id: str, if_match: str | None) -> None:
+def _check_matrix_etag(
+    store: Store, settings: Settings, item_id: str, if_match: str | None
+) -> None:
     """Raise 404 for a missing dataset, 428/412 when ``if_match`` does not allow the upload."""
     current = store.get("dataset", item_id)
     if current is None:

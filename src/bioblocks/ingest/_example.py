@@ -163,8 +163,8 @@ def _simulate(n_cells: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[
     profile[:, mito] *= (mito_frac * rest / (1 - mito_frac) / profile[:, mito].sum(axis=1))[:, None]
     profile /= profile.sum(axis=1, keepdims=True)
     library = (np.arange(n_cells) >= n_cells // 2).astype(int)
-    size = rng.lognormal(np.log(2500.0), 0.35, size=n_cells) * np.where(library == 1, 1.3, 1.0)
-    mean = profile * size[:, None]
+    depth = rng.lognormal(np.log(2500.0), 0.35, size=n_cells) * np.where(library == 1, 1.3, 1.0)
+    mean = profile * depth[:, None]
     dispersion = 2.0
     lam = rng.gamma(dispersion, mean / dispersion)
     counts = rng.poisson(lam).astype(np.int32)

@@ -503,8 +503,8 @@ def _frame_column(
             values = _strings(values)
         elif values.dtype.kind == "c":
             return None, "complex values"
-    elif len(values) != n:  # type: ignore[arg-type]
-        return None, f"{len(values):,} values for {n:,} rows"  # type: ignore[arg-type]
+    elif len(values) != n:
+        return None, f"{len(values):,} values for {n:,} rows"
     return values, None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,9 +107,9 @@ def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
             raise IngestError(
                 "the matrix holds negative values; import raw counts (non-negative)", field=name
             )
-        vmax = int(data.max()) if data.size else 0
+        imax = int(data.max()) if data.size else 0
         zeros = int(data.size - np.count_nonzero(data))
-        if vmax > INT32_MAX:
+        if imax > INT32_MAX:
             return data.astype(np.float32), zeros
         return data.astype(np.int32, copy=False), zeros
     if data.dtype != np.float32 and data.dtype != np.float64:
@@ -223,19 +224,20 @@ def check_library(lib: Library) -> Library:
     return lib
 
 
-def _has_nul(values: object) -> bool:
-    return any("\x00" in v for v in values if isinstance(v, str))  # type: ignore[attr-defined]
+def _has_nul(values: Iterable[object]) -> bool:
+    return any("\x00" in v for v in values if isinstance(v, str))
 
 
 def _refuse_nul(lib: Library) -> None:
     """Refuse names or per-cell text holding a NUL character (HDF5 cannot store it)."""
-    texts: list[tuple[str, object]] = [("a gene name", lib.gene_names.tolist())]
+    texts: list[tuple[str, Iterable[object]]] = [("a gene name", lib.gene_names.tolist())]
     if lib.barcodes is not None:
         texts.append(("a cell name", lib.barcodes.tolist()))
     if lib.gene_ids is not None:
         texts.append(("a gene id", lib.gene_ids.tolist()))
-    for column in [] if lib.obs is None else lib.obs.columns:
-        values = lib.obs[column]
+    obs = pd.DataFrame() if lib.obs is None else lib.obs
+    for column in obs.columns:
+        values = obs[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             texts.append((f"a value of column {column!r}", values.cat.categories.tolist()))
         elif values.dtype == object or pd.api.types.is_string_dtype(values.dtype):

@@ -12,7 +12,7 @@ import io
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from ..config import Settings
 from ..errors import IngestError, InputTooLarge
@@ -100,7 +100,7 @@ class GuardedStream(io.RawIOBase):
 
     def __init__(
         self,
-        raw: BinaryIO,
+        raw: IO[bytes],
         *,
         name: str,
         budget: Budget,

@@ -28,7 +28,7 @@ Use it from Python::
     store.import_documents("dataset", docs, replace=True)    # keeps _id/_created/_updated/_etag
     store.validate("dataset", doc, update=False)             # normalised doc or ValidationError
 
-Documents are dicts: schema fields plus ``_id`` (UUID string), ``_created`` and
+Documents are dicts (``Doc``): schema fields plus ``_id`` (UUID string), ``_created`` and
 ``_updated`` (naive UTC datetimes, whole seconds) and ``_etag`` (40 hex);
 datetime fields of a schema are datetimes in and out. ``where`` is a Mongo-style
 filter (``$gt $gte $lt $lte $ne $eq $in $nin $exists $all $size $not $and $or
@@ -49,6 +49,7 @@ from ._store import (
     INT64_MAX,
     INT64_MIN,
     MAX_DOCUMENT_DEPTH,
+    Doc,
     DuplicateId,
     EtagMismatch,
     MediaInfo,
@@ -67,6 +68,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_DOCUMENT_DEPTH",
+    "Doc",
     "DuplicateId",
     "EtagMismatch",
     "MediaInfo",

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,10 +32,14 @@ from ._tables import documents, media, tokens
 
 log = logging.getLogger(__name__)
 
+#: A document as the store takes and returns it: schema fields plus ``_id``,
+#: ``_created``, ``_updated`` and ``_etag``.
+Doc = dict[str, Any]
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MEDIA_ID = frozenset("0123456789abcdef")
 #: An expanding bind parameter: ``IN`` lists are not coerced element by element.
-_IDS = sa.bindparam("ids", expanding=True)
+_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
 
 
 class ValidationError(InputError):
@@ -373,7 +377,7 @@ class Store:
         return self.insert_many(resource, [document], validate=validate)[0]
 
     def insert_many(
-        self, resource: str, docs: list[Mapping[str, Any]], *, validate: bool = True
+        self, resource: str, docs: Sequence[Mapping[str, Any]], *, validate: bool = True
     ) -> list[dict[str, Any]]:
         """Insert documents in one transaction (all or none); return them with meta."""
         res = _resource(resource)
@@ -400,7 +404,7 @@ class Store:
                 conn.execute(sa.text("ANALYZE documents"))
 
     def import_documents(
-        self, resource: str, docs: list[Mapping[str, Any]], *, replace: bool = True
+        self, resource: str, docs: Sequence[Mapping[str, Any]], *, replace: bool = True
     ) -> tuple[int, int]:
         """Write documents that keep their own ``_id``, ``_created``, ``_updated``, ``_etag``.
 
