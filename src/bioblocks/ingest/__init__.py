@@ -9,10 +9,12 @@ import leaves nothing behind.
 from ._canonical import (
     CANONICAL_NAME,
     MatrixSummary,
+    ViewerParts,
     default_label,
     detect_format,
     import_matrix,
     read_canonical,
+    read_viewer_parts,
 )
 from ._example import make_example_dataset
 from ._fetch import fetch_url
@@ -23,10 +25,12 @@ __all__ = [
     "Budget",
     "ImportLimits",
     "MatrixSummary",
+    "ViewerParts",
     "default_label",
     "detect_format",
     "fetch_url",
     "import_matrix",
     "make_example_dataset",
     "read_canonical",
+    "read_viewer_parts",
 ]

@@ -6,6 +6,11 @@ The canonical matrix of a dataset is ``matrix.h5ad``: cells × genes CSR
 ``obs_names`` cell barcodes, ``obs`` per-cell metadata with a ``library``
 column, ``uns['source_format']``. Written without compression (the import is
 I/O-bound; anndata, scanpy and h5py read it as is).
+
+From an ``.h5ad`` it also keeps what a viewer can use: the embeddings as
+``obsm["X_*"]`` (float64), the track colours as ``uns["<column>_colors"]``, and
+``uns['view_only'] = True`` when the file held no counts (``X`` then holds the
+file's values as they are: scaled or log-normalised, possibly negative).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import scipy.sparse as sp
 from ..errors import IngestError
 from ..progress import Progress, null_progress, scaled
 from ..storage import ensure_free_space, is_disk_full, storage_full
+from . import _anndata
 from ._archive import extract_zip, single_top_folder
 from ._checks import check_csr
 from ._dense import read_dense
@@ -57,6 +63,11 @@ class MatrixSummary:
     libraries: list[str] = field(default_factory=list)
     renamed: list[dict[str, str]] = field(default_factory=list)
     dropped: list[dict[str, str]] = field(default_factory=list)
+    counts_source: str | None = None
+    view_only: bool = False
+    embeddings: list[str] = field(default_factory=list)
+    not_imported: list[dict[str, str]] = field(default_factory=list)
+    facets: dict[str, list[str]] = field(default_factory=dict)
 
     def to_matrix_info(self) -> dict[str, object]:
         """Return the dataset's ``matrixInfo``.
@@ -66,7 +77,10 @@ class MatrixSummary:
         (rows = genes); ``cells``/``genes`` say it without ambiguity.
         ``renamed`` (``{"column", "as", "reason"}``) and ``dropped``
         (``{"column", "file", "reason"}``) list the per-cell columns the import
-        did not keep as they were; present only when not empty.
+        did not keep as they were; present only when not empty. For an ``.h5ad``:
+        ``countsSource`` (``layers/counts`` or ``raw/X``; absent for ``X`` and view-only),
+        ``embeddings`` (the ``obsm`` keys kept) and ``notImported``
+        (``{"element", "file", "reason"}``: every other part of the file), when not empty.
         """
         info: dict[str, object] = {
             "rowCount": self.genes,
@@ -80,6 +94,12 @@ class MatrixSummary:
             info["renamed"] = [dict(r) for r in self.renamed]
         if self.dropped:
             info["dropped"] = [dict(d) for d in self.dropped]
+        if self.counts_source not in (None, "X") and self.source_format == "h5ad":
+            info["countsSource"] = self.counts_source
+        if self.embeddings:
+            info["embeddings"] = list(self.embeddings)
+        if self.not_imported:
+            info["notImported"] = [dict(n) for n in self.not_imported]
         return info
 
 
@@ -136,7 +156,9 @@ def detect_format(path: Path, *, budget: Budget) -> str:
     raise IngestError(f"unknown matrix format; expected {FORMATS_HELP}", field=name)
 
 
-def _read_folder(folder: Path, *, budget: Budget, label: str, progress: Progress) -> Library:
+def _read_folder(
+    folder: Path, *, budget: Budget, label: str, progress: Progress, allow_view_only: bool = False
+) -> Library:
     """Read the matrix inside a folder (10x output or an extracted HCA zip)."""
     mtx = sorted(p for p in folder.iterdir() if p.name.endswith((".mtx", ".mtx.gz")))
     if len(mtx) == 1:
@@ -148,23 +170,28 @@ def _read_folder(folder: Path, *, budget: Budget, label: str, progress: Progress
         )
     others = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
     if len(others) == 1:
-        return _read_file(others[0], budget=budget, work=None, progress=progress)
+        return _read_file(others[0], budget=budget, work=None, progress=progress,
+                          allow_view_only=allow_view_only)
     raise IngestError(f"no matrix found in the folder; expected {FORMATS_HELP}", field=label)
 
 
-def _read_file(path: Path, *, budget: Budget, work: Path | None, progress: Progress) -> Library:
+def _read_file(
+    path: Path, *, budget: Budget, work: Path | None, progress: Progress,
+    allow_view_only: bool = False,
+) -> Library:
     kind = detect_format(path, budget=budget)
     log.info("reading %s as %s", path.name, kind)
     if kind in ("mtx", "mtx.gz"):
         return read_mtx(path, budget=budget, source_format=kind, progress=progress)
     if kind == "10x_dir":
-        return _read_folder(path, budget=budget, label=path.name, progress=progress)
+        return _read_folder(path, budget=budget, label=path.name, progress=progress,
+                            allow_view_only=allow_view_only)
     if kind in ("tsv", "tsv.gz", "csv", "csv.gz"):
         return read_dense(path, budget=budget, source_format=kind, progress=progress)
     if kind == "10x_h5":
         return read_10x_h5(path, budget=budget, progress=progress)
     if kind == "h5ad":
-        return read_h5ad(path, budget=budget, progress=progress)
+        return read_h5ad(path, budget=budget, progress=progress, allow_view_only=allow_view_only)
     if kind == "loom":
         return read_loom(path, budget=budget, progress=progress)
     if work is None:
@@ -177,6 +204,7 @@ def _read_file(path: Path, *, budget: Budget, work: Path | None, progress: Progr
             budget=budget,
             label=path.name,
             progress=scaled(progress, 0.2, 1.0),
+            allow_view_only=allow_view_only,
         )
     except IngestError as exc:
         if exc.field and exc.field != path.name:
@@ -295,9 +323,20 @@ def canonical_bytes(X: sp.csr_matrix, *, obs: pd.DataFrame, var: pd.DataFrame) -
 
 
 def write_canonical(
-    path: Path, X: sp.csr_matrix, *, obs: pd.DataFrame, var: pd.DataFrame, source_format: str
+    path: Path,
+    X: sp.csr_matrix,
+    *,
+    obs: pd.DataFrame,
+    var: pd.DataFrame,
+    source_format: str,
+    obsm: dict[str, np.ndarray] | None = None,
+    colors: dict[str, list[str]] | None = None,
+    view_only: bool = False,
 ) -> None:
     """Write the canonical ``.h5ad`` (uncompressed) to ``path``; ``X``'s structure is checked first.
+
+    ``obsm`` (embeddings), ``colors`` (obs column → colour per category, written as
+    ``uns["<column>_colors"]``) and ``view_only`` are what an ``.h5ad`` input brings.
 
     So is the free space, for :func:`canonical_bytes`: libhdf5 must not meet a
     full disk (it may crash the process afterwards). Raises
@@ -310,7 +349,12 @@ def write_canonical(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            adata = anndata.AnnData(X=X, obs=obs, var=var, uns={"source_format": source_format})
+            uns: dict[str, object] = {"source_format": source_format}
+            uns.update({f"{column}_colors": np.array(c, dtype=object)
+                        for column, c in (colors or {}).items()})
+            if view_only:
+                uns["view_only"] = True
+            adata = anndata.AnnData(X=X, obs=obs, var=var, uns=uns, obsm=dict(obsm or {}))
             adata.write_h5ad(path)
     except Exception as exc:
         if not is_disk_full(exc):
@@ -325,6 +369,40 @@ def _tree_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
+def _check_view_only(libs: list[Library]) -> bool:
+    """Return whether the import is view-only (one input without counts); raise
+    :class:`IngestError` when such an input is combined with others."""
+    flat = [lib for lib in libs if lib.view_only]
+    if flat and len(libs) > 1:
+        raise IngestError(
+            "holds no counts (X has negative or fractional values, and there is no "
+            "layers['counts'] or integral raw.X), so it cannot be combined with other "
+            "libraries; import it alone (view-only) or add its counts",
+            field=flat[0].name,
+        )
+    return bool(flat)
+
+
+def _viewer_parts(
+    libs: list[Library],
+) -> tuple[dict[str, np.ndarray], dict[str, list[str]], list[dict[str, str]]]:
+    """Return the embeddings, colours and not-imported list of the inputs.
+
+    Embeddings and colours are kept for a single input; with several, each file's are
+    listed as not imported (they describe only that file's cells).
+    """
+    notes = [n for lib in libs for n in lib.not_imported]
+    if len(libs) == 1:
+        return dict(libs[0].obsm), dict(libs[0].colors), notes
+    for lib in libs:
+        reason = "several inputs combined: it covers the cells of one file only"
+        notes.extend({"element": f"obsm/{k}", "file": lib.name, "reason": reason}
+                     for k in lib.obsm)
+        notes.extend({"element": f"uns/{k}_colors", "file": lib.name, "reason": reason}
+                     for k in lib.colors)
+    return {}, {}, notes
+
+
 def import_matrix(
     sources: Sequence[Path],
     dest_dir: Path,
@@ -332,6 +410,7 @@ def import_matrix(
     labels: Sequence[str] | None = None,
     limits: ImportLimits,
     keep_original: bool = False,
+    allow_view_only: bool = False,
     progress: Progress = null_progress,
 ) -> MatrixSummary:
     """Import one or several libraries into ``dest_dir/matrix.h5ad``.
@@ -344,7 +423,10 @@ def import_matrix(
     (see :func:`_combine`); renamed and dropped columns are listed in the
     summary. ``dest_dir`` is a staging folder the caller renames into place;
     with ``keep_original`` the inputs are copied to ``dest_dir/original/``.
-    Returns a :class:`MatrixSummary`. Raises :class:`IngestError` naming the
+    An ``.h5ad``'s embeddings and colours are kept (one input only: another
+    file's cells have no place in them); ``allow_view_only`` imports an
+    ``.h5ad`` without counts view-only (see :func:`~._hdf5.read_h5ad`; alone,
+    never combined with other inputs). Returns a :class:`MatrixSummary`. Raises :class:`IngestError` naming the
     file at fault, and :class:`bioblocks.errors.StorageFullError` when the
     disk is full (checked before the canonical file is written); the caller
     then discards ``dest_dir``.
@@ -368,18 +450,24 @@ def import_matrix(
                 raise IngestError("file not found", field=path.name)
             part = scaled(progress, 0.85 * k / len(paths), 0.85 * (k + 1) / len(paths))
             part(0.0, f"reading {path.name}")
-            lib = _read_file(path, budget=budget, work=work / str(k), progress=part)
+            lib = _read_file(path, budget=budget, work=work / str(k), progress=part,
+                             allow_view_only=allow_view_only)
             libs.append(check_library(lib))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress(0.86, "combining libraries" if len(libs) > 1 else "checking the matrix")
     formats = list(dict.fromkeys(lib.source_format for lib in libs))
     source_format = "+".join(formats)
+    view_only = _check_view_only(libs)
+    obsm, colors, not_imported = _viewer_parts(libs)
+    counts_source = None if view_only else "+".join(
+        dict.fromkeys(lib.counts_source or "X" for lib in libs))
     X, obs, var, renamed = _combine(libs, names)
     dropped = [d for lib in libs for d in lib.dropped]
     del libs
     progress(0.9, f"writing {CANONICAL_NAME}")
-    write_canonical(dest_dir / CANONICAL_NAME, X, obs=obs, var=var, source_format=source_format)
+    write_canonical(dest_dir / CANONICAL_NAME, X, obs=obs, var=var, source_format=source_format,
+                    obsm=obsm, colors=colors, view_only=view_only)
     if keep_original:
         original = dest_dir / "original"
         ensure_free_space(dest_dir, sum(_tree_bytes(p) for p in paths), what="original/")
@@ -399,6 +487,11 @@ def import_matrix(
         libraries=[str(c) for c in obs["library"].cat.categories],
         renamed=renamed,
         dropped=dropped,
+        counts_source=counts_source,
+        view_only=view_only,
+        embeddings=list(obsm),
+        not_imported=not_imported,
+        facets=_anndata.facets(obs),
     )
     log.info(
         "imported %s cells × %s genes (%s nonzeros) from %s",
@@ -408,6 +501,40 @@ def import_matrix(
         source_format,
     )
     return summary
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewerParts:
+    """The parts of a canonical matrix that an ``.h5ad`` input brought for the viewers."""
+
+    #: ``obsm`` key (``X_umap`` …) → cells × dimensions (float64), in the matrix's cell order.
+    embeddings: dict[str, np.ndarray]
+    #: obs column → one ``#rrggbb`` colour per category of the column, in category order.
+    colors: dict[str, list[str]]
+    #: The matrix holds the file's values as they are, not counts.
+    view_only: bool
+
+
+def read_viewer_parts(path: Path) -> ViewerParts:
+    """Read the embeddings, colours and view-only flag of a canonical ``matrix.h5ad``
+    (empty for inputs other than an ``.h5ad``); returns a :class:`ViewerParts`."""
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        obsm = f.get("obsm")
+        embeddings = {} if not isinstance(obsm, h5py.Group) else {
+            str(k): np.asarray(obsm[k][()], dtype=np.float64) for k in obsm
+            if isinstance(obsm[k], h5py.Dataset)}
+        uns = f.get("uns")
+        colors: dict[str, list[str]] = {}
+        view_only = False
+        if isinstance(uns, h5py.Group):
+            for key in uns:
+                if key.endswith("_colors"):
+                    values = read_elem(uns[key])
+                    colors[key.removesuffix("_colors")] = [str(v) for v in np.asarray(values)]
+            view_only = "view_only" in uns and bool(read_elem(uns["view_only"]))
+    return ViewerParts(embeddings=embeddings, colors=colors, view_only=view_only)
 
 
 def read_canonical(

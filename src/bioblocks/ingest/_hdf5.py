@@ -11,9 +11,10 @@ its declared shape and type against what the reader expects, against the
 bytes the file really stores for it (a chunked dataset that was never written
 declares a huge shape in a few bytes) and against the import's memory budget —
 all before the dataset is read. Only the parts the importer needs are opened:
-an ``.h5ad``'s ``X`` (or ``layers/counts``), ``obs`` and ``var``'s index and id
-column; its ``obsm``, ``uns``, other layers and ``raw`` are never read. The
-sparse parts are checked by :mod:`._checks` before scipy sees them.
+an ``.h5ad``'s counts (``layers/counts``, ``raw/X`` or ``X``), ``obs``, ``var``'s
+index, id and name columns, the embeddings of ``obsm`` and the colours of ``uns``
+(:mod:`._anndata`); everything else is listed, never read. The sparse parts are
+checked by :mod:`._checks` before scipy sees them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ import scipy.sparse as sp
 
 from ..errors import IngestError
 from ..progress import Progress, null_progress
+from . import _anndata
 from ._checks import check_compressed, check_index_dtype, check_values_dtype
-from ._library import INT32_MAX, Library, finish_values
+from ._library import INT32_MAX, Library, finish_values, finish_view_values, holds_counts
 from ._streams import Budget, ImportLimits
 
 log = logging.getLogger(__name__)
@@ -375,10 +377,20 @@ class _Reader:
 
 
 def _csr(
-    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, *, shape: tuple[int, int], name: str
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    *,
+    shape: tuple[int, int],
+    name: str,
+    counts: bool = True,
 ) -> sp.csr_matrix:
-    """Build a checked CSR matrix with counts as int32/float32 and int32 indices where they fit."""
-    values, _ = finish_values(data, name=name)
+    """Build a checked CSR matrix with counts as int32/float32 and int32 indices where they fit.
+
+    With ``counts=False`` the values may be any finite numbers (kept as float32).
+    """
+    finish = finish_values if counts else finish_view_values
+    values, _ = finish(data, name=name)
     index_dtype = np.int32 if max(values.shape[0], shape[1]) <= INT32_MAX else np.int64
     X = sp.csr_matrix(
         (values, indices.astype(index_dtype, copy=False), indptr.astype(index_dtype, copy=False)),
@@ -554,9 +566,17 @@ def _legacy_frame(
 
 
 def _h5ad_matrix(
-    r: _Reader, node: h5py.Group | h5py.Dataset, *, obj: str, shape: tuple[int, int]
+    r: _Reader,
+    node: h5py.Group | h5py.Dataset,
+    *,
+    obj: str,
+    shape: tuple[int, int],
+    counts: bool = True,
 ) -> sp.csr_matrix:
-    """Read an ``.h5ad`` matrix (dense, CSR or CSC) of ``shape`` as checked cells × genes CSR."""
+    """Read an ``.h5ad`` matrix (dense, CSR or CSC) of ``shape`` as checked cells × genes CSR.
+
+    ``counts=False`` accepts any finite values (see :func:`_csr`).
+    """
     n_obs, n_vars = shape
     if isinstance(node, h5py.Dataset):
         check_values_dtype(node.dtype, name=r.name, obj=obj)
@@ -574,7 +594,7 @@ def _h5ad_matrix(
         if not parts:
             return sp.csr_matrix(shape, dtype=np.float32)
         X = sp.vstack(parts, format="csr")
-        return _csr(X.data, X.indices, X.indptr, shape=shape, name=r.name)
+        return _csr(X.data, X.indices, X.indptr, shape=shape, name=r.name, counts=counts)
     encoding = _attr_str(node, "encoding-type") or _attr_str(node, "h5sparse_format")
     declared = node.attrs.get("shape", node.attrs.get("h5sparse_shape"))
     if declared is None:
@@ -586,33 +606,127 @@ def _h5ad_matrix(
         )
     if encoding in ("csr_matrix", "csr"):
         data, indices, indptr = r.compressed(node, obj=obj, n_major=n_obs, n_minor=n_vars)
-        return _csr(data, indices, indptr, shape=shape, name=r.name)
+        return _csr(data, indices, indptr, shape=shape, name=r.name, counts=counts)
     if encoding in ("csc_matrix", "csc"):
         data, indices, indptr = r.compressed(node, obj=obj, n_major=n_vars, n_minor=n_obs)
         r.spend(data.shape[0] * (data.dtype.itemsize + 8), obj=obj)
         X = sp.csc_matrix((data, indices, indptr), shape=shape, copy=False).tocsr()
         del data, indices, indptr
-        return _csr(X.data, X.indices, X.indptr, shape=shape, name=r.name)
+        return _csr(X.data, X.indices, X.indptr, shape=shape, name=r.name, counts=counts)
     raise IngestError(f"an unknown matrix encoding {encoding!r}", field=r.where(obj))
 
 
-def read_h5ad(path: Path, *, budget: Budget, progress: Progress = null_progress) -> Library:
-    """Read an AnnData ``.h5ad``: ``layers['counts']`` if present, else ``X``; ``obs`` kept.
+#: ``var`` columns read as gene ids, in order of preference.
+_ID_COLUMNS = ("gene_ids", "gene_id", "feature_id")
 
-    ``var['gene_ids']`` (or ``gene_id``/``feature_id``) becomes the gene ids.
-    Only ``X`` or ``layers/counts``, ``obs`` and ``var``'s index and id column
-    are read. ``obs`` columns that are not one value per cell are dropped and
-    listed in :attr:`Library.dropped`. Returns a :class:`Library`; raises
-    :class:`IngestError` naming the object at fault.
+
+def _as_counts(X: sp.csr_matrix, *, name: str) -> sp.csr_matrix | None:
+    """Return ``X`` with its values as counts (int32 where they fit), or None if they are not."""
+    if not holds_counts(X.data):
+        return None
+    X.data, _ = finish_values(X.data, name=name)
+    return X
+
+
+def _var_names(
+    r: _Reader, node: h5py.Group | h5py.Dataset, *, obj: str
+) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """Return a ``var`` frame's index and, for an anndata < 0.7 frame, its columns."""
+    if isinstance(node, h5py.Dataset):
+        return _legacy_frame(r, node, obj=obj)
+    return _frame_index(r, node, obj=obj), None
+
+
+def _h5ad_counts(
+    r: _Reader, f: h5py.File, *, n_obs: int, var_node: h5py.Group | h5py.Dataset,
+    var_names: np.ndarray, allow_view_only: bool,
+) -> tuple[sp.csr_matrix, str | None, h5py.Group | h5py.Dataset, np.ndarray, list[dict[str, str]]]:
+    """Find and read an ``.h5ad``'s counts: ``layers['counts']``, else ``raw.X`` when it holds
+    non-negative integers, else ``X`` when it does.
+
+    When none does: with ``allow_view_only`` ``X`` is returned as it is (any finite values)
+    with the source None (view-only); without, ``X`` is read as counts as for every other
+    format (negative values refused). Returns ``(matrix, source, var node, gene names,
+    notes)``; ``notes`` says why ``raw`` was passed over.
+    """
+    notes: list[dict[str, str]] = []
+    layers = f.get("layers")
+    if isinstance(layers, h5py.Group) and "counts" in layers:
+        X = _h5ad_matrix(r, layers["counts"], obj="layers/counts", shape=(n_obs, len(var_names)))
+        return X, "layers/counts", var_node, var_names, notes
+    raw = f.get("raw")
+    raw_x = raw_var = None
+    if isinstance(raw, h5py.Group) and "X" in raw and "var" in raw:
+        raw_x, raw_var = raw["X"], r.node(raw, "var", obj="raw/var")
+    elif "raw.X" in f and "raw.var" in f:  # anndata < 0.7
+        raw_x, raw_var = f["raw.X"], f["raw.var"]
+    if raw_x is not None and raw_var is not None:
+        before = r.used
+        raw_names, _ = _var_names(r, raw_var, obj="raw/var")
+        X = _h5ad_matrix(r, raw_x, obj="raw/X", shape=(n_obs, len(raw_names)), counts=False)
+        counts = _as_counts(X, name=r.name)
+        if counts is not None:
+            return counts, "raw/X", raw_var, raw_names, notes
+        del X
+        r.used = before  # released: X is read instead
+        notes.append({"element": "raw", "file": r.name,
+                      "reason": "raw.X holds no counts (negative or fractional values)"})
+    node = r.node(f, "X", obj="X")
+    shape = (n_obs, len(var_names))
+    if not allow_view_only:
+        return _h5ad_matrix(r, node, obj="X", shape=shape), "X", var_node, var_names, notes
+    X = _h5ad_matrix(r, node, obj="X", shape=shape, counts=False)
+    counts = _as_counts(X, name=r.name)
+    if counts is not None:
+        return counts, "X", var_node, var_names, notes
+    log.warning("%s holds no counts (X has negative or fractional values, no layers['counts'] "
+                "or integral raw.X): imported view-only", r.name)
+    return X, None, var_node, var_names, notes
+
+
+def _gene_columns(
+    r: _Reader, f: h5py.File, var_node: h5py.Group | h5py.Dataset, *, obj: str, n_vars: int,
+    legacy: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Read the id and name columns of the chosen ``var`` frame (``feature_name`` of the main
+    ``var`` too when the counts come from a ``raw`` with the same genes and no names)."""
+    wanted = (*_ID_COLUMNS, _anndata.FEATURE_NAME)
+    if legacy is not None:
+        return legacy
+    var, _ = _frame(r, var_node, obj=obj, n=n_vars, only=wanted)
+    main = f.get("var")
+    if (_anndata.FEATURE_NAME not in var.columns and obj == "raw/var"
+            and isinstance(main, h5py.Group) and _anndata.FEATURE_NAME in main):
+        raw_index = _frame_index(r, var_node, obj=obj)
+        main_index = _frame_index(r, main, obj="var")
+        if np.array_equal(raw_index, main_index):
+            names, _ = _frame(r, main, obj="var", n=n_vars, only=(_anndata.FEATURE_NAME,))
+            var = var.assign(**{c: names[c] for c in names.columns})
+    return var
+
+
+def read_h5ad(
+    path: Path,
+    *,
+    budget: Budget,
+    progress: Progress = null_progress,
+    allow_view_only: bool = False,
+) -> Library:
+    """Read an AnnData ``.h5ad``: its counts, ``obs``, gene names and ids, embeddings, colours.
+
+    The counts come from ``layers['counts']``, else ``raw.X`` when it holds non-negative
+    integers, else ``X`` (see :func:`_h5ad_counts`; with ``allow_view_only`` a file with no
+    counts is read view-only). Gene names are ``var["feature_name"]`` when present
+    (CELLxGENE Discover: the index then becomes the gene ids), else the index;
+    ``var['gene_ids']`` (or ``gene_id``/``feature_id``) becomes the gene ids. ``obs``
+    columns that are not one value per cell are dropped and listed in
+    :attr:`Library.dropped`; ``obsm``'s embeddings and ``uns``' colours are read by
+    :mod:`._anndata`, every other part is listed in :attr:`Library.not_imported`.
+    Returns a :class:`Library`; raises :class:`IngestError` naming the object at fault.
     """
     name = path.name
     with open_sealed(path) as f:
         r = _Reader(f, name=name, path=path, limits=budget.limits)
-        layers = f.get("layers")
-        if isinstance(layers, h5py.Group) and "counts" in layers:
-            obj, node = "layers/counts", layers["counts"]
-        else:
-            obj, node = "X", r.node(f, "X", obj="X")
         obs_node = r.node(f, "obs", obj="obs")
         var_node = r.node(f, "var", obj="var")
         if isinstance(obs_node, h5py.Dataset):
@@ -621,29 +735,50 @@ def read_h5ad(path: Path, *, budget: Budget, progress: Progress = null_progress)
         else:
             barcodes = _frame_index(r, obs_node, obj="obs")
             obs = None
-        if isinstance(var_node, h5py.Dataset):
-            gene_names, var = _legacy_frame(r, var_node, obj="var")
-        else:
-            gene_names = _frame_index(r, var_node, obj="var")
-            var = None
-        n_obs, n_vars = len(barcodes), len(gene_names)
+        var_names, legacy_var = _var_names(r, var_node, obj="var")
+        n_obs = len(barcodes)
         progress(0.1, f"reading {name}")
-        X = _h5ad_matrix(r, node, obj=obj, shape=(n_obs, n_vars))
+        X, source, counts_var, gene_names, notes = _h5ad_counts(
+            r, f, n_obs=n_obs, var_node=var_node, var_names=var_names,
+            allow_view_only=allow_view_only)
+        if counts_var is not var_node:
+            legacy_var = None
+            if isinstance(counts_var, h5py.Dataset):
+                _, legacy_var = _legacy_frame(r, counts_var, obj="raw/var")
         if obs is None:
             obs, dropped = _frame(r, obs_node, obj="obs", n=n_obs)
-        id_cols = ("gene_ids", "gene_id", "feature_id")
-        if var is None:
-            var, _ = _frame(r, var_node, obj="var", n=n_vars, only=id_cols)
-    id_col = next((c for c in id_cols if c in var.columns), None)
+            used_uns: set[str] = set()
+        else:
+            obs, used_uns = _anndata.legacy_categories(r, f, obs)
+        var_obj = "raw/var" if source == "raw/X" else "var"
+        var = _gene_columns(r, f, counts_var, obj=var_obj, n_vars=len(gene_names),
+                            legacy=legacy_var)
+        progress(0.8, f"reading the embeddings and colours of {name}")
+        obsm, obsm_notes = _anndata.read_embeddings(r, f, n_obs=n_obs)
+        colors, uns_notes = _anndata.read_colors(r, f, obs=obs, used=used_uns)
+        used_var = {c for c in (*_ID_COLUMNS, _anndata.FEATURE_NAME) if c in var.columns}
+        others = _anndata.other_elements(f, name=name, counts_source=source, var_columns=used_var)
+    id_col = next((c for c in _ID_COLUMNS if c in var.columns), None)
+    gene_ids = None if id_col is None else _strings(np.asarray(var[id_col]))
+    if _anndata.FEATURE_NAME in var.columns:
+        if gene_ids is None:
+            gene_ids = gene_names
+        gene_names = _strings(np.asarray(var[_anndata.FEATURE_NAME]))
     return Library(
         X=X,
         gene_names=gene_names,
-        gene_ids=None if id_col is None else _strings(np.asarray(var[id_col])),
+        gene_ids=gene_ids,
         barcodes=barcodes,
         obs=obs if len(obs.columns) else None,
         source_format="h5ad",
         name=name,
         dropped=dropped,
+        counts_source=source,
+        view_only=source is None,
+        obsm=obsm,
+        colors=colors,
+        not_imported=[*notes, *(n for n in others if n["element"] != "raw" or not notes),
+                      *obsm_notes, *uns_notes],
     )
 
 

@@ -29,6 +29,14 @@ class Library:
     none); ``obs`` holds per-cell metadata columns in row order. ``dropped``
     lists the per-cell columns of the input the reader could not keep, as
     ``{"column", "file", "reason"}`` (they go to the import summary).
+
+    An ``.h5ad`` reader also fills: ``counts_source`` (``layers/counts``,
+    ``raw/X`` or ``X``: where the counts came from), ``view_only`` (the file
+    holds no counts: ``X`` is its values as they are, any finite numbers),
+    ``obsm`` (its 2-D ``obsm["X_*"]`` embeddings, cells × dimensions),
+    ``colors`` (obs column → one ``#rrggbb`` per category, from
+    ``uns["<column>_colors"]``) and ``not_imported`` (the other parts of the
+    file, as ``{"element", "file", "reason"}``).
     """
 
     X: sp.csr_matrix
@@ -39,6 +47,11 @@ class Library:
     source_format: str
     name: str
     dropped: list[dict[str, str]] = field(default_factory=list)
+    counts_source: str | None = None
+    view_only: bool = False
+    obsm: dict[str, np.ndarray] = field(default_factory=dict)
+    colors: dict[str, list[str]] = field(default_factory=dict)
+    not_imported: list[dict[str, str]] = field(default_factory=list)
 
 
 def genes_are_rows(
@@ -133,6 +146,36 @@ def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
             _kernels.float32_to_int32_inplace(data, out)
             return out, zeros
         return data.astype(np.int32), zeros
+    return data.astype(np.float32, copy=False), zeros
+
+
+def holds_counts(data: np.ndarray) -> bool:
+    """Return whether matrix values are counts: finite, non-negative integers (of any dtype)."""
+    if data.dtype.kind in "biu":
+        return not data.size or data.dtype.kind == "b" or int(data.min()) >= 0
+    if data.dtype != np.float32 and data.dtype != np.float64:
+        data = data.astype(np.float64)
+    first_nonfinite, first_negative, integral, _vmax, _zeros = _kernels.scan_values(data)
+    return first_nonfinite < 0 and first_negative < 0 and integral
+
+
+def finish_view_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
+    """Check the values of a view-only matrix (not counts) and return them as float32,
+    with the zero count.
+
+    Any finite real number is accepted (scaled or log-normalised values); raises
+    :class:`IngestError` for NaN/infinite values and for values that are not real numbers.
+    """
+    check_values(data, name=name)
+    if data.dtype != np.float32 and data.dtype != np.float64:
+        data = data.astype(np.float64)
+    first_nonfinite, _negative, _integral, _vmax, zeros = _kernels.scan_values(data)
+    if first_nonfinite >= 0:
+        raise IngestError(
+            f"the matrix holds a non-finite value ({data[first_nonfinite]}); "
+            "replace NaN and infinity by numbers",
+            field=name,
+        )
     return data.astype(np.float32, copy=False), zeros
 
 
