@@ -19,6 +19,7 @@ import pytest
 import scipy.sparse as sp
 from fastapi.testclient import TestClient
 
+from bioblocks.analysis.spring_folder import ZSCORE_TOP_GENES, _read
 from bioblocks.api import spring
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
@@ -283,7 +284,7 @@ def test_gene_zscores_large_selection_reads_genes_not_cells(
     def no_rows(*_: object) -> None:
         raise AssertionError("read row by row")
 
-    monkeypatch.setattr(spring, "_means_by_cells", no_rows)
+    monkeypatch.setattr(_read, "_means_by_cells", no_rows)
     response = post(
         client, "get_gene_zscores.from_hdf5.dev.py", base_dir=BASE, sub_dir=SUB,
         selected_cells=",".join(map(str, range(9))),
@@ -578,7 +579,7 @@ def test_real_folder_endpoints_match_its_files(real_analysis: tuple[Path, str]) 
     )
     names_part, scores_part = response.text.split("\t")
     scores = (matrix[cell_filter[selected]].mean(0) - mean) / (std + 0.02)
-    order = np.argsort(-scores, kind="stable")[: spring.ZSCORE_TOP_GENES]
+    order = np.argsort(-scores, kind="stable")[: ZSCORE_TOP_GENES]
     np.testing.assert_allclose(
         [float(s) for s in scores_part.split("\n")[:-1]], np.round(scores[order], 3), atol=1e-3
     )

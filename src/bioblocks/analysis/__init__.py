@@ -2,7 +2,8 @@
 
 SPRING (:func:`run_spring`) and its building blocks: total-count normalisation,
 v-score gene selection, z-scored PCA, kNN graph, ForceAtlas2 layout, clusters,
-colour statistics, the SPRING folder writer and the per-gene expression store;
+colour statistics and the per-gene expression store; the analysis folder format
+(:mod:`bioblocks.analysis.spring_folder`: file names, writers, readers);
 t-SNE (:func:`run_tsne`) and UMAP (:func:`run_umap`) embeddings of a PCA; previews.
 """
 
@@ -20,16 +21,16 @@ from bioblocks.analysis._subsample import (
     subsample_plan,
     subsample_sizes,
 )
-from bioblocks.analysis._writer import (
+from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
+from bioblocks.analysis.layout import forceatlas2
+from bioblocks.analysis.preview import write_preview
+from bioblocks.analysis.spring import SpringParams, SpringResult, postprocess_layout, run_spring
+from bioblocks.analysis.spring_folder import (
     MUTABILITY_FILE,
     SUBPLOT_PARAMETER,
     subplot_dir,
     subplot_name,
 )
-from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
-from bioblocks.analysis.layout import forceatlas2
-from bioblocks.analysis.preview import write_preview
-from bioblocks.analysis.spring import SpringParams, SpringResult, postprocess_layout, run_spring
 
 __all__ = [
     "MUTABILITY_FILE",

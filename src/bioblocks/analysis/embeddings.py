@@ -18,7 +18,6 @@ umap-learn's from 4,096 cells).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -28,17 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
+from bioblocks.analysis.spring_folder import (
+    RUN_INFO,
+    TSNE_MATRIX,
+    TSNE_OUTPUT,
+    UMAP_OUTPUT,
+    write_rows,
+    write_run_info,
+)
 from bioblocks.errors import AnalysisInputError
 from bioblocks.progress import Progress, null_progress
 
 __all__ = ["TsneResult", "UmapResult", "run_tsne", "run_umap"]
 
 log = logging.getLogger(__name__)
-
-TSNE_OUTPUT = "tsne_output.csv"
-TSNE_MATRIX = "tsne_matrix.csv"
-UMAP_OUTPUT = "umap_output.csv"
-RUN_INFO = "run_info.json"
 
 #: From this many cells t-SNE's repulsion is FFT-interpolated; below, Barnes-Hut.
 FFT_MIN_CELLS = 10_000
@@ -53,9 +55,6 @@ UNIFORM_MIN_CELLS = 100_000
 
 #: From this many cells UMAP starts from the PCA layout by default (see :func:`run_umap`).
 UMAP_PCA_INIT_MIN_CELLS = 100_000
-
-#: Rows formatted per block when writing CSV files (bounds the text held in memory).
-_CSV_BLOCK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -130,20 +129,6 @@ def _check_neighbour_count(value: object, *, lowest: int, n_cells: int, field: s
             f"must be an integer in {lowest}..{n_cells - 1} for {n_cells} cells, got {value!r}",
             field=field,
         )
-
-
-def _write_csv(path: Path, matrix: np.ndarray, fmt: str) -> None:
-    """Write ``matrix`` comma separated, one row per line, each value with ``fmt``."""
-    line = ",".join([fmt] * matrix.shape[1]) + "\n"
-    with open(path, "w", encoding="ascii", newline="\n") as handle:
-        for start in range(0, matrix.shape[0], _CSV_BLOCK_ROWS):
-            block = matrix[start : start + _CSV_BLOCK_ROWS].tolist()
-            handle.write("".join(line % tuple(row) for row in block))
-
-
-def _write_run_info(path: Path, parameters: Mapping[str, object]) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(json.dumps(dict(parameters), indent=4, sort_keys=True))
 
 
 def _round6(coordinates: np.ndarray) -> np.ndarray:
@@ -371,9 +356,9 @@ def run_tsne(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / TSNE_OUTPUT, out_dir / TSNE_MATRIX, out_dir / RUN_INFO]
-    _write_csv(files[0], coordinates, "%.6f")
-    _write_csv(files[1], matrix, "%.3f")
-    _write_run_info(files[2], {**parameters, "date": _now()})
+    write_rows(files[0], coordinates, "%.6f")
+    write_rows(files[1], matrix, "%.3f")
+    write_run_info(files[2], {**parameters, "date": _now()})
     progress(1.0, "t-SNE done")
     return TsneResult(coordinates=coordinates, parameters=parameters, files=files)
 
@@ -480,7 +465,7 @@ def run_umap(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / UMAP_OUTPUT, out_dir / RUN_INFO]
-    _write_csv(files[0], coordinates, "%.6f")
-    _write_run_info(files[1], {**parameters, "date": _now()})
+    write_rows(files[0], coordinates, "%.6f")
+    write_run_info(files[1], {**parameters, "date": _now()})
     progress(1.0, "UMAP done")
     return UmapResult(coordinates=coordinates, parameters=parameters, files=files)

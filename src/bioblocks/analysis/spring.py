@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bioblocks.analysis import _colors, _genes, _preprocess, _writer
+from bioblocks.analysis import _colors, _genes, _preprocess, spring_folder
 from bioblocks.analysis._clusters import leiden_clusters, louvain_clusters
 from bioblocks.analysis._neighbors import knn_edges, knn_indices
 from bioblocks.analysis._pca import zscore_pca
@@ -476,14 +476,14 @@ def run_spring(
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        _writer.write_main_rows(out_dir, main)
+        spring_folder.write_main_rows(out_dir, main)
         main_csc = main.tocsc()
         del main
         sub = main_csc if whole else sp.csc_matrix(main_csc[kept])
         stages.start("genes", 0.08, "selecting variable genes")
         gene_filter, excluded = _select_genes(sub, names, params)
     except BaseException:
-        _writer.remove_main_rows(out_dir)
+        spring_folder.remove_main_rows(out_dir)
         if created:
             out_dir.rmdir()
         raise
@@ -495,7 +495,7 @@ def run_spring(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spring-writer")
     stop_writing = threading.Event()
     main_written = pool.submit(
-        _writer.write_main_columns,
+        spring_folder.write_main_columns,
         out_dir,
         csc=main_csc,
         gene_names=names,
@@ -571,7 +571,7 @@ def run_spring(
             "Columns_Without_Track": too_many,
             "Subplot": dataset_name,
         }
-        _writer.write_subplot(
+        spring_folder.write_subplot(
             out_dir / dataset_name,
             gene_names=names,
             cell_filter=kept,

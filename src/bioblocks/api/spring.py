@@ -25,15 +25,13 @@ then resolved with :func:`bioblocks.storage.safe_resolve` inside the data direct
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import posixpath
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
-import h5py
 import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse
@@ -41,17 +39,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
 from ..config import Settings
-from ..storage import PathOutsideDataDir, safe_resolve
+from ..errors import Cancelled, NotFoundError
+from ..storage import PathOutsideDataDir, analysis_dir, safe_resolve
+from ..store import Store
 from ._body import read_body
 from .auth import require_read
-from .errors import eve_error
+from .errors import ERROR_RESPONSES, JSON, dumps, eve_error
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
-
-#: Most genes returned by ``get_gene_zscores`` (as the original script).
-ZSCORE_TOP_GENES = 1000
 
 _TEXT_PLAIN = "text/plain; charset=utf-8"
 
@@ -182,36 +179,11 @@ def _folder(data_dir: Path, form: dict[str, str], name: str) -> Path:
     return folder
 
 
-def _file(folder: Path, name: str, field: str) -> Path:
-    path = folder / name
-    if not path.is_file():
-        raise _CgiError(404, f"{field} has no {name}.")
-    return path
-
-
-def _cell_filter(sub_dir: Path) -> np.ndarray:
-    cell_filter = np.load(_file(sub_dir, "cell_filter.npy", "sub_dir"), allow_pickle=False)
-    return np.asarray(cell_filter, dtype=np.int64).ravel()
-
-
-def _read_genes(base_dir: Path) -> list[str]:
-    text = _file(base_dir, "genes.txt", "base_dir").read_text(encoding="utf-8")
-    return text.splitlines()
-
-
 def load_counts(data_dir: Path, form: dict[str, str], cancel: Cancel | None = None) -> str:
     """``load_counts.py``: return every line of ``<base_dir>/genes.txt``, each ending in ``\\n``."""
-    base_dir = _folder(data_dir, form, "base_dir")
-    return "".join(f"{gene}\n" for gene in _read_genes(base_dir))
+    from ..analysis.spring_folder import read_genes
 
-
-def _gene_dataset(group: Any, gene: str) -> np.ndarray | None:
-    if not gene or "/" in gene or gene.startswith("."):
-        return None
-    item = group.get(gene) if group is not None else None
-    if not isinstance(item, h5py.Dataset):
-        return None
-    return item[()]
+    return "".join(f"{gene}\n" for gene in read_genes(_folder(data_dir, form, "base_dir")))
 
 
 def grab_one_gene(data_dir: Path, form: dict[str, str], cancel: Cancel | None = None) -> str:
@@ -220,23 +192,12 @@ def grab_one_gene(data_dir: Path, form: dict[str, str], cancel: Cancel | None = 
     Returns N lines (N = length of ``<sub_dir>/cell_filter.npy``), each ending in ``\\n``:
     ``0`` for a zero, otherwise the value with one decimal.
     """
+    from ..analysis.spring_folder import gene_values, read_cell_filter
+
     base_dir = _folder(data_dir, form, "base_dir")
     sub_dir = _folder(data_dir, form, "sub_dir")
     gene = _required(form, "gene")
-    cell_filter = _cell_filter(sub_dir)
-    with h5py.File(_file(base_dir, "counts_norm_sparse_genes.hdf5", "base_dir"), "r") as hf:
-        counts = _gene_dataset(hf.get("counts"), gene)
-        cell_ix = _gene_dataset(hf.get("cell_ix"), gene)
-        ncells = int(hf.attrs["ncells"])
-    if counts is None or cell_ix is None:
-        raise _CgiError(404, f"Gene {gene!r} is not in this dataset.")
-    if cell_filter.size and (cell_filter.min() < 0 or cell_filter.max() >= ncells):
-        raise _CgiError(
-            409, "cell_filter.npy refers to cells outside counts_norm_sparse_genes.hdf5."
-        )
-    values = np.zeros(ncells, dtype=np.float64)
-    values[np.asarray(cell_ix, dtype=np.int64)] = counts
-    values = values[cell_filter]
+    values = gene_values(base_dir, gene, read_cell_filter(sub_dir))
     if values.size == 0:
         return ""
     text = np.char.mod("%.1f", values)
@@ -244,16 +205,12 @@ def grab_one_gene(data_dir: Path, form: dict[str, str], cancel: Cancel | None = 
     return "\n".join(text.tolist()) + "\n"
 
 
-class _Cancelled(Exception):
-    """The client went away: the computation stopped between two chunks."""
-
-
 class Cancel:
     """A cancellation flag for one CGI request, checked between chunks of work.
 
-    :meth:`check` raises :class:`_Cancelled` once :meth:`set` was called (the endpoint
-    calls it when the client disconnects), so a thread-pool computation stops within one
-    chunk instead of running on after its client has gone.
+    :meth:`check` raises :class:`~bioblocks.errors.Cancelled` once :meth:`set` was called
+    (the endpoint calls it when the client disconnects), so a thread-pool computation stops
+    within one chunk instead of running on after its client has gone.
     """
 
     def __init__(self) -> None:
@@ -268,19 +225,17 @@ class Cancel:
         return self._event.is_set()
 
     def check(self) -> None:
-        """Raise :class:`_Cancelled` if the request was cancelled."""
+        """Raise :class:`~bioblocks.errors.Cancelled` if the request was cancelled."""
         if self._event.is_set():
-            raise _Cancelled
+            raise Cancelled("the client disconnected")
 
 
 #: Characters of a selection parsed per chunk (bounds the memory of one parse step).
 SELECTION_CHUNK_CHARS = 1 << 20
-#: Rows (or genes) read from the HDF5 files between two cancellation checks.
-WORK_CHUNK = 256
 
 
 def _selection(
-    form: dict[str, str], name: str, n_cells: int, cancel: Cancel | None = None
+    form: dict[str, str], name: str, n_cells: int, cancel: Cancel
 ) -> np.ndarray | None:
     """Parse a comma-separated selection of subplot cells; return its unique indices, sorted.
 
@@ -296,8 +251,7 @@ def _selection(
     unique = np.empty(0, dtype=np.int64)
     start = 0
     while start < len(raw):
-        if cancel is not None:
-            cancel.check()
+        cancel.check()
         end = raw.find(",", start + SELECTION_CHUNK_CHARS)
         end = len(raw) if end < 0 else end
         piece = raw[start:end]
@@ -323,141 +277,28 @@ def _selection(
     return unique if unique.size else None
 
 
-def _means_by_cells(
-    hf: h5py.File, selections: list[np.ndarray], n_genes: int, cancel: Cancel
-) -> list[np.ndarray]:
-    """Per-gene mean over each selection of main-matrix rows, read row by row.
-
-    Reads two datasets per row of ``counts_norm_sparse_cells.hdf5``.
-    """
-    counts, gene_ix = hf["counts"], hf["gene_ix"]
-    out = []
-    for rows in selections:
-        total = np.zeros(n_genes, dtype=np.float64)
-        for start in range(0, rows.size, WORK_CHUNK):
-            cancel.check()
-            chunk = rows[start : start + WORK_CHUNK].tolist()
-            ix = [np.asarray(gene_ix[str(r)][()], dtype=np.int64).ravel() for r in chunk]
-            values = [np.asarray(counts[str(r)][()], dtype=np.float64).ravel() for r in chunk]
-            if not ix:
-                continue
-            flat_ix, flat_values = np.concatenate(ix), np.concatenate(values)
-            if flat_ix.size != flat_values.size or (
-                flat_ix.size and (flat_ix.min() < 0 or flat_ix.max() >= n_genes)
-            ):
-                raise _CgiError(409, "counts_norm_sparse_cells.hdf5 has malformed rows.")
-            total += np.bincount(flat_ix, weights=flat_values, minlength=n_genes)
-        out.append(total / max(rows.size, 1))
-    return out
-
-
-class _NoGenesFile(Exception):
-    """The per-gene file cannot serve this request (missing, or a gene not in it)."""
-
-
-def _means_by_genes(
-    path: Path, genes: list[str], selections: list[np.ndarray], cancel: Cancel
-) -> list[np.ndarray]:
-    """Per-gene mean over each selection, read gene by gene from the per-gene file.
-
-    Reads two datasets per gene of ``counts_norm_sparse_genes.hdf5`` whatever the size of
-    the selections. Raises :class:`_NoGenesFile` when a gene is not in that file.
-    """
-    with h5py.File(path, "r") as hf:
-        ncells = int(hf.attrs["ncells"])
-        counts, cell_ix = hf.get("counts"), hf.get("cell_ix")
-        if counts is None or cell_ix is None:
-            raise _NoGenesFile
-        weights = np.zeros((ncells, len(selections)), dtype=np.float64)
-        for k, rows in enumerate(selections):
-            if rows.size and rows.max() >= ncells:
-                raise _CgiError(
-                    409, "cell_filter.npy refers to cells outside counts_norm_sparse_genes.hdf5."
-                )
-            weights[:, k] = np.bincount(rows, minlength=ncells)
-        totals = np.zeros((len(genes), len(selections)), dtype=np.float64)
-        for g, gene in enumerate(genes):
-            if g % WORK_CHUNK == 0:
-                cancel.check()
-            values, ix = _gene_dataset(counts, gene), _gene_dataset(cell_ix, gene)
-            if values is None or ix is None:
-                raise _NoGenesFile
-            ix = np.asarray(ix, dtype=np.int64).ravel()
-            values = np.asarray(values, dtype=np.float64).ravel()
-            if ix.size != values.size or (ix.size and (ix.min() < 0 or ix.max() >= ncells)):
-                raise _CgiError(409, f"counts_norm_sparse_genes.hdf5 is malformed for {gene!r}.")
-            totals[g] = values @ weights[ix]
-    return [totals[:, k] / max(rows.size, 1) for k, rows in enumerate(selections)]
-
-
-def _selection_means(
-    base_dir: Path, genes: list[str], selections: list[np.ndarray], cancel: Cancel
-) -> list[np.ndarray]:
-    """Per-gene mean expression over each selection of main-matrix rows (bounded work).
-
-    Small selections are read row by row from ``counts_norm_sparse_cells.hdf5``; once the
-    selections hold more rows than there are genes, the gene-by-gene file
-    ``counts_norm_sparse_genes.hdf5`` is read instead, so one request reads at most about
-    ``2 × min(rows, genes)`` datasets.
-    """
-    total_rows = sum(int(rows.size) for rows in selections)
-    genes_path = base_dir / "counts_norm_sparse_genes.hdf5"
-    if total_rows > len(genes) and genes_path.is_file():
-        try:
-            return _means_by_genes(genes_path, genes, selections, cancel)
-        except _NoGenesFile:
-            logger.info("%s cannot serve z-scores; reading cells instead", genes_path)
-    path = _file(base_dir, "counts_norm_sparse_cells.hdf5", "base_dir")
-    with h5py.File(path, "r") as hf:
-        if int(hf.attrs["ngenes"]) != len(genes):
-            raise _CgiError(409, "genes.txt and counts_norm_sparse_cells.hdf5 disagree.")
-        try:
-            return _means_by_cells(hf, selections, len(genes), cancel)
-        except KeyError as exc:
-            raise _CgiError(
-                409, "cell_filter.npy refers to cells missing from counts_norm_sparse_cells.hdf5."
-            ) from exc
-
-
 def get_gene_zscores(
     data_dir: Path, form: dict[str, str], cancel: Cancel | None = None
 ) -> str:
     """``get_gene_zscores.from_hdf5.dev.py``: the genes most enriched in a selection.
 
-    Score per gene: ``(mean_selected - mean) / (std + 0.02)`` with ``mean`` and ``std`` from
-    ``<sub_dir>/color_stats.json``, minus the same for ``compared_cells`` when given. Each
-    selection counts every cell once (repeated indices are ignored). Returns the top 1000
-    names joined by ``\\n``, a tab, the scores (3 decimals) joined by ``\\n``, and a final
-    ``\\n``. Raises :class:`_Cancelled` when ``cancel`` is set mid-way.
+    The scores of :func:`bioblocks.analysis.spring_folder.gene_zscores` for the cells of
+    ``selected_cells`` (against ``compared_cells`` when given), each cell counted once.
+    Returns the top 1000 names joined by ``\\n``, a tab, the scores (3 decimals) joined by
+    ``\\n``, and a final ``\\n``. Raises Cancelled when ``cancel`` is set mid-way.
     """
+    from ..analysis.spring_folder import gene_zscores, read_cell_filter
+
     cancel = cancel or Cancel()
     base_dir = _folder(data_dir, form, "base_dir")
     sub_dir = _folder(data_dir, form, "sub_dir")
-    genes = _read_genes(base_dir)
-    stats = json.loads(_file(sub_dir, "color_stats.json", "sub_dir").read_text("utf-8"))
-    cell_filter = _cell_filter(sub_dir)
-    selected = _selection(form, "selected_cells", cell_filter.size, cancel)
-    compared = _selection(form, "compared_cells", cell_filter.size, cancel)
+    n_cells = read_cell_filter(sub_dir).size
+    selected = _selection(form, "selected_cells", n_cells, cancel)
+    compared = _selection(form, "compared_cells", n_cells, cancel)
     if selected is None:
         raise _CgiError(400, "Form field 'selected_cells' is missing or empty: select cells.")
-    try:
-        means = np.array([stats[g][0] for g in genes], dtype=np.float64)
-        stds = np.array([stats[g][1] for g in genes], dtype=np.float64)
-    except (KeyError, IndexError, TypeError) as exc:
-        raise _CgiError(409, f"color_stats.json has no valid entry for gene {exc}.") from exc
-    if cell_filter.size and cell_filter.min() < 0:
-        raise _CgiError(409, "cell_filter.npy holds negative cell indices.")
-    selections = [cell_filter[selected]]
-    if compared is not None:
-        selections.append(cell_filter[compared])
-    averages = _selection_means(base_dir, genes, selections, cancel)
-    scores = (averages[0] - means) / (stds + 0.02)
-    if compared is not None:
-        scores -= (averages[1] - means) / (stds + 0.02)
-    order = np.argsort(-scores, kind="stable")[:ZSCORE_TOP_GENES]
-    names = "\n".join(genes[i] for i in order.tolist())
-    values = "\n".join(f"{scores[i]:.3f}" for i in order.tolist())
-    return f"{names}\t{values}\n"
+    names, scores = gene_zscores(base_dir, sub_dir, selected, compared, check=cancel.check)
+    return "\n".join(names) + "\t" + "\n".join(f"{v:.3f}" for v in scores.tolist()) + "\n"
 
 
 _CGI_SCRIPTS = {
@@ -498,7 +339,7 @@ async def cgi_script(script: str, request: Request) -> Response:
         watch.cancel()
     try:
         text = await work
-    except _Cancelled:
+    except Cancelled:
         logger.info("cgi-bin/%s: the client disconnected; the work was stopped", script)
         return Response(status_code=499)
     except _CgiError as exc:
@@ -517,4 +358,69 @@ async def _cancel_on_disconnect(request: Request, cancel: Cancel) -> None:
             return
 
 
-__all__ = ["router", "viewer_path", "load_counts", "grab_one_gene", "get_gene_zscores"]
+# ---- the files of an analysis (for the built-in page) -------------------------------------
+
+
+def _href(path: Path, data_dir: Path) -> str:
+    """The URL path (no leading slash, percent-encoded) of ``path`` inside the data directory."""
+    return "/".join(quote(part, safe="") for part in path.relative_to(data_dir).parts)
+
+
+def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, Any]:
+    """Return the downloadable files of an analysis that exist, in the format's order.
+
+    ``{"_id", "_items": [{"name", "href", "size"}], "coordinates": href | None, "subplot":
+    href | None, "_links"}``: hrefs are relative to the root, as Eve's; ``subplot`` is the
+    SPRING subplot folder when it holds ``run_info.json``, ``coordinates`` the file of the
+    2-D layout (:data:`bioblocks.analysis.spring_folder.DOWNLOADS` lists the files).
+    Raises NotFoundError for an unknown analysis.
+    """
+    from ..analysis.spring_folder import DOWNLOADS, LAYOUTS, RUN_INFO, subplot_dir
+
+    doc = store.get("analysis", analysis_id)
+    if doc is None:
+        raise NotFoundError(f"Analysis {analysis_id!r} does not exist.")
+    dataset_id = doc.get("dataset")
+    owners = [] if dataset_id else list(store.find("dataset", {"analyses": analysis_id}, limit=1))
+    dataset = store.get("dataset", str(dataset_id)) if dataset_id else (owners or [None])[0]
+    answer: dict[str, Any] = {
+        "_id": analysis_id, "_items": [], "coordinates": None, "subplot": None,
+        "_links": {"self": {"title": "files", "href": f"analysis/{quote(analysis_id)}/files"}},
+    }
+    if dataset is None:
+        return answer
+    try:
+        folder = analysis_dir(data_dir, str(dataset["_id"]), analysis_id)
+    except PathOutsideDataDir:
+        return answer
+    process = str(doc.get("processType"))
+    sub_names, main_names = DOWNLOADS.get(process, ((), ()))
+    sub = subplot_dir(folder, doc.get("parameters"), str(dataset.get("name") or dataset["_id"]))
+    if process == "SPRING" and (sub / RUN_INFO).is_file():
+        answer["subplot"] = _href(sub, data_dir)
+    paths = [sub / n for n in sub_names] + [folder / n for n in main_names]
+    for path in paths:
+        if path.is_file():
+            answer["_items"].append(
+                {"name": path.name, "href": _href(path, data_dir), "size": path.stat().st_size}
+            )
+    layout = LAYOUTS.get(process)
+    answer["coordinates"] = next((i["href"] for i in answer["_items"] if i["name"] == layout), None)
+    return answer
+
+
+@router.get(
+    "/analysis/{analysis_id}/files", dependencies=[Depends(require_read)], tags=["files"],
+    responses={200: {"description": "The analysis's files (`_items`: name, href, size), its "
+                     "SPRING subplot folder and its layout file"}, **ERROR_RESPONSES},
+)
+async def get_analysis_files(analysis_id: str, request: Request) -> Response:
+    """List the downloadable files of an analysis (those of its folder format that exist)."""
+    data_dir = _settings(request).resolved_data_dir
+    answer = await run_in_threadpool(analysis_files, request.app.state.store, data_dir, analysis_id)
+    return Response(dumps(answer), media_type=JSON)
+
+
+__all__ = [
+    "analysis_files", "get_gene_zscores", "grab_one_gene", "load_counts", "router", "viewer_path",
+]

@@ -585,24 +585,11 @@ def spring_subplot(settings: Settings, spring: Doc, dataset: Doc) -> Path:
 
 
 def spring_pca(subplot: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return the PCA (``Epca``) and cluster labels stored in a SPRING subplot folder.
+    """Return the PCA and cluster labels of a SPRING subplot folder (t-SNE/UMAP input):
+    :func:`bioblocks.analysis.spring_folder.read_pca`, loaded on first use."""
+    from ..analysis.spring_folder import read_pca
 
-    This is the z-scored PCA of the analysis's normalised matrix (spec §4),
-    one row per analysed cell, as written to its ``intermediates.npz``.
-    Raises :class:`AnalysisInputError` if the folder holds no ``intermediates.npz``.
-    """
-    intermediates = subplot / "intermediates.npz"
-    if not intermediates.is_file():
-        raise AnalysisInputError(
-            f"{subplot} holds no SPRING subplot with intermediates.npz; rerun that SPRING "
-            "analysis (or run `bioblocks db upgrade` if it was made by an older version)",
-            field="springAnalysis",
-        )
-    with np.load(intermediates) as data:
-        pca = np.asarray(data["Epca"], dtype=np.float64)
-    clusters = subplot / "louvain_clusters.npy"
-    labels = np.load(clusters, allow_pickle=False) if clusters.is_file() else None
-    return pca, labels
+    return read_pca(subplot)
 
 
 def _run_spring(

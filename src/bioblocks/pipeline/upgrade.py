@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import MUTABILITY_FILE, SUBPLOT_PARAMETER, subplot_name
-from ..analysis._writer import write_mutability
+from ..analysis.spring_folder import write_mutability
 from ..jobs import find_docs, get_doc, update_with_retry
 from ..storage import PathOutsideDataDir, analysis_dir
 

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from bioblocks.analysis._hdf5 import write_grouped_datasets
+from bioblocks.analysis.spring_folder import write_grouped_datasets
 from bioblocks.errors import Cancelled
 
 

@@ -1,19 +1,13 @@
-"""Writers of every file of a SPRING analysis folder, in the exact formats of spec §10.
+"""Writers of every file of an analysis folder, in the exact formats of spec §10 and §11.
 
 The analysis folder holds the main (normalised) matrix for gene look-ups; its subplot
-folder ``<dataset name>/`` holds what the SPRING viewer reads. Text files are ASCII with
-LF line endings.
-
-The subplot folder is named by :func:`subplot_name` (the dataset name, as the old portal
-builds its URLs ``…/analyses/<aid>/<dataset name>/``), the name is recorded in the
-analysis's ``parameters["subplot"]``, and every reader finds the folder through
-:func:`subplot_dir`.
+folder (:func:`~bioblocks.analysis.spring_folder.subplot_dir`) holds what the SPRING viewer
+reads. Text files are ASCII with LF line endings.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,16 +16,23 @@ import numpy as np
 import scipy.sparse as sp
 
 from bioblocks.analysis._expression import ExpressionStore
-from bioblocks.analysis._hdf5 import write_grouped_datasets
+from bioblocks.analysis.spring_folder import _names as N
+from bioblocks.analysis.spring_folder._hdf5 import write_grouped_datasets
+
+#: Rows formatted per block when writing CSV files (bounds the text held in memory).
+_BLOCK_ROWS = 100_000
 
 # ---- small text helpers ------------------------------------------------------------------
 
 
-def _format_rows(matrix: np.ndarray, fmt: str, sep: str) -> str:
-    """Return ``matrix`` as text, one row per line, each value formatted with ``fmt``."""
-    rows = np.atleast_2d(matrix)
-    line = sep.join([fmt] * rows.shape[1])
-    return "".join(line % tuple(r) + "\n" for r in rows.tolist())
+def write_rows(path: Path, matrix: np.ndarray, fmt: str) -> None:
+    """Write ``matrix`` comma separated, one row per line, each value with ``fmt``
+    (``pca.csv``, ``tsne_matrix.csv``, ``tsne_output.csv``, ``umap_output.csv``)."""
+    rows = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    line = ",".join([fmt] * rows.shape[1]) + "\n"
+    with open(path, "w", encoding="ascii", newline="\n") as handle:
+        for start in range(0, rows.shape[0], _BLOCK_ROWS):
+            handle.write("".join(line % tuple(r) for r in rows[start : start + _BLOCK_ROWS].tolist()))
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -41,57 +42,6 @@ def _write_text(path: Path, text: str) -> None:
 
 def _write_json(path: Path, obj: object) -> None:
     _write_text(path, json.dumps(obj, indent=4, sort_keys=True))
-
-
-# ---- the subplot folder's name -------------------------------------------------------------
-
-#: Key of an analysis's ``parameters`` that records its subplot folder's name.
-SUBPLOT_PARAMETER = "subplot"
-
-#: Written empty in every subplot: the SPRING viewer is read-only when this file exists
-#: (a 404 would make it offer clustering and saving, whose endpoints this server lacks).
-MUTABILITY_FILE = "mutability.txt"
-
-#: Most characters (and UTF-8 bytes) of a subplot folder name; file systems allow 255 bytes.
-_MAX_CHARS = 200
-_MAX_BYTES = 240
-
-# Characters that cannot stand in one path segment: slashes and control characters.
-_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]+")
-
-
-def subplot_name(dataset_name: str) -> str:
-    """Return the subplot folder name of a SPRING analysis of the dataset ``dataset_name``.
-
-    Spec §10: the folder is named after the dataset, exactly (spaces and all), so the old
-    portal's ``…/analyses/<aid>/<dataset name>/`` URLs find it. What a single path segment
-    cannot hold is replaced: each run of slashes, backslashes and control characters becomes
-    ``_``; surrounding spaces are stripped; the name is cut to 200 characters and 240 UTF-8
-    bytes; ``""``, ``"."`` and ``".."`` become ``"analysis"``. Such names differ from the
-    dataset name, so only clients that read ``parameters["subplot"]`` find them.
-    """
-    cleaned = _UNSAFE.sub("_", str(dataset_name)).strip()[:_MAX_CHARS]
-    while len(cleaned.encode("utf-8")) > _MAX_BYTES:
-        cleaned = cleaned[:-1]
-    cleaned = cleaned.strip()
-    return cleaned if cleaned not in ("", ".", "..") else "analysis"
-
-
-def subplot_dir(
-    analysis_folder: Path, parameters: Mapping[str, object] | None, dataset_name: str
-) -> Path:
-    """Return the subplot folder of the SPRING analysis stored in ``analysis_folder``.
-
-    The name is the one recorded in ``parameters["subplot"]``; analyses that record none
-    (made by hand, or before the name was recorded) use ``subplot_name(dataset_name)``, as
-    spec §10 says. A recorded name that is not a safe folder name (a document edited to
-    ``"../x"``) is ignored the same way, so the result always lies inside
-    ``analysis_folder``. The folder may not exist.
-    """
-    recorded = (parameters or {}).get(SUBPLOT_PARAMETER)
-    if isinstance(recorded, str) and recorded and subplot_name(recorded) == recorded:
-        return Path(analysis_folder) / recorded
-    return Path(analysis_folder) / subplot_name(dataset_name)
 
 
 # ---- subplot files -----------------------------------------------------------------------
@@ -163,11 +113,6 @@ def write_categorical(path: Path, tracks: Mapping[str, Mapping[str, object]]) ->
     _write_json(path, tracks)
 
 
-def write_pca(path: Path, epca: np.ndarray) -> None:
-    """Write ``pca.csv``: cells × PCs, comma separated, ``%.3f``."""
-    _write_text(path, _format_rows(np.asarray(epca, dtype=np.float64), "%.3f", ","))
-
-
 def write_genes(path: Path, gene_names: Sequence[str]) -> None:
     """Write ``genes.txt``: one gene name per line."""
     _write_text(path, "".join(f"{g}\n" for g in gene_names))
@@ -176,8 +121,8 @@ def write_genes(path: Path, gene_names: Sequence[str]) -> None:
 def write_cell_filter(folder: Path, cell_filter: np.ndarray) -> None:
     """Write ``cell_filter.npy`` (int64) and ``cell_filter.txt`` (``%i`` per line)."""
     cells = np.asarray(cell_filter, dtype=np.int64)
-    np.save(folder / "cell_filter.npy", cells)
-    _write_text(folder / "cell_filter.txt", "".join(f"{i}\n" for i in cells.tolist()))
+    np.save(folder / N.CELL_FILTER, cells)
+    _write_text(folder / N.CELL_FILTER_TEXT, "".join(f"{i}\n" for i in cells.tolist()))
 
 
 def write_run_info(path: Path, info: Mapping[str, object]) -> None:
@@ -187,7 +132,7 @@ def write_run_info(path: Path, info: Mapping[str, object]) -> None:
 
 def write_mutability(folder: Path) -> None:
     """Write an empty ``mutability.txt`` into the subplot ``folder``: read-only for the viewer."""
-    _write_text(folder / MUTABILITY_FILE, "")
+    _write_text(folder / N.MUTABILITY_FILE, "")
 
 
 def write_subplot(
@@ -211,23 +156,23 @@ def write_subplot(
     folder.mkdir(parents=True, exist_ok=True)
     write_mutability(folder)
     n = len(cell_filter)
-    write_coordinates(folder / "coordinates.txt", coordinates)
-    write_edges(folder / "edges.csv", edges)
-    write_graph(folder / "graph_data.json", n, edges)
-    write_categorical(folder / "categorical_coloring_data.json", categorical)
-    write_color_tracks(folder / "color_data_gene_sets.csv", tracks)
-    write_color_stats(folder / "color_stats.json", stats)
-    write_pca(folder / "pca.csv", epca)
-    write_genes(folder / "genes.txt", gene_names)
+    write_coordinates(folder / N.COORDINATES, coordinates)
+    write_edges(folder / N.EDGES, edges)
+    write_graph(folder / N.GRAPH, n, edges)
+    write_categorical(folder / N.CATEGORICAL, categorical)
+    write_color_tracks(folder / N.COLOR_TRACKS, tracks)
+    write_color_stats(folder / N.COLOR_STATS, stats)
+    write_rows(folder / N.PCA, epca, "%.3f")
+    write_genes(folder / N.GENES, gene_names)
     write_cell_filter(folder, cell_filter)
-    np.save(folder / "louvain_clusters.npy", np.asarray(louvain, dtype=np.int64))
+    np.save(folder / N.LOUVAIN, np.asarray(louvain, dtype=np.int64))
     np.savez_compressed(
-        folder / "intermediates.npz",
+        folder / N.INTERMEDIATES,
         Epca=np.asarray(epca),
         gene_filter=np.asarray(gene_filter, dtype=np.int64),
         total_counts=np.asarray(total_counts, dtype=np.float64),
     )
-    write_run_info(folder / "run_info.json", run_info)
+    write_run_info(folder / N.RUN_INFO, run_info)
 
 
 # ---- main (analysis-level) files ---------------------------------------------------------
@@ -282,12 +227,12 @@ def write_main_rows(
     folder: Path, norm: sp.csr_matrix, *, stop: threading.Event | None = None
 ) -> None:
     """Write the main matrix's per-cell file, ``counts_norm_sparse_cells.hdf5``, into ``folder``."""
-    write_hdf5_cells(folder / "counts_norm_sparse_cells.hdf5", norm, stop=stop)
+    write_hdf5_cells(folder / N.CELLS_HDF5, norm, stop=stop)
 
 
 def remove_main_rows(folder: Path) -> None:
     """Remove what :func:`write_main_rows` wrote (after a failed analysis)."""
-    (folder / "counts_norm_sparse_cells.hdf5").unlink(missing_ok=True)
+    (folder / N.CELLS_HDF5).unlink(missing_ok=True)
 
 
 def write_main_columns(
@@ -306,11 +251,11 @@ def write_main_columns(
     another thread) aborts the HDF5 writing with ``Cancelled``. ``csc`` is not copied.
     """
     csc.sort_indices()
-    sp.save_npz(folder / "counts_norm.npz", csc, compressed=False)
+    sp.save_npz(folder / N.COUNTS_NORM, csc, compressed=False)
     ExpressionStore.write(folder, csc, gene_names)
-    write_genes(folder / "genes.txt", gene_names)
+    write_genes(folder / N.GENES, gene_names)
     _write_text(
-        folder / "total_counts.txt",
+        folder / N.TOTAL_COUNTS,
         "".join(f"{t:.18e}\n" for t in np.asarray(total_counts, dtype=np.float64).tolist()),
     )
-    write_hdf5_genes(folder / "counts_norm_sparse_genes.hdf5", csc, gene_names, stop=stop)
+    write_hdf5_genes(folder / N.GENES_HDF5, csc, gene_names, stop=stop)

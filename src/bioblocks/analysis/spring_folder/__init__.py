@@ -1,0 +1,81 @@
+"""The analysis folder format (spec §10, §11): its file names, writers and readers.
+
+``datasets/<dataset>/analyses/<analysis>/`` holds the main (normalised) matrix of a SPRING
+analysis (``counts_norm.npz``, ``genes.txt``, ``total_counts.txt``, the two bulk-written
+HDF5 files, the expression store) or a t-SNE/UMAP result (``tsne_output.csv``,
+``tsne_matrix.csv``, ``umap_output.csv``), with ``run_info.json`` and ``preview.png``; a
+SPRING analysis's subplot folder ``<dataset name>/`` holds what the SPRING viewer reads.
+
+* :mod:`._names`: every file name, :data:`DOWNLOADS`, :func:`subplot_name`, :func:`subplot_dir`;
+* :mod:`._write`: the writers (:func:`write_subplot`, :func:`write_main_columns`, …), over
+  :mod:`._hdf5`, the bulk HDF5 writer;
+* :mod:`._read`: the readers (:func:`read_pca`, :func:`gene_values`,
+  :func:`mean_expression`, …) and :mod:`._enrichment`, the viewer's z-scores.
+"""
+
+from bioblocks.analysis.spring_folder._enrichment import ZSCORE_TOP_GENES, gene_zscores
+from bioblocks.analysis.spring_folder._hdf5 import write_grouped_datasets
+from bioblocks.analysis.spring_folder._names import (
+    DOWNLOADS,
+    LAYOUTS,
+    MUTABILITY_FILE,
+    RUN_INFO,
+    SUBPLOT_PARAMETER,
+    TSNE_MATRIX,
+    TSNE_OUTPUT,
+    UMAP_OUTPUT,
+    subplot_dir,
+    subplot_name,
+)
+from bioblocks.analysis.spring_folder._read import (
+    WORK_CHUNK,
+    gene_values,
+    mean_expression,
+    read_categorical,
+    read_cell_filter,
+    read_color_stats,
+    read_coordinates,
+    read_genes,
+    read_pca,
+)
+from bioblocks.analysis.spring_folder._write import (
+    remove_main_rows,
+    write_main_columns,
+    write_main_rows,
+    write_mutability,
+    write_rows,
+    write_run_info,
+    write_subplot,
+)
+
+__all__ = [
+    "DOWNLOADS",
+    "LAYOUTS",
+    "MUTABILITY_FILE",
+    "RUN_INFO",
+    "SUBPLOT_PARAMETER",
+    "TSNE_MATRIX",
+    "TSNE_OUTPUT",
+    "UMAP_OUTPUT",
+    "WORK_CHUNK",
+    "ZSCORE_TOP_GENES",
+    "gene_values",
+    "gene_zscores",
+    "mean_expression",
+    "read_categorical",
+    "read_cell_filter",
+    "read_color_stats",
+    "read_coordinates",
+    "read_genes",
+    "read_pca",
+    "remove_main_rows",
+    "subplot_dir",
+    "subplot_name",
+    "write_grouped_datasets",
+    "write_main_columns",
+    "write_main_rows",
+    "write_mutability",
+    "write_rows",
+    "write_run_info",
+    "write_subplot",
+]
