@@ -33,10 +33,12 @@ def two_spring_jobs(settings: Any, *, cells: int) -> Iterator[dict[str, Any]]:
     outlast the measurement; they are cancelled on exit.
     """
     from bioblocks.ingest import make_example_dataset
-    from bioblocks.jobs import LocalWorkers, cancel_job, find_docs, submit_job, wait_for
+    from bioblocks.jobs import LocalWorkers, cancel_job, install_kinds, submit_job, wait_for
+    from bioblocks.pipeline.kinds import register_kinds
     from bioblocks.pipeline.operations import import_dataset
-    from bioblocks.store import open_store
+    from bioblocks.store import find_docs, open_store
 
+    install_kinds(register_kinds)  # this benchmark is its own composition root
     store = open_store(settings)
     state: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:

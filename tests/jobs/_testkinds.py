@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bioblocks.errors import InputError
-from bioblocks.jobs import JobContext, JobKind, get_kind, register_kind
+from bioblocks.jobs import JobContext, JobKind, get_kind, install_kinds, register_kind
+from bioblocks.pipeline.kinds import register_kinds
 from bioblocks.storage import atomic_dir, dataset_dir
 
 KIND = "hca-sync"
@@ -60,8 +61,9 @@ def _run(ctx: JobContext) -> dict[str, Any]:
 
 
 def install() -> JobKind:
-    """Register the test functions under ``KIND``; return the kind they replaced."""
-    previous = get_kind(KIND)  # loads the real kinds first, so ours is not overwritten later
+    """Install the real kinds, then the test functions under ``KIND``; return the kind they replaced."""
+    install_kinds(register_kinds)  # the real kinds first, so ours is the one that stays
+    previous = get_kind(KIND)
     register_kind(JobKind(KIND, _run, needs_dataset=False))
     return previous
 

@@ -10,8 +10,15 @@ import pytest
 from _testkinds import KIND, install
 
 from bioblocks.config import Settings
-from bioblocks.jobs import register_kind
+from bioblocks.jobs import install_kinds, register_kind
+from bioblocks.pipeline.kinds import register_kinds
 from bioblocks.store import open_store
+
+
+@pytest.fixture(autouse=True, scope="session")
+def job_kinds() -> None:
+    """The real job kinds, installed as a program's composition root installs them."""
+    install_kinds(register_kinds)
 
 
 @pytest.fixture

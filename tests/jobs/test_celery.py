@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bioblocks.config import Settings
-from bioblocks.jobs._celery import PIPELINE_TICK, RUN_JOB, celery_app, cron_schedule
+from bioblocks.jobs._celery import PIPELINE_TICK, RUN_JOB, cron_schedule
+from bioblocks.pipeline.scheduler import celery_app
 
 
 def test_the_cron_expression_becomes_a_celery_crontab() -> None:

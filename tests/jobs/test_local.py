@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from bioblocks.config import Settings
-from bioblocks.jobs import LocalWorkers, get_doc, submit_job, wait_for
+from bioblocks.jobs import LocalWorkers, submit_job, wait_for
 from bioblocks.jobs._runner import HOLD_ENV
+from bioblocks.store import get_doc
 
 HERE = Path(__file__).parent
 

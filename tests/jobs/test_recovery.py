@@ -11,11 +11,11 @@ from bioblocks.config import Settings
 from bioblocks.jobs import (
     claim,
     death_reason,
-    get_doc,
     recover_stale_jobs,
     scratch_dir,
     submit_job,
 )
+from bioblocks.store import get_doc
 
 
 def _dead_worker() -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from bioblocks.config import Settings
 from bioblocks.errors import InputError
-from bioblocks.jobs import cancel_job, claim, execute, get_doc, submit_job
+from bioblocks.jobs import cancel_job, claim, execute, submit_job
+from bioblocks.store import get_doc
 
 
 def test_submit_and_execute_records_the_outcome(store: Any, settings: Settings, test_kind: str,

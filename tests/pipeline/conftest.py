@@ -11,7 +11,15 @@ from _pipeline_data import N_CELLS
 
 from bioblocks.config import Settings
 from bioblocks.ingest import make_example_dataset
+from bioblocks.jobs import install_kinds
+from bioblocks.pipeline.kinds import register_kinds
 from bioblocks.store import open_store
+
+
+@pytest.fixture(autouse=True, scope="session")
+def job_kinds() -> None:
+    """The real job kinds, installed as a program's composition root installs them."""
+    install_kinds(register_kinds)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bioblocks.config import Settings
-from bioblocks.jobs import find_docs
 from bioblocks.pipeline.steps import run_pipeline
+from bioblocks.store import find_docs
 from sources.hca.fake_azul import KIDNEY_H5AD, KIDNEY_PROJECT, FakeAzul, make_h5ad_bytes
 from sources.hca.fake_azul import fake_azul as fake_azul  # noqa: F401 - the fixture
 

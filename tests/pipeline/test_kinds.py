@@ -15,9 +15,10 @@ import pytest
 from _pipeline_data import FAST_SPRING
 
 from bioblocks.config import Settings
-from bioblocks.jobs import get_doc, submit_job, wait_for
+from bioblocks.jobs import submit_job, wait_for
 from bioblocks.jobs._runner import HOLD_ENV
 from bioblocks.pipeline.operations import import_dataset
+from bioblocks.store import get_doc
 
 
 def _worker(settings: Settings, log: Path, *, hold: str | None = None) -> subprocess.Popen[bytes]:

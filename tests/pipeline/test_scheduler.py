@@ -10,7 +10,6 @@ import pytest
 
 from bioblocks.config import Settings
 from bioblocks.errors import InputError
-from bioblocks.jobs import find_docs
 from bioblocks.pipeline import scheduler
 from bioblocks.pipeline.scheduler import (
     PipelineScheduler,
@@ -19,6 +18,7 @@ from bioblocks.pipeline.scheduler import (
     next_run,
     queue_scheduled_pipeline,
 )
+from bioblocks.store import find_docs
 
 
 def test_cron_expressions_are_checked_and_followed() -> None:

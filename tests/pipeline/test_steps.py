@@ -17,11 +17,11 @@ import pytest
 from _pipeline_data import FAST, N_CELLS
 
 from bioblocks.config import Settings
-from bioblocks.jobs import LocalWorkers, claim, find_docs, submit_job, wait_for
+from bioblocks.jobs import LocalWorkers, claim, submit_job, wait_for
 from bioblocks.jobs._celery import send_run_job
 from bioblocks.pipeline.operations import import_dataset
 from bioblocks.pipeline.steps import plan_step, run_pipeline, subsample_sizes
-from bioblocks.store import open_store
+from bioblocks.store import find_docs, open_store
 
 STEPS = ["fetch-matrices", "spring", "tsne", "umap"]
 

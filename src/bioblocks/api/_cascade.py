@@ -22,12 +22,11 @@ from collections.abc import Iterable
 
 from ..config import Settings
 from ..errors import NotFoundError
-from ..jobs import find_docs, update_with_retry
 from ..pipeline.operations import delete_dataset_files
 from ..pipeline.upgrade import align_subplot_folders
 from ..resources import UUID_RE
 from ..storage import analysis_dir, staging_path
-from ..store import Doc, Store
+from ..store import Doc, Store, find_docs, update_with_retry
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,8 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings, get_settings
+from ..jobs import install_kinds
+from ..pipeline.kinds import register_kinds
 from ..storage import is_disk_full, sweep_staging
 from ..store import Store, open_store
 from . import docs, eve, expression, files, jobs, media, page, spring, upload
@@ -150,8 +152,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     ``app.state.settings`` and ``app.state.store`` are set; the store is closed
     when the application shuts down. Staging entries of crashed processes in
     ``files/tmp/`` are swept first (:func:`bioblocks.storage.sweep_staging`).
+    The job kinds are installed in this process (``POST /job`` checks against them).
     """
     settings = settings or get_settings()
+    install_kinds(register_kinds)
     sweep_staging(settings.resolved_data_dir)  # what crashed processes left in files/tmp/
     store = store or open_store(settings)
 

@@ -59,6 +59,10 @@ def root_options(
 ) -> None:
     """Bioblocks Server: single-cell datasets and their SPRING, t-SNE and UMAP analyses."""
     _debug["on"] = debug
+    from ..jobs import install_kinds  # the CLI is a composition root: it hands the kinds in
+    from ..pipeline.kinds import register_kinds
+
+    install_kinds(register_kinds)
 
 
 def debugging() -> bool:

@@ -75,7 +75,7 @@ def dataset_list(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """List datasets: id, name, species, cells, genes, source format, analyses."""
-    from ..jobs import find_docs
+    from ..store import find_docs
 
     _config, store = open_configured_store()
     try:

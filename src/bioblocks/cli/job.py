@@ -30,12 +30,14 @@ def _follow(store: Store, job_id: str, *, config: Settings | None = None) -> dic
     """
     import time
 
-    from ..jobs import get_doc, polling_workers, require_doc
+    from ..jobs import polling_workers
+    from ..resources.job import ACTIVE_STATES
+    from ..store import get_doc, require_doc
 
     job = require_doc(store, "job", job_id)
     started = time.monotonic()
     with Bar(f"{job.get('kind')} job") as bar:
-        while job.get("state") in ("queued", "running"):
+        while job.get("state") in ACTIVE_STATES:
             bar(float(job.get("progress") or 0.0), str(job.get("message") or job.get("state")))
             if (config is not None and job.get("state") == "queued"
                     and time.monotonic() - started >= NO_WORKER_GRACE
@@ -108,7 +110,7 @@ def job_list(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """List jobs, newest first: id, kind, dataset, state, progress, message, attempts, created."""
-    from ..jobs import find_docs
+    from ..store import find_docs
 
     where: dict[str, Any] = {}
     if state:
@@ -145,7 +147,7 @@ def job_show(
     """Print a job as JSON (or follow its progress with --follow)."""
     import json
 
-    from ..jobs import require_doc
+    from ..store import require_doc
 
     _config, store = open_configured_store()
     try:

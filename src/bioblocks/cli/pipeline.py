@@ -29,11 +29,12 @@ def pipeline_run(
 ) -> None:
     """Queue what the pipeline steps need, run it, and print a summary table per step."""
     from ..pipeline.steps import run_pipeline
+    from ..resources.analysis import PROCESS_TYPES
 
     per_process: dict[str, dict[str, Any]] = {}
     for name, value in parse_params(param).items():
         process, sep, key = name.partition(".")
-        if not sep or process.upper() not in ("SPRING", "TSNE", "UMAP"):
+        if not sep or process.upper() not in PROCESS_TYPES:
             raise InputError(f"{name!r}: write PROCESS.name=value, e.g. SPRING.n_force_iter=200",
                              field="--param")
         per_process.setdefault(process.upper(), {})[key] = value

@@ -77,8 +77,10 @@ def worker(
     setup_logging(config.log_level)
     if config.broker_url:
         from ..jobs import run_celery_worker
+        from ..pipeline.scheduler import celery_app
 
-        run_celery_worker(config, concurrency=concurrency, beat=beat, loglevel=config.log_level)
+        run_celery_worker(celery_app(config), config, concurrency=concurrency, beat=beat,
+                          loglevel=config.log_level)
         return
     if beat:
         raise InputError("--beat needs BIOBLOCKS_BROKER_URL (Celery); without a broker "

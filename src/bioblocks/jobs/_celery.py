@@ -7,8 +7,13 @@ the local executor and runs the same job function, so a duplicated or
 re-delivered message never runs a job twice. Tasks are acknowledged on
 receipt; a worker that dies mid-job is detected by the recovery sweep (run by
 ``bioblocks worker`` in a side process), which requeues the job and sends the
-task again. With ``--beat`` the worker also runs Celery beat, which queues a
-``pipeline`` job on ``Settings.pipeline_schedule``.
+task again. With ``--beat`` the worker also runs Celery beat, which runs the
+``on_schedule`` function handed in by the Celery composition root
+(:func:`bioblocks.pipeline.scheduler.celery_app`: queue a ``pipeline`` job) on
+``Settings.pipeline_schedule``.
+
+The worker's pool processes are forked from the worker and so inherit its job
+kinds; the recovery sweep is spawned and runs the worker's kind installers.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 from celery.schedules import crontab
 
+from ..store import Doc, find_docs
+from ._model import KindInstaller, install_kinds, kind_installers
 from ._presence import Presence
 from ._recovery import recover_stale_jobs
 from ._runner import execute, worker_name
-from ._store import find_docs
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -37,6 +44,10 @@ log = logging.getLogger(__name__)
 RUN_JOB = "bioblocks.run_job"
 PIPELINE_TICK = "bioblocks.pipeline_tick"
 REDISPATCH_AFTER_SECONDS = 120.0
+
+#: What beat's tick runs: gets the store and the settings, queues the scheduled job and
+#: returns it (None when it skipped the slot).
+ScheduleHook = Callable[[Any, "Settings"], Doc | None]
 
 _apps: dict[str, Celery] = {}
 _stores: dict[int, Any] = {}
@@ -68,13 +79,24 @@ def cron_schedule(expression: str) -> crontab:
     )
 
 
-def celery_app(settings: Settings) -> Celery:
-    """Return the Celery application for ``settings.broker_url`` (built once per process)."""
+def celery_app(settings: Settings, *, on_schedule: ScheduleHook | None = None) -> Celery:
+    """Return the Celery application for ``settings.broker_url`` (built once per process).
+
+    It has the task ``bioblocks.run_job``. With ``on_schedule`` it also gets the
+    task ``bioblocks.pipeline_tick``, which runs ``on_schedule``, and beat's
+    schedule ``Settings.pipeline_schedule`` for it. Raises ValueError without a broker.
+    """
     if not settings.broker_url:
         raise ValueError("Settings.broker_url is not set: the Celery executor needs a broker")
     key = f"{settings.broker_url}|{settings.resolved_database_url}"
-    if key in _apps:
-        return _apps[key]
+    app = _apps.get(key) or _new_app(settings)
+    _apps[key] = app
+    if on_schedule is not None and PIPELINE_TICK not in app.tasks:
+        _add_schedule(app, settings, on_schedule)
+    return app
+
+
+def _new_app(settings: Settings) -> Celery:
     app = Celery("bioblocks", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=False,
@@ -87,10 +109,6 @@ def celery_app(settings: Settings) -> Celery:
         enable_utc=True,
         timezone="UTC",
     )
-    if settings.pipeline_schedule:
-        app.conf.beat_schedule = {
-            "pipeline": {"task": PIPELINE_TICK, "schedule": cron_schedule(settings.pipeline_schedule)}
-        }
 
     @app.task(name=RUN_JOB, ignore_result=True)
     def run_job(job_id: str) -> str | None:
@@ -98,16 +116,20 @@ def celery_app(settings: Settings) -> Celery:
         final = execute(_store(settings), settings, job_id, worker=worker_name())
         return None if final is None else final.get("state")
 
+    return app
+
+
+def _add_schedule(app: Celery, settings: Settings, on_schedule: ScheduleHook) -> None:
+    if settings.pipeline_schedule:
+        app.conf.beat_schedule = {
+            "pipeline": {"task": PIPELINE_TICK, "schedule": cron_schedule(settings.pipeline_schedule)}
+        }
+
     @app.task(name=PIPELINE_TICK, ignore_result=True)
     def pipeline_tick() -> str | None:
-        """Queue a scheduled pipeline job (unless one is already queued or running)."""
-        from ..pipeline.scheduler import queue_scheduled_pipeline
-
-        job = queue_scheduled_pipeline(_store(settings), settings)
+        """Queue the scheduled job (unless ``on_schedule`` skips the slot); return its id."""
+        job = on_schedule(_store(settings), settings)
         return None if job is None else job["_id"]
-
-    _apps[key] = app
-    return app
 
 
 def send_run_job(settings: Settings, job_id: str) -> None:
@@ -139,30 +161,34 @@ def sweep_forever(settings: Settings, *, interval: float = 5.0, stop: Any = None
         halt.wait(interval)
 
 
-def _sweeper_main(settings: Settings) -> None:
+def _sweeper_main(settings: Settings, installers: Sequence[KindInstaller] = ()) -> None:
     from ._local import die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()  # never outlive `bioblocks worker`
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO))
+    for installer in installers:  # the kinds' clean-up hooks run for abandoned jobs
+        install_kinds(installer)
     sweep_forever(settings)
 
 
 def run_celery_worker(
-    settings: Settings, *, concurrency: int | None = None, beat: bool = False,
+    app: Celery, settings: Settings, *, concurrency: int | None = None, beat: bool = False,
     loglevel: str = "INFO",
 ) -> None:
-    """Run a Celery worker in the foreground (``bioblocks worker``), with the recovery sweep.
+    """Run a Celery worker of ``app`` in the foreground (``bioblocks worker``), with the recovery sweep.
 
-    ``concurrency`` defaults to ``Settings.job_workers``; ``beat`` also runs
-    Celery beat for ``Settings.pipeline_schedule``.
+    ``app`` comes from the Celery composition root
+    (:func:`bioblocks.pipeline.scheduler.celery_app`), which also installed the job
+    kinds. ``concurrency`` defaults to ``Settings.job_workers``; ``beat`` also
+    runs Celery beat for ``Settings.pipeline_schedule``.
     """
     from ..store import open_store
 
     open_store(settings).close()  # apply migrations once, before any child opens the store
-    app = celery_app(settings)
     sweeper = multiprocessing.get_context("spawn").Process(
-        target=_sweeper_main, args=(settings,), name="bioblocks-job-sweeper", daemon=True
+        target=_sweeper_main, args=(settings, kind_installers()), name="bioblocks-job-sweeper",
+        daemon=True,
     )
     sweeper.start()
     argv = [

@@ -13,6 +13,10 @@ kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), and on
 every platform its poll loop stops once its parent's pid is no longer its
 parent's (``parent_pid``), so orphaned workers never claim jobs for the next
 server.
+
+The pool's processes are spawned, so they start with an empty registry of job
+kinds: each one first runs the kind installers of its parent
+(:func:`bioblocks.jobs.kind_installers`, recorded when the pool is made).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._model import KindInstaller, install_kinds, kind_installers, require_kinds
 from ._presence import Presence
 from ._recovery import recover_stale_jobs
 from ._runner import claim_next, run_claimed, worker_name
@@ -56,7 +62,9 @@ def work_loop(
     With ``parent_pid`` the loop also stops as soon as this process's parent
     is no longer that process (it died and this one was re-parented). While it
     runs, the process's presence file is kept fresh (:class:`._presence.Presence`).
+    Raises RuntimeError when no job kind is registered in this process.
     """
+    require_kinds()
     with Presence(settings):  # `job submit --wait` can see that someone polls
         return _poll(store, settings, stop=stop, poll_interval=poll_interval,
                      recover_every=recover_every, max_jobs=max_jobs, kinds=kinds,
@@ -110,7 +118,8 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
 
 
 def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event,
-                parent_pid: int | None = None) -> None:
+                parent_pid: int | None = None,
+                installers: Sequence[KindInstaller] = ()) -> None:
     from ..store import open_store
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -121,6 +130,8 @@ def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event,
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
+    for installer in installers:
+        install_kinds(installer)
     store = open_store(settings, migrate=False)  # the pool's parent migrated
     log.info("job worker %s started", worker_name())
     work_loop(store, settings, stop=stop, parent_pid=parent_pid)
@@ -129,12 +140,18 @@ def _child_main(settings: Settings, stop: multiprocessing.synchronize.Event,
 class LocalWorkers:
     """A pool of ``processes`` job worker processes (``spawn``ed, so no state is shared).
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. Each
+    process registers the job kinds of ``installers`` (default: those installed
+    in this process so far, :func:`bioblocks.jobs.kind_installers`).
     """
 
-    def __init__(self, settings: Settings, *, processes: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, processes: int | None = None,
+        installers: Sequence[KindInstaller] | None = None,
+    ) -> None:
         self.settings = settings
         self.processes = max(1, processes if processes is not None else settings.job_workers)
+        self.installers = tuple(kind_installers() if installers is None else installers)
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
         self._children: list[multiprocessing.process.BaseProcess] = []
@@ -144,7 +161,8 @@ class LocalWorkers:
 
     def _spawn(self) -> multiprocessing.process.BaseProcess:
         child = self._ctx.Process(
-            target=_child_main, args=(self.settings, self._stop, os.getpid()),
+            target=_child_main,
+            args=(self.settings, self._stop, os.getpid(), self.installers),
             name="bioblocks-job-worker",
             daemon=False,
         )
@@ -152,8 +170,17 @@ class LocalWorkers:
         return child
 
     def start(self) -> LocalWorkers:
-        """Start the worker processes and a thread that restarts any that die; return self."""
+        """Start the worker processes and a thread that restarts any that die; return self.
+
+        Raises RuntimeError when the pool has no kind installers (its workers could run no job).
+        """
         from ..store import open_store
+
+        if not self.installers:
+            raise RuntimeError(
+                "the job workers would know no job kind: call bioblocks.jobs.install_kinds"
+                "(bioblocks.pipeline.kinds.register_kinds) before starting them"
+            )
 
         open_store(self.settings).close()  # apply migrations once, before the children start
         self._children = [self._spawn() for _ in range(self.processes)]

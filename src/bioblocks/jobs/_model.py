@@ -1,4 +1,4 @@
-"""Job documents: kinds, states, the registry of job functions, and submission.
+"""Job documents: the job-kind protocol, the registry of job functions, and submission.
 
 A job is a document of the ``job`` collection. Its life::
 
@@ -10,7 +10,14 @@ A job is a document of the ``job`` collection. Its life::
 
 The old fields stay in step for old readers: ``status`` is ``IN_PROGRESS``
 while queued or running, ``COMPLETE`` on success, ``ERROR`` on error or
-cancellation; ``associatedDataset`` is ``{"dataset": id, "etag": etag}``.
+cancellation; ``associatedDataset`` is ``{"dataset": id, "etag": etag}``. The kinds' names,
+the states and the old statuses are defined once, in :mod:`bioblocks.resources.job`.
+
+*Kinds are handed in.* This package knows no job kind: a program's composition
+root (the CLI, :func:`bioblocks.api.create_app`, the Celery worker) calls
+:func:`install_kinds` with the function that registers them
+(:func:`bioblocks.pipeline.kinds.register_kinds`). The executors hand the
+installers run in their process to the worker processes they spawn.
 """
 
 from __future__ import annotations
@@ -24,25 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ._store import Doc, get_doc, insert_doc
+from ..resources.job import OLD_STATUS
+from ..store import Doc, get_doc, insert_doc
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ._runner import JobContext
 
 log = logging.getLogger(__name__)
-
-KINDS = ("import", "fetch-matrix", "SPRING", "TSNE", "UMAP", "hca-sync", "pipeline")
-STATES = ("queued", "running", "complete", "error", "cancelled")
-ACTIVE_STATES = ("queued", "running")
-FINAL_STATES = ("complete", "error", "cancelled")
-OLD_STATUS = {
-    "queued": "IN_PROGRESS",
-    "running": "IN_PROGRESS",
-    "complete": "COMPLETE",
-    "error": "ERROR",
-    "cancelled": "ERROR",
-}
 
 
 @dataclass(frozen=True)
@@ -63,13 +59,50 @@ class JobKind:
     on_abandon: Callable[[Any, Settings, Doc], None] | None = None
 
 
+#: A function that registers job kinds: it gets :func:`register_kind` and calls it per kind.
+#: It must be a module-level function (spawned worker processes import it by name).
+KindInstaller = Callable[[Callable[[JobKind], JobKind]], None]
+
 _REGISTRY: dict[str, JobKind] = {}
+_INSTALLERS: list[KindInstaller] = []
 
 
 def register_kind(kind: JobKind) -> JobKind:
     """Register (or replace) the function run for jobs of ``kind.name``; return it."""
     _REGISTRY[kind.name] = kind
     return kind
+
+
+def install_kinds(installer: KindInstaller) -> None:
+    """Register the kinds of ``installer`` here and in the job workers this process starts later.
+
+    Writes the registry of this process; the local and Celery executors run
+    the same installers in each worker process they spawn (:func:`kind_installers`).
+    An installer already installed here is not run again (a root built twice in one
+    process, such as ``create_app`` in tests, keeps kinds registered since).
+    """
+    if installer in _INSTALLERS:
+        return
+    installer(register_kind)
+    _INSTALLERS.append(installer)
+
+
+def kind_installers() -> tuple[KindInstaller, ...]:
+    """Return the installers :func:`install_kinds` ran in this process, in order."""
+    return tuple(_INSTALLERS)
+
+
+def require_kinds() -> None:
+    """Return if any job kind is registered; raise RuntimeError saying how to register them.
+
+    The executors call it before they claim a job, so a process wired without
+    kinds fails at once instead of failing every job as of an unknown kind.
+    """
+    if not _REGISTRY:
+        raise RuntimeError(
+            "no job kinds are registered in this process: the program's composition root must "
+            "call bioblocks.jobs.install_kinds(bioblocks.pipeline.kinds.register_kinds)"
+        )
 
 
 def _kind_key(name: str) -> str:
@@ -82,7 +115,6 @@ def canonical_kind(name: Any) -> str:
 
     Raises :class:`InputError` (field ``kind``) listing the known kinds.
     """
-    _load_builtin_kinds()
     if isinstance(name, str):
         if name in _REGISTRY:
             return name
@@ -100,14 +132,7 @@ def get_kind(name: str) -> JobKind:
 
 def registered_kinds() -> list[str]:
     """Return the names of the registered job kinds."""
-    _load_builtin_kinds()
     return sorted(_REGISTRY)
-
-
-def _load_builtin_kinds() -> None:
-    # The pipeline registers the real kinds when imported; importing it here keeps
-    # the worker, the API and the CLI from having to remember to do so.
-    from ..pipeline import kinds  # noqa: F401
 
 
 def now() -> dt.datetime:

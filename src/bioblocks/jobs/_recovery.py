@@ -27,10 +27,11 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
+from ..resources.job import OLD_STATUS
 from ..storage import process_alive
-from ._model import OLD_STATUS, dispatch, get_kind, now, scratch_dir
+from ..store import Doc, find_docs, patch_doc, update_with_retry
+from ._model import dispatch, get_kind, now, scratch_dir
 from ._runner import worker_name
-from ._store import Doc, find_docs, patch_doc, update_with_retry
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BioblocksError, Cancelled, ConflictError, InputError, NotFoundError
 from ..progress import Progress
-from ._model import OLD_STATUS, get_kind, now, scratch_dir
-from ._store import Doc, find_docs, get_doc, patch_doc, update_with_retry
+from ..resources.job import ACTIVE_STATES, FINAL_STATES, OLD_STATUS
+from ..store import Doc, find_docs, get_doc, patch_doc, update_with_retry
+from ._model import get_kind, now, require_kinds, scratch_dir
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -117,8 +118,10 @@ def claim(store: Any, job_id: str, *, worker: str) -> Doc | None:
     """Take the queued job ``job_id`` for ``worker``; return the running job, or None.
 
     None means the job is not queued any more (another worker won the
-    compare-and-swap, it was cancelled, or it is gone).
+    compare-and-swap, it was cancelled, or it is gone). Raises RuntimeError when no
+    job kind is registered in this process (:func:`bioblocks.jobs.install_kinds`).
     """
+    require_kinds()
     job = get_doc(store, "job", job_id)
     if job is None or job.get("state") != "queued":
         return None
@@ -315,7 +318,7 @@ def cancel_job(store: Any, job_id: str) -> Doc:
         state = doc.get("state")
         if state == "cancelled":
             return None
-        if state not in ("queued", "running"):
+        if state not in ACTIVE_STATES:
             raise InputError(
                 f"job is already {state}; only queued or running jobs can be cancelled",
                 field="state",
@@ -343,7 +346,7 @@ def wait_for(
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         docs = [get_doc(store, "job", job_id) or {"_id": job_id, "state": "error"} for job_id in job_ids]
-        if all(doc.get("state") in ("complete", "error", "cancelled") for doc in docs):
+        if all(doc.get("state") in FINAL_STATES for doc in docs):
             return docs
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"jobs still running after {timeout} s")

@@ -1,8 +1,8 @@
 """The job kinds: what runs for ``import``, ``fetch-matrix``, ``SPRING``, ``TSNE``, ``UMAP``,
 ``hca-sync`` and ``pipeline`` jobs, and how their submissions are checked.
 
-Imported for its side effect of registering the kinds with :mod:`bioblocks.jobs`
-(which does so itself on first use).
+The composition roots hand them to :mod:`bioblocks.jobs` with
+``install_kinds(register_kinds)`` (:func:`register_kinds`).
 
 Parameters per kind (``POST /job`` body ``parameters``):
 
@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnalysisInputError, InputError
-from ..jobs import JobContext, JobKind, register_kind
+from ..jobs import JobContext, JobKind
+from ..resources.analysis import PROCESS_TYPES
 from ..storage import PathOutsideDataDir, analysis_dir, dataset_dir, safe_resolve
 from . import operations
 
@@ -217,15 +219,21 @@ def _run_pipeline(ctx: JobContext) -> Doc:
     return {"steps": [r.to_dict() for r in reports]}
 
 
-for _kind in (
-    JobKind("import", _run_import, _validate_import, needs_dataset=False,
-            on_abandon=_abandon_import),
-    JobKind("fetch-matrix", _run_fetch),
-    *(
-        JobKind(p, _run_analysis_kind(p), _validate_analysis(p), on_abandon=_abandon_analysis)
-        for p in operations.PROCESSES
-    ),
-    JobKind("hca-sync", _run_hca, _validate_hca, needs_dataset=False),
-    JobKind("pipeline", _run_pipeline, _validate_pipeline, needs_dataset=False),
-):
-    register_kind(_kind)
+def register_kinds(register: Callable[[JobKind], object]) -> None:
+    """Call ``register`` with each job kind (a :data:`bioblocks.jobs.KindInstaller`).
+
+    Writes nothing itself; ``bioblocks.jobs.install_kinds(register_kinds)`` fills the
+    registry of the jobs package with them.
+    """
+    for kind in (
+        JobKind("import", _run_import, _validate_import, needs_dataset=False,
+                on_abandon=_abandon_import),
+        JobKind("fetch-matrix", _run_fetch),
+        *(
+            JobKind(p, _run_analysis_kind(p), _validate_analysis(p), on_abandon=_abandon_analysis)
+            for p in PROCESS_TYPES
+        ),
+        JobKind("hca-sync", _run_hca, _validate_hca, needs_dataset=False),
+        JobKind("pipeline", _run_pipeline, _validate_pipeline, needs_dataset=False),
+    ):
+        register(kind)

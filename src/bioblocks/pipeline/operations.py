@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import AnalysisInputError, InputError, NotFoundError
-from ..jobs import find_docs, get_doc, insert_doc, require_doc, update_with_retry
 from ..progress import Progress, null_progress, scaled
 from ..resources import UUID_RE
+from ..resources.analysis import PROCESS_TYPES
 from ..resources.dataset import SPECIES
+from ..resources.job import ACTIVE_STATES
 from ..storage import (
     analysis_dir,
     atomic_dir,
@@ -45,13 +46,13 @@ from ..storage import (
     matrix_path,
     staging_path,
 )
+from ..store import find_docs, get_doc, insert_doc, require_doc, update_with_retry
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 log = logging.getLogger(__name__)
 
-PROCESSES = ("SPRING", "TSNE", "UMAP")
 ORPHAN_MIN_AGE_SECONDS = 60.0
 Doc = dict[str, Any]
 
@@ -314,7 +315,7 @@ def delete_dataset_files(
     for analysis_id in sorted(ids):
         store.delete("analysis", analysis_id)
     for job in find_docs(store, "job", {"associatedDataset.dataset": dataset_id,
-                                        "state": {"$in": ["queued", "running"]}}):
+                                        "state": {"$in": list(ACTIVE_STATES)}}):
         try:
             cancel_job(store, job["_id"])
         except InputError:
@@ -436,9 +437,9 @@ def canonical_process(process: Any, *, field: str = "process") -> str:
     naming ``field`` for anything else.
     """
     key = str(process).strip().upper().replace("-", "") if isinstance(process, str) else None
-    if key not in PROCESSES:
+    if key not in PROCESS_TYPES:
         raise AnalysisInputError(
-            f"unknown process {process!r}; use one of: {', '.join(PROCESSES)} (any case)",
+            f"unknown process {process!r}; use one of: {', '.join(PROCESS_TYPES)} (any case)",
             field=field,
         )
     return key
@@ -704,7 +705,6 @@ def analysis_exists(store: Any, dataset_id: str, process: str, *, subsample: int
 
 
 __all__ = [
-    "PROCESSES",
     "DEFAULT_SEED",
     "analysis_exists",
     "append_analysis",

@@ -12,6 +12,8 @@ schedule:
 
 :func:`background_services` starts what ``serve`` needs beside the API: the
 local job workers (when no broker is configured) and the scheduler.
+:func:`celery_app` is the Celery composition root: it installs the job kinds and
+hands :func:`queue_scheduled_pipeline` to the Celery executor as beat's tick.
 """
 
 from __future__ import annotations
@@ -26,9 +28,15 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter
 
 from ..errors import InputError
-from ..jobs import LocalWorkers, find_docs, submit_job
+from ..jobs import LocalWorkers, install_kinds, submit_job
+from ..jobs import celery_app as executor_app
+from ..resources.job import ACTIVE_STATES
+from ..store import find_docs
+from .kinds import register_kinds
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from ..config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,12 +60,24 @@ def next_run(expression: str, after: dt.datetime) -> dt.datetime:
 
 def queue_scheduled_pipeline(store: Any, settings: Settings) -> dict[str, Any] | None:
     """Queue a ``pipeline`` job unless one is queued or running; return it (or None)."""
-    if find_docs(store, "job", {"kind": "pipeline", "state": {"$in": ["queued", "running"]}}, limit=1):
+    if find_docs(store, "job", {"kind": "pipeline", "state": {"$in": list(ACTIVE_STATES)}},
+                 limit=1):
         log.info("scheduled pipeline skipped: the previous run is still going")
         return None
     job = submit_job(store, settings, "pipeline", parameters={})
     log.info("scheduled pipeline queued as job %s", job["_id"])
     return job
+
+
+def celery_app(settings: Settings) -> Celery:
+    """Return the Celery application of ``bioblocks worker``, wired: the composition root.
+
+    Installs the job kinds in this process (the worker's pool inherits them) and
+    hands :func:`queue_scheduled_pipeline` to the executor as the task beat runs on
+    ``Settings.pipeline_schedule``. Raises ValueError without ``Settings.broker_url``.
+    """
+    install_kinds(register_kinds)
+    return executor_app(settings, on_schedule=queue_scheduled_pipeline)
 
 
 class PipelineScheduler:

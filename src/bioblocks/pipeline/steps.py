@@ -34,8 +34,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..jobs import execute, find_docs, get_doc, submit_job, worker_name
+from ..jobs import execute, submit_job, worker_name
 from ..progress import Progress, null_progress, scaled
+from ..resources.job import ACTIVE_STATES
+from ..store import find_docs, get_doc
 from . import operations
 
 if TYPE_CHECKING:
@@ -100,7 +102,7 @@ def _datasets(store: Any, dataset_ids: Sequence[str] | None) -> list[Doc]:
 
 
 def _active(store: Any, kind: str, dataset_id: str | None) -> list[Doc]:
-    where: dict[str, Any] = {"kind": kind, "state": {"$in": ["queued", "running"]}}
+    where: dict[str, Any] = {"kind": kind, "state": {"$in": list(ACTIVE_STATES)}}
     if dataset_id is not None:
         where["associatedDataset.dataset"] = dataset_id
     return find_docs(store, "job", where)

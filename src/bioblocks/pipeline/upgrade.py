@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import MUTABILITY_FILE, SUBPLOT_PARAMETER, subplot_name
 from ..analysis.spring_folder import write_mutability
-from ..jobs import find_docs, get_doc, update_with_retry
 from ..storage import PathOutsideDataDir, analysis_dir
+from ..store import find_docs, get_doc, update_with_retry
 
 if TYPE_CHECKING:
     from ..config import Settings

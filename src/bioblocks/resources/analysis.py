@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from ._schema import Resource, Schema
 
+#: The analyses the server computes, as ``processType`` spells them (also their job kinds).
+PROCESS_TYPES = ("SPRING", "TSNE", "UMAP")
+
 SCHEMA: Schema = {
     "name": {"type": "string", "minlength": 1, "maxlength": 128, "required": True},
-    "processType": {"type": "string", "allowed": ["SPRING", "TSNE", "UMAP"], "required": True},
+    "processType": {"type": "string", "allowed": list(PROCESS_TYPES), "required": True},
     "parameters": {"type": "dict", "default": {}},
     "dataset": {
         "type": "string",

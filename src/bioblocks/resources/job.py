@@ -1,11 +1,30 @@
-"""The ``job`` resource: a background task (import, fetch, analysis) and its progress."""
+"""The ``job`` resource: a background task (import, fetch, analysis) and its progress.
+
+The one definition of the job kinds' names, the job states and the old ``status``
+field's values; :mod:`bioblocks.jobs`, the pipeline, the API and the CLI import them.
+"""
 
 from __future__ import annotations
 
 from ._schema import Resource, Schema
+from .analysis import PROCESS_TYPES
 
-KINDS = ["import", "fetch-matrix", "SPRING", "TSNE", "UMAP", "hca-sync", "pipeline"]
-STATES = ["queued", "running", "complete", "error", "cancelled"]
+#: The kinds of job (``kind``); the analyses' kinds are their process types.
+KINDS = ("import", "fetch-matrix", *PROCESS_TYPES, "hca-sync", "pipeline")
+#: A job's life: ``queued`` -> ``running`` -> ``complete`` | ``error`` | ``cancelled``.
+STATES = ("queued", "running", "complete", "error", "cancelled")
+#: The states of a job that has not finished (it may still be claimed or cancelled).
+ACTIVE_STATES = ("queued", "running")
+#: The states of a finished job.
+FINAL_STATES = ("complete", "error", "cancelled")
+#: The old ``status`` field of each state, kept in step for old readers.
+OLD_STATUS = {
+    "queued": "IN_PROGRESS",
+    "running": "IN_PROGRESS",
+    "complete": "COMPLETE",
+    "error": "ERROR",
+    "cancelled": "ERROR",
+}
 
 SCHEMA: Schema = {
     "associatedDataset": {
@@ -21,8 +40,8 @@ SCHEMA: Schema = {
     },
     "link": {"type": "string", "minlength": 2, "maxlength": 256},
     "status": {"type": "string", "allowed": ["IN_PROGRESS", "ERROR", "COMPLETE"], "required": True},
-    "kind": {"type": "string", "allowed": KINDS},
-    "state": {"type": "string", "allowed": STATES},
+    "kind": {"type": "string", "allowed": list(KINDS)},
+    "state": {"type": "string", "allowed": list(STATES)},
     "progress": {"type": "float", "min": 0, "max": 1},
     "message": {"type": "string", "maxlength": 1024},
     "parameters": {"type": "dict"},

@@ -38,6 +38,11 @@ table for "array contains"), a GIN index on the ``jsonb`` column on PostgreSQL.
 Compare-and-swap writes are one ``UPDATE ... WHERE id = ? AND etag = ?``, so
 concurrent writers (threads or processes) never lose an update.
 
+Document verbs for the other layers (plain functions over a store)::
+
+    from bioblocks.store import find_docs, get_doc, insert_doc, patch_doc, require_doc
+    from bioblocks.store import update_with_retry   # read, change, compare-and-swap; retried
+
 Errors: :class:`ValidationError` (an ``InputError`` with Eve's ``issues``),
 :class:`QueryError` (an ``InputError``: untranslatable ``where``/``sort``),
 :class:`DuplicateId` and :class:`EtagMismatch` (``ConflictError``),
@@ -63,6 +68,7 @@ from ._store import (
     scratch_schema,
     upgrade,
 )
+from ._verbs import find_docs, get_doc, insert_doc, patch_doc, require_doc, update_with_retry
 
 __all__ = [
     "INT64_MAX",
@@ -78,9 +84,15 @@ __all__ = [
     "ValidationError",
     "check_document_values",
     "compute_etag",
+    "find_docs",
+    "get_doc",
+    "insert_doc",
     "make_engine",
     "nesting_depth",
     "open_store",
+    "patch_doc",
+    "require_doc",
     "scratch_schema",
+    "update_with_retry",
     "upgrade",
 ]

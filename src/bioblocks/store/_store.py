@@ -28,6 +28,7 @@ from ..errors import ConflictError, InputError, NotFoundError
 from ..resources import RESOURCES, Resource, deep_merge, from_iso, to_iso
 from ..storage import media_dir
 from ._query import WhereCompiler
+from ._retry import retry_on_conflict
 from ._tables import documents, media, tokens
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Lost races :meth:`Store.patch` without an etag takes before it gives up.
+PATCH_ATTEMPTS = 20
 _MEDIA_ID = frozenset("0123456789abcdef")
 #: An expanding bind parameter: ``IN`` lists are not coerced element by element.
 _IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
@@ -500,19 +503,19 @@ class Store:
 
         One conditional UPDATE: with ``etag`` the write happens only if the
         stored etag still equals it (else :class:`EtagMismatch`); without it, the
-        merge is retried until no concurrent write slipped in between.
+        merge is retried until no concurrent write slipped in between
+        (:class:`EtagMismatch` after ``PATCH_ATTEMPTS`` lost races).
         Raises NotFoundError / ValidationError.
         """
         changes = {k: v for k, v in changes.items() if k != "_id"}
         if validate:
             changes = self.validate(resource, changes, update=True)
-        for attempt in range(20):
-            try:
-                return self._patch_once(resource, doc_id, changes, etag=etag)
-            except EtagMismatch:
-                if etag is not None or attempt == 19:
-                    raise
-        raise AssertionError("unreachable")
+        if etag is not None:
+            return self._patch_once(resource, doc_id, changes, etag=etag)
+        return retry_on_conflict(
+            lambda: self._patch_once(resource, doc_id, changes, etag=None),
+            attempts=PATCH_ATTEMPTS, what=f"{resource} {doc_id}", conflict=EtagMismatch,
+        )
 
     def _patch_once(
         self, resource: str, doc_id: str, changes: dict[str, Any], *, etag: str | None

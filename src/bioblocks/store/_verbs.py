@@ -1,29 +1,34 @@
-"""The few store operations jobs and the pipeline use, in one place.
+"""Document verbs: the store operations the service's layers use, as plain functions.
 
-Every read and write of documents by ``jobs`` and ``pipeline`` goes through
-these functions, so the calling code reads as plain verbs and a change of the
+Jobs, the pipeline, the API's cascades and the CLI read and write documents
+through these functions (``get_doc``, ``find_docs``, ``insert_doc``,
+``patch_doc``, ``require_doc`` and the read-modify-write
+``update_with_retry``), so the calling code reads as verbs and a change of the
 store's interface touches one module.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConflictError, NotFoundError
+from ..errors import NotFoundError
+from ._retry import retry_on_conflict
+from ._store import Doc
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ._store import Store
 
-Doc = dict[str, Any]
+#: Lost races :func:`update_with_retry` takes before it gives up.
+UPDATE_ATTEMPTS = 50
 
 
-def get_doc(store: Any, collection: str, doc_id: str) -> Doc | None:
+def get_doc(store: Store, collection: str, doc_id: str) -> Doc | None:
     """Return the document ``doc_id`` of ``collection``, or None when it does not exist."""
     return store.get(collection, doc_id)
 
 
-def require_doc(store: Any, collection: str, doc_id: str) -> Doc:
+def require_doc(store: Store, collection: str, doc_id: str) -> Doc:
     """Return the document ``doc_id``; raise :class:`NotFoundError` naming it when missing."""
     doc = get_doc(store, collection, doc_id)
     if doc is None:
@@ -32,7 +37,7 @@ def require_doc(store: Any, collection: str, doc_id: str) -> Doc:
 
 
 def find_docs(
-    store: Any,
+    store: Store,
     collection: str,
     where: dict[str, Any] | None = None,
     *,
@@ -43,12 +48,12 @@ def find_docs(
     return list(store.find(collection, where or {}, sort=sort, limit=limit))
 
 
-def insert_doc(store: Any, collection: str, doc: Doc) -> Doc:
+def insert_doc(store: Store, collection: str, doc: Doc) -> Doc:
     """Insert ``doc`` (with its ``_id``) and return the stored document with its meta fields."""
     return store.insert(collection, doc)
 
 
-def patch_doc(store: Any, collection: str, doc_id: str, changes: Doc, *, etag: str) -> Doc:
+def patch_doc(store: Store, collection: str, doc_id: str, changes: Doc, *, etag: str) -> Doc:
     """Apply ``changes`` if the stored ``_etag`` is still ``etag``; return the new document.
 
     Raises :class:`ConflictError` when another writer changed the document first.
@@ -56,18 +61,13 @@ def patch_doc(store: Any, collection: str, doc_id: str, changes: Doc, *, etag: s
     return store.patch(collection, doc_id, changes, etag=etag)
 
 
-def delete_doc(store: Any, collection: str, doc_id: str) -> None:
-    """Delete the document ``doc_id`` (no error when it is already gone)."""
-    store.delete(collection, doc_id)
-
-
 def update_with_retry(
-    store: Any,
+    store: Store,
     collection: str,
     doc_id: str,
     change: Callable[[Doc], Doc | None],
     *,
-    attempts: int = 50,
+    attempts: int = UPDATE_ATTEMPTS,
 ) -> Doc | None:
     """Read-modify-write ``doc_id`` with compare-and-swap, retrying on concurrent changes.
 
@@ -76,13 +76,12 @@ def update_with_retry(
     declined). Raises :class:`NotFoundError` if the document is gone and
     :class:`ConflictError` after ``attempts`` lost races.
     """
-    for _ in range(attempts):
+
+    def attempt() -> Doc | None:
         doc = require_doc(store, collection, doc_id)
         changes = change(doc)
         if changes is None:
             return None
-        try:
-            return patch_doc(store, collection, doc_id, changes, etag=doc["_etag"])
-        except ConflictError:
-            log.debug("concurrent change of %s %s; retrying", collection, doc_id)
-    raise ConflictError(f"{collection} {doc_id} kept changing; gave up after {attempts} attempts")
+        return patch_doc(store, collection, doc_id, changes, etag=doc["_etag"])
+
+    return retry_on_conflict(attempt, attempts=attempts, what=f"{collection} {doc_id}")
