@@ -103,6 +103,13 @@ class ExpressionStore:
             names = list(self._genes)
         return names if limit is None else names[: max(limit, 0)]
 
+    def matrix(self) -> sp.csc_matrix:
+        """Return the whole store as a cells × genes CSC matrix over its memory-mapped arrays
+        (nothing is copied or read until used)."""
+        return sp.csc_matrix(
+            (self._data, self._indices, self._indptr), shape=(self.n_cells, self.n_genes)
+        )
+
     def __contains__(self, gene: object) -> bool:
         return gene in self._index
 
