@@ -599,3 +599,49 @@ def test_viewer_page_and_its_data_urls_resolve_together(
         assert set(response.json()) == set(GENES)
     sub_url = f"/spring/datasets/{DATASET}/analyses/{ANALYSIS}/{quote(SUBPLOT)}"
     assert client.get(f"{sub_url}/mutability.txt").status_code == 404  # 404 means editable
+
+
+# ---- GET /analysis/{id}/files ------------------------------------------------------------
+
+
+def test_analysis_files_list_what_exists_with_working_links(
+    real_analysis: tuple[Path, str],
+) -> None:
+    """The page's download list: the format's files that exist, each link serving that file."""
+    data_dir, name = real_analysis
+    client = make_client(data_dir)
+    store = client.app.state.store  # type: ignore[attr-defined]
+    store.insert("analysis", {"_id": ANALYSIS, "name": name, "processType": "SPRING",
+                              "parameters": {}})  # no "dataset": found through its owner
+    store.insert("dataset", {"_id": DATASET, "name": name, "analyses": [ANALYSIS]})
+    tsne = "bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"
+    tsne_dir = data_dir / "datasets" / DATASET / "analyses" / tsne
+    tsne_dir.mkdir()
+    (tsne_dir / "tsne_output.csv").write_text("0.5,1.5\n")
+    store.insert("analysis", {"_id": tsne, "name": "t", "processType": "TSNE", "dataset": DATASET})
+    try:
+        answer = client.get(f"/analysis/{ANALYSIS}/files").json()
+        folder = f"datasets/{DATASET}/analyses/{ANALYSIS}"
+        sub = f"{folder}/{quote(name)}"
+        assert answer["subplot"] == sub and answer["coordinates"] == f"{sub}/coordinates.txt"
+        assert [i["name"] for i in answer["_items"]] == [
+            "coordinates.txt", "edges.csv", "categorical_coloring_data.json",
+            "color_data_gene_sets.csv", "color_stats.json", "pca.csv", "cell_filter.txt",
+            "run_info.json", "graph_data.json", "genes.txt", "counts_norm.npz", "total_counts.txt",
+        ]  # no preview.png: run_spring writes none
+        local = data_dir / "datasets" / DATASET / "analyses" / ANALYSIS
+        for item in answer["_items"]:
+            response = client.get(f"/{item['href']}")
+            assert response.status_code == 200, item
+            assert len(response.content) == item["size"] == (
+                local / (name if item["href"].startswith(sub) else "") / item["name"]
+            ).stat().st_size
+        embedding = client.get(f"/analysis/{tsne}/files").json()
+        assert embedding["subplot"] is None
+        assert embedding["_items"] == [{"name": "tsne_output.csv", "size": 8,
+                                        "href": f"datasets/{DATASET}/analyses/{tsne}/tsne_output.csv"}]
+        assert embedding["coordinates"] == embedding["_items"][0]["href"]
+        missing = client.get("/analysis/no-such-analysis/files")
+        assert missing.status_code == 404 and missing.json()["_status"] == "ERR"
+    finally:
+        store.close()
