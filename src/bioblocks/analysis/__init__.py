@@ -31,12 +31,6 @@ from bioblocks.analysis.spring_folder import (
     subplot_dir,
     subplot_name,
 )
-from bioblocks.analysis.spring_folder import (
-    MUTABILITY_FILE,
-    SUBPLOT_PARAMETER,
-    subplot_dir,
-    subplot_name,
-)
 
 __all__ = [
     "MUTABILITY_FILE",

@@ -35,14 +35,6 @@ from bioblocks.analysis.spring_folder import (
     write_rows,
     write_run_info,
 )
-from bioblocks.analysis.spring_folder import (
-    RUN_INFO,
-    TSNE_MATRIX,
-    TSNE_OUTPUT,
-    UMAP_OUTPUT,
-    write_rows,
-    write_run_info,
-)
 from bioblocks.errors import AnalysisInputError
 from bioblocks.progress import Progress, null_progress
 
