@@ -266,9 +266,9 @@ def _run_ours(path: Path, out: Path, *, hpc: bool, meter: StageMeter | None,
             meter.stop()
         return
     stage("tsne")
-    run_tsne(result.epca, out_dir=out / "tsne", seed=0)
+    run_tsne(result.epca, out_dir=out / "tsne")  # seed 0, the default
     stage("umap")
-    run_umap(result.epca, out_dir=out / "umap", seed=0)
+    run_umap(result.epca, out_dir=out / "umap")  # seed 0, the default
     if meter is not None:
         meter.stop()
 
@@ -352,7 +352,7 @@ def worker(pipeline: str, path: Path, result_path: Path, *, hpc: bool, warm: Pat
             from bioblocks.analysis.embeddings import run_umap
 
             knn_indices(points, k=5, exact=False, seed=0)
-            run_umap(points, out_dir=Path(tmp) / "umap-warm", seed=0)
+            run_umap(points, out_dir=Path(tmp) / "umap-warm")
         else:
             import anndata as ad
             import scanpy as sc

@@ -10,7 +10,14 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from bioblocks.analysis import embeddings
-from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
+from bioblocks.analysis.embeddings import (
+    TsneParams,
+    TsneResult,
+    UmapParams,
+    UmapResult,
+    run_tsne,
+    run_umap,
+)
 from bioblocks.errors import AnalysisInputError, Cancelled
 
 # Quality threshold. Fraction of each cell's 15 nearest neighbours in PCA space
@@ -21,6 +28,7 @@ from bioblocks.errors import AnalysisInputError, Cancelled
 # chance, with room for seed-to-seed variation.
 MIN_PRESERVATION = 0.2
 TSNE_ITER = 300  # enough for these 300 cells; keeps the test fast
+TSNE_FAST = TsneParams(seed=3, n_iter=TSNE_ITER, n_jobs=1)
 
 
 def neighbour_preservation(high: np.ndarray, low: np.ndarray, k: int = 15) -> float:
@@ -39,14 +47,12 @@ def pca() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tsne(pca: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> TsneResult:
-    return run_tsne(
-        pca, out_dir=tmp_path_factory.mktemp("tsne"), seed=3, n_iter=TSNE_ITER, n_jobs=1
-    )
+    return run_tsne(pca, out_dir=tmp_path_factory.mktemp("tsne"), params=TSNE_FAST)
 
 
 @pytest.fixture(scope="module")
 def umap_result(pca: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> UmapResult:
-    return run_umap(pca, out_dir=tmp_path_factory.mktemp("umap"), seed=3)
+    return run_umap(pca, out_dir=tmp_path_factory.mktemp("umap"), params=UmapParams(seed=3))
 
 
 def _read_csv(path: Path) -> np.ndarray:
@@ -98,12 +104,14 @@ def test_embeddings_preserve_pca_neighbourhoods(
 def test_same_seed_same_coordinates(
     tsne: TsneResult, umap_result: UmapResult, pca: np.ndarray, tmp_path: Path
 ) -> None:
-    again = run_tsne(pca, out_dir=tmp_path / "t", seed=3, n_iter=TSNE_ITER, n_jobs=1)
+    again = run_tsne(pca, out_dir=tmp_path / "t", params=TSNE_FAST)
     np.testing.assert_array_equal(again.coordinates, tsne.coordinates)
-    other = run_tsne(pca, out_dir=tmp_path / "t2", seed=4, n_iter=TSNE_ITER, n_jobs=1)
+    other = run_tsne(pca, out_dir=tmp_path / "t2", params=TsneParams(seed=4, n_iter=TSNE_ITER,
+                                                                  n_jobs=1))
     assert not np.allclose(other.coordinates, tsne.coordinates)
     np.testing.assert_array_equal(
-        run_umap(pca, out_dir=tmp_path / "u", seed=3).coordinates, umap_result.coordinates
+        run_umap(pca, out_dir=tmp_path / "u", params=UmapParams(seed=3)).coordinates,
+        umap_result.coordinates,
     )
 
 
@@ -113,8 +121,8 @@ def test_tsne_approximate_neighbours_path(
     # The NN-descent neighbours used from EXACT_NEIGHBORS_MAX_CELLS cells on (lowered here):
     # as good an embedding as the exact path's, reproducible for the same seed.
     monkeypatch.setattr(embeddings, "EXACT_NEIGHBORS_MAX_CELLS", 100)
-    first = run_tsne(pca, out_dir=tmp_path / "a", seed=3, n_iter=TSNE_ITER, n_jobs=1)
-    again = run_tsne(pca, out_dir=tmp_path / "b", seed=3, n_iter=TSNE_ITER, n_jobs=1)
+    first = run_tsne(pca, out_dir=tmp_path / "a", params=TSNE_FAST)
+    again = run_tsne(pca, out_dir=tmp_path / "b", params=TSNE_FAST)
     assert first.parameters["neighbors"] == "pynndescent"
     np.testing.assert_array_equal(again.coordinates, first.coordinates)
     quality = neighbour_preservation(pca, first.coordinates)
@@ -128,7 +136,7 @@ def test_tsne_uniform_affinities(
     # Uniform affinities over the 15-NN graph: the default from UNIFORM_MIN_CELLS cells
     # (lowered here), as good as perplexity 30 on these data.
     monkeypatch.setattr(embeddings, "UNIFORM_MIN_CELLS", 100)
-    uniform = run_tsne(pca, out_dir=tmp_path / "u", seed=3, n_iter=TSNE_ITER, n_jobs=1)
+    uniform = run_tsne(pca, out_dir=tmp_path / "u", params=TSNE_FAST)
     assert uniform.parameters["affinity"] == "uniform"
     assert uniform.parameters["k_neighbors"] == 15 and "perplexity" not in uniform.parameters
     info = json.loads((tmp_path / "u" / "run_info.json").read_text())
@@ -137,8 +145,8 @@ def test_tsne_uniform_affinities(
     assert quality > MIN_PRESERVATION
     assert abs(quality - neighbour_preservation(pca, tsne.coordinates)) < 0.1
     # a perplexity given explicitly keeps the perplexity affinities at any size
-    explicit = run_tsne(pca, out_dir=tmp_path / "p", seed=3, perplexity=30, n_iter=TSNE_ITER,
-                        n_jobs=1)
+    explicit = run_tsne(pca, out_dir=tmp_path / "p", params=TsneParams(seed=3, perplexity=30,
+                                                                 n_iter=TSNE_ITER, n_jobs=1))
     assert explicit.parameters["affinity"] == "perplexity"
     np.testing.assert_array_equal(explicit.coordinates, tsne.coordinates)
 
@@ -150,10 +158,11 @@ def test_umap_pca_initialisation_for_large_inputs(
     # recorded, reproducible, as good as the spectral start on these data.
     assert umap_result.parameters["init"] == "spectral"
     monkeypatch.setattr(embeddings, "UMAP_PCA_INIT_MIN_CELLS", 100)
-    first = run_umap(pca, out_dir=tmp_path / "a", seed=3)
+    first = run_umap(pca, out_dir=tmp_path / "a", params=UmapParams(seed=3))
     assert first.parameters["init"] == "pca"
     assert json.loads((tmp_path / "a" / "run_info.json").read_text())["init"] == "pca"
-    np.testing.assert_array_equal(run_umap(pca, out_dir=tmp_path / "b", seed=3).coordinates,
+    again = run_umap(pca, out_dir=tmp_path / "b", params=UmapParams(seed=3))
+    np.testing.assert_array_equal(again.coordinates,
                                   first.coordinates)
     quality = neighbour_preservation(pca, first.coordinates)
     assert quality > MIN_PRESERVATION
@@ -162,7 +171,8 @@ def test_umap_pca_initialisation_for_large_inputs(
 
 def test_tsne_reports_progress_and_can_be_cancelled(pca: np.ndarray, tmp_path: Path) -> None:
     seen: list[float] = []
-    run_tsne(pca[:60], out_dir=tmp_path / "a", perplexity=5, n_iter=150, n_jobs=1,
+    small = TsneParams(perplexity=5, n_iter=150, n_jobs=1)
+    run_tsne(pca[:60], out_dir=tmp_path / "a", params=small,
              progress=lambda f, m: seen.append(f))
     # Start, affinities done, every 50 of the 150 iterations (early phase included),
     # writing, done.
@@ -173,7 +183,7 @@ def test_tsne_reports_progress_and_can_be_cancelled(pca: np.ndarray, tmp_path: P
             raise Cancelled("stop")
 
     with pytest.raises(Cancelled):
-        run_tsne(pca[:60], out_dir=tmp_path / "b", perplexity=5, n_iter=150, n_jobs=1, progress=cancel)
+        run_tsne(pca[:60], out_dir=tmp_path / "b", params=small, progress=cancel)
     assert not (tmp_path / "b" / "tsne_output.csv").exists()
 
 
@@ -195,7 +205,7 @@ def test_tsne_bad_parameters_name_the_field(
     pca: np.ndarray, tmp_path: Path, options: dict, field: str
 ) -> None:
     with pytest.raises(AnalysisInputError) as info:
-        run_tsne(pca[:100], out_dir=tmp_path, **options)
+        run_tsne(pca[:100], out_dir=tmp_path, params=TsneParams(**options))
     assert info.value.field == field
     assert list(tmp_path.iterdir()) == []
 
@@ -214,7 +224,7 @@ def test_umap_bad_parameters_name_the_field(
     pca: np.ndarray, tmp_path: Path, options: dict, field: str
 ) -> None:
     with pytest.raises(AnalysisInputError) as info:
-        run_umap(pca[:100], out_dir=tmp_path, **options)
+        run_umap(pca[:100], out_dir=tmp_path, params=UmapParams(**options))
     assert info.value.field == field
 
 
@@ -224,7 +234,7 @@ def test_umap_bad_parameters_name_the_field(
 )
 def test_bad_matrix_is_refused(matrix: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(AnalysisInputError) as info:
-        run_tsne(matrix, out_dir=tmp_path, perplexity=1)
+        run_tsne(matrix, out_dir=tmp_path, params=TsneParams(perplexity=1))
     assert info.value.field == "pca"
     with pytest.raises(AnalysisInputError):
-        run_umap(matrix, out_dir=tmp_path, n_neighbors=2)
+        run_umap(matrix, out_dir=tmp_path, params=UmapParams(n_neighbors=2))

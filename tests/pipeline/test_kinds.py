@@ -1,5 +1,6 @@
-"""Analysis jobs under crashes: a worker SIGKILLed mid-SPRING leaves no analysis document
-and no folder; the job is retried and registers its analysis exactly once."""
+"""Analysis jobs: their parameters are checked on submission; a worker SIGKILLed
+mid-SPRING leaves no analysis document and no folder, and the job is retried and
+registers its analysis exactly once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from _pipeline_data import FAST_SPRING
 
 from bioblocks.config import Settings
+from bioblocks.errors import InputError
 from bioblocks.jobs import submit_job, wait_for
 from bioblocks.jobs._runner import HOLD_ENV
 from bioblocks.pipeline.operations import import_dataset
@@ -75,3 +77,22 @@ def test_a_spring_job_killed_mid_run_is_retried_and_leaves_nothing_partial(
     assert store.get("dataset", dataset["_id"])["analyses"] == [analysis]
     assert [p.name for p in analyses.iterdir()] == [analysis]
     assert list((settings.resolved_data_dir / "tmp" / "jobs").iterdir()) == []
+
+
+def test_analysis_jobs_are_checked_against_the_datasets_cells_on_submission(
+    store: Any, settings: Settings
+) -> None:
+    dataset = store.insert("dataset", {"name": "small", "matrixInfo": {"cells": 40}})
+    for kind, parameters, field in [
+        ("UMAP", {"n_neighbors": 40}, "parameters.n_neighbors"),
+        ("tsne", {}, "parameters.perplexity"),  # perplexity 30 needs 91 cells
+        ("SPRING", {"subsample": "4"}, "parameters.n_neighbors"),
+        ("SPRING", {"seed": False}, "parameters.seed"),
+    ]:
+        with pytest.raises(InputError) as error:
+            submit_job(store, settings, kind, dataset_id=dataset["_id"], parameters=parameters)
+        assert error.value.field == field, (kind, parameters)
+    assert store.count("job") == 0
+    job = submit_job(store, settings, "spring", dataset_id=dataset["_id"],
+                     parameters={"subsample": "30", "n_force_iter": "20"})
+    assert job["parameters"] == {"subsample": 30, "n_force_iter": 20, "seed": 0}

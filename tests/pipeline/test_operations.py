@@ -17,11 +17,13 @@ from bioblocks.config import Settings
 from bioblocks.errors import AnalysisInputError, IngestError, InputError
 from bioblocks.ingest import read_canonical
 from bioblocks.pipeline.operations import (
+    PIPELINE,
     append_analysis,
     delete_dataset_files,
     import_dataset,
     remove_orphan_analyses,
     run_analysis,
+    validate_params,
 )
 
 
@@ -248,3 +250,59 @@ def test_parameters_are_refused_before_the_matrix_is_read(
         run_analysis(store, settings, dataset["_id"], process=process, params=params)
     assert error.value.field == field
     assert store.count("analysis") == 0
+
+
+def test_validate_params_parses_and_records_the_seed() -> None:
+    given = {"n_force_iter": "20", "cell_cycle_genes": "Mki67, Top2a"}
+    assert validate_params("spring", given) == (
+        "SPRING", {"n_force_iter": 20, "cell_cycle_genes": ["Mki67", "Top2a"], "seed": 0})
+    assert validate_params("UMAP", {"seed": 9, "min_dist": "0.1"}) == (
+        "UMAP", {"seed": 9, "min_dist": 0.1})
+    process, params = validate_params("t-SNE", {"seed": "random", "springAnalysis": "abc"})
+    assert process == "TSNE" and params["springAnalysis"] == "abc"
+    assert isinstance(params["seed"], int) and 0 <= params["seed"] < 2**32
+    for process in ("SPRING", "TSNE", "UMAP"):  # one seed rule
+        for bad in (True, 1.5, -1, "soon"):
+            with pytest.raises(AnalysisInputError) as error:
+                validate_params(process, {"seed": bad}, field="parameters")
+            assert error.value.field == "parameters.seed"
+            assert error.value.message.endswith("; or 'random' to draw one")
+    with pytest.raises(AnalysisInputError) as error:
+        validate_params("TSNE", {"subsample": 10})  # SPRING's alone
+    assert error.value.field == "subsample" and "unknown TSNE parameter" in error.value.message
+
+
+def test_validate_params_refuses_what_the_datasets_cells_cannot_take() -> None:
+    dataset = {"_id": "d", "matrixInfo": {"cells": 20}}
+    for process, params, field in [
+        ("SPRING", {"n_neighbors": 20}, "n_neighbors"),
+        ("SPRING", {"subsample": 5}, "n_neighbors"),  # 5 cells, 5 neighbours each
+        ("TSNE", {}, "perplexity"),  # 3 x 30 > 19
+        ("TSNE", {"perplexity": 7}, "perplexity"),
+        ("UMAP", {"n_neighbors": 20}, "n_neighbors"),
+    ]:
+        with pytest.raises(AnalysisInputError) as error:
+            validate_params(process, params, dataset=dataset)
+        assert error.value.field == field, (process, params)
+    assert validate_params("SPRING", {"n_neighbors": 19}, dataset=dataset)[1]["n_neighbors"] == 19
+    assert validate_params("TSNE", {"perplexity": 6}, dataset=dataset)[1]["perplexity"] == 6
+    assert validate_params("UMAP", {"n_neighbors": 19}, dataset=dataset)[1]["n_neighbors"] == 19
+    # a dataset whose matrix is not fetched yet bounds nothing
+    assert validate_params("SPRING", {"n_neighbors": 500}, dataset={"_id": "d"})[0] == "SPRING"
+
+
+def test_validate_params_of_a_pipeline_checks_each_process() -> None:
+    assert validate_params(PIPELINE, None) == (PIPELINE, {})
+    assert validate_params(PIPELINE, {"spring": {"seed": "random", "n_force_iter": "20"},
+                                      "t-SNE": {}}) == (
+        PIPELINE, {"SPRING": {"seed": "random", "n_force_iter": 20}, "TSNE": {}})
+    for params, field in [
+        ({"umap": {"min_dist": 5}}, "params.UMAP.min_dist"),
+        ({"SPRING": {"seed": True}}, "params.SPRING.seed"),
+        ({"blast": {}}, "params.blast"),
+        ({"SPRING": ["n_force_iter"]}, "params.SPRING"),
+        ("spring", "params"),
+    ]:
+        with pytest.raises(AnalysisInputError) as error:
+            validate_params(PIPELINE, params)
+        assert error.value.field == field, params

@@ -21,7 +21,14 @@ from bioblocks.analysis._subsample import (
     subsample_plan,
     subsample_sizes,
 )
-from bioblocks.analysis.embeddings import TsneResult, UmapResult, run_tsne, run_umap
+from bioblocks.analysis.embeddings import (
+    TsneParams,
+    TsneResult,
+    UmapParams,
+    UmapResult,
+    run_tsne,
+    run_umap,
+)
 from bioblocks.analysis.layout import forceatlas2
 from bioblocks.analysis.preview import write_preview
 from bioblocks.analysis.spring import SpringParams, SpringResult, postprocess_layout, run_spring
@@ -38,7 +45,9 @@ __all__ = [
     "ExpressionStore",
     "SpringParams",
     "SpringResult",
+    "TsneParams",
     "TsneResult",
+    "UmapParams",
     "UmapResult",
     "categorical_track",
     "filter_cells",

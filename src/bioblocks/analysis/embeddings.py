@@ -17,6 +17,7 @@ umap-learn's from 4,096 cells).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -24,9 +25,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 
+from bioblocks.analysis._params import Params
 from bioblocks.analysis.spring_folder import (
     RUN_INFO,
     TSNE_MATRIX,
@@ -38,7 +41,7 @@ from bioblocks.analysis.spring_folder import (
 from bioblocks.errors import AnalysisInputError
 from bioblocks.progress import Progress, null_progress
 
-__all__ = ["TsneResult", "UmapResult", "run_tsne", "run_umap"]
+__all__ = ["TsneParams", "TsneResult", "UmapParams", "UmapResult", "run_tsne", "run_umap"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,127 @@ UNIFORM_MIN_CELLS = 100_000
 
 #: From this many cells UMAP starts from the PCA layout by default (see :func:`run_umap`).
 UMAP_PCA_INIT_MIN_CELLS = 100_000
+
+#: Perplexity of t-SNE's affinities when none is given.
+DEFAULT_PERPLEXITY = 30.0
+
+
+@dataclass(frozen=True)
+class TsneParams(Params):
+    """Every parameter of a t-SNE embedding, validated on creation (the rules of
+    :class:`~bioblocks.analysis._params.Params`).
+
+    Attributes
+    ----------
+    seed
+        Seed of the PCA initialisation, the approximate neighbours and the optimisation.
+    perplexity
+        Effective number of neighbours of the perplexity affinities (default 30), from 1
+        to ``(n_cells - 1) / 3``. Giving it chooses ``affinity="perplexity"``.
+    affinity
+        ``"perplexity"`` (Gaussian kernels calibrated to the perplexity over the
+        ``3 * perplexity`` nearest neighbours, van der Maaten's t-SNE) or ``"uniform"``
+        (equal affinities over the symmetrised ``k_neighbors``-nearest-neighbour graph).
+        Default: perplexity below ``UNIFORM_MIN_CELLS`` (100,000) cells, uniform from
+        there on.
+    k_neighbors
+        Neighbours of the uniform affinities, ``1 <= k_neighbors < n_cells``.
+    n_iter
+        Total iterations: the first ``min(250, n_iter // 3)`` with early exaggeration
+        (12), the rest without (750 = openTSNE's 250 + 500).
+    n_jobs
+        Threads (default: every core this process may use).
+    """
+
+    _label: ClassVar[str] = "TSNE"
+    _ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "perplexity": (1, 1e6),
+        "k_neighbors": (1, 1e9),
+        "n_iter": (3, 1e6),
+        "n_jobs": (1, 1e6),
+    }
+    _choices: ClassVar[Mapping[str, tuple[str, ...]]] = {"affinity": ("perplexity", "uniform")}
+
+    perplexity: float | None = None
+    affinity: str | None = None
+    k_neighbors: int = 15
+    n_iter: int = 750
+    n_jobs: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.affinity == "uniform" and self.perplexity is not None:
+            raise AnalysisInputError(
+                "the uniform affinities have no perplexity; set k_neighbors instead, or "
+                "affinity='perplexity'",
+                field="perplexity",
+            )
+
+    def for_cells(self, n_cells: int) -> Self:
+        """Return these parameters with the affinity (and a perplexity affinity's
+        perplexity) chosen for ``n_cells`` cells; raise naming ``perplexity`` or
+        ``k_neighbors`` if it is too large for them."""
+        _check_neighbour_count(self.k_neighbors, lowest=1, n_cells=n_cells, field="k_neighbors")
+        affinity = self.affinity or (
+            "perplexity" if self.perplexity is not None or n_cells < UNIFORM_MIN_CELLS
+            else "uniform"
+        )
+        if affinity == "uniform":
+            return dataclasses.replace(self, affinity=affinity)
+        perplexity = DEFAULT_PERPLEXITY if self.perplexity is None else self.perplexity
+        if 3 * perplexity > n_cells - 1:
+            raise AnalysisInputError(
+                f"{perplexity:g} is too large for {n_cells} cells: t-SNE needs 3 x perplexity "
+                f"<= n_cells - 1, so use at most {(n_cells - 1) / 3:.4g}",
+                field="perplexity",
+            )
+        return dataclasses.replace(self, affinity=affinity, perplexity=perplexity)
+
+
+@dataclass(frozen=True)
+class UmapParams(Params):
+    """Every parameter of a UMAP embedding, validated on creation (the rules of
+    :class:`~bioblocks.analysis._params.Params`).
+
+    Attributes
+    ----------
+    seed
+        umap-learn's ``random_state``; with a seed umap-learn runs its optimisation on one
+        thread so that the result is reproducible.
+    n_neighbors
+        Size of the local neighbourhood, ``2 <= n_neighbors < n_cells``.
+    min_dist
+        Minimum distance between embedded points, ``0 <= min_dist <= 1`` (spread 1).
+        The default 0.5 is scanpy's ``tl.umap`` default, which gives the less clumped
+        pictures single-cell users expect; umap-learn's own default is 0.1.
+    init
+        Initial layout: ``"spectral"`` (the graph Laplacian's eigenvectors), ``"pca"``
+        (the first two principal components, scaled) or ``"random"``. Default: spectral
+        below ``UMAP_PCA_INIT_MIN_CELLS`` (100,000) cells, PCA from there on. On a
+        million-cell kNN graph that falls into many connected components (cells
+        resampled from a few thousand) the spectral initialisation, one ARPACK
+        eigenproblem per component, ran for over 20 minutes without finishing; PCA takes
+        seconds and, like spectral, keeps the global structure (Kobak & Linderman 2021,
+        *Nat. Biotechnol.* 39:156).
+    """
+
+    _label: ClassVar[str] = "UMAP"
+    _ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "n_neighbors": (2, 1e9),
+        "min_dist": (0, 1),
+    }
+    _choices: ClassVar[Mapping[str, tuple[str, ...]]] = {"init": ("spectral", "pca", "random")}
+
+    n_neighbors: int = 15
+    min_dist: float = 0.5
+    init: str | None = None
+
+    def for_cells(self, n_cells: int) -> Self:
+        """Return these parameters with the initial layout chosen for ``n_cells`` cells;
+        raise naming ``n_neighbors`` unless it is below ``n_cells``."""
+        _check_neighbour_count(self.n_neighbors, lowest=2, n_cells=n_cells, field="n_neighbors")
+        init = self.init or ("spectral" if n_cells < UMAP_PCA_INIT_MIN_CELLS else "pca")
+        return dataclasses.replace(self, init=init)
 
 
 @dataclass(frozen=True)
@@ -112,19 +236,9 @@ def _check_matrix(pca: np.ndarray, *, min_cells: int) -> np.ndarray:
     return matrix
 
 
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise AnalysisInputError(f"must be an integer in 0..2^32-1, got {seed!r}", field="seed")
-    return int(seed)
-
-
-def _check_neighbour_count(value: object, *, lowest: int, n_cells: int, field: str) -> None:
-    """Raise naming ``field`` unless ``value`` is an integer in ``lowest..n_cells - 1``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or not lowest <= value < n_cells
-    ):
+def _check_neighbour_count(value: int, *, lowest: int, n_cells: int, field: str) -> None:
+    """Raise naming ``field`` unless ``value`` lies in ``lowest..n_cells - 1``."""
+    if not lowest <= value < n_cells:
         raise AnalysisInputError(
             f"must be an integer in {lowest}..{n_cells - 1} for {n_cells} cells, got {value!r}",
             field=field,
@@ -188,12 +302,7 @@ def run_tsne(
     pca: np.ndarray,
     *,
     out_dir: Path,
-    seed: int = 0,
-    perplexity: float | None = None,
-    affinity: str | None = None,
-    k_neighbors: int = 15,
-    n_iter: int = 750,
-    n_jobs: int | None = None,
+    params: TsneParams = TsneParams(),
     progress: Progress = null_progress,
 ) -> TsneResult:
     """Embed the cells in 2-D with FFT-accelerated t-SNE (openTSNE) and write the files.
@@ -205,25 +314,9 @@ def run_tsne(
     out_dir
         Folder to write into (created if missing): ``tsne_output.csv``,
         ``tsne_matrix.csv``, ``run_info.json``.
-    seed
-        Seed of the PCA initialisation, the approximate neighbours and the
-        optimisation.
-    perplexity
-        Effective number of neighbours of the perplexity affinities (default 30); at most
-        ``(n_cells - 1) / 3``. Giving it chooses ``affinity="perplexity"``.
-    affinity
-        ``"perplexity"`` (Gaussian kernels calibrated to the perplexity over the
-        ``3 * perplexity`` nearest neighbours, van der Maaten's t-SNE) or ``"uniform"``
-        (equal affinities over the symmetrised ``k_neighbors``-nearest-neighbour graph).
-        Default: perplexity below ``UNIFORM_MIN_CELLS`` (100,000) cells, uniform from
-        there on.
-    k_neighbors
-        Neighbours of the uniform affinities (default 15), ``1 <= k_neighbors < n_cells``.
-    n_iter
-        Total iterations: the first ``min(250, n_iter // 3)`` with early
-        exaggeration (12), the rest without (750 = openTSNE's 250 + 500).
-    n_jobs
-        Threads (default: every core this process may use).
+    params
+        The seed and the method's parameters (:class:`TsneParams`); those left None are
+        chosen for the number of cells (:meth:`TsneParams.for_cells`).
     progress
         Called every 50 iterations; may raise :class:`~bioblocks.errors.Cancelled`.
 
@@ -255,45 +348,12 @@ def run_tsne(
     from openTSNE import __version__ as opentsne_version
 
     matrix = _check_matrix(pca, min_cells=4)
-    seed = _check_seed(seed)
     n_cells = matrix.shape[0]
-    if affinity is None:
-        affinity = (
-            "perplexity" if perplexity is not None or n_cells < UNIFORM_MIN_CELLS else "uniform"
-        )
-    if affinity not in ("perplexity", "uniform"):
-        raise AnalysisInputError(
-            f"must be 'perplexity' or 'uniform', got {affinity!r}", field="affinity"
-        )
-    if affinity == "uniform" and perplexity is not None:
-        raise AnalysisInputError(
-            "the uniform affinities have no perplexity; set k_neighbors instead, or "
-            "affinity='perplexity'",
-            field="perplexity",
-        )
-    _check_neighbour_count(k_neighbors, lowest=1, n_cells=n_cells, field="k_neighbors")
-    if perplexity is None:
-        perplexity = 30.0
-    if (
-        isinstance(perplexity, bool)
-        or not isinstance(perplexity, int | float | np.integer | np.floating)
-        or not np.isfinite(perplexity)
-        or perplexity <= 0
-    ):
-        raise AnalysisInputError(f"must be a number > 0, got {perplexity!r}", field="perplexity")
-    if affinity == "perplexity" and 3 * perplexity > n_cells - 1:
-        raise AnalysisInputError(
-            f"{perplexity:g} is too large for {n_cells} cells: t-SNE needs 3 x perplexity "
-            f"<= n_cells - 1, so use at most {(n_cells - 1) / 3:.4g}",
-            field="perplexity",
-        )
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer) or n_iter < 3:
-        raise AnalysisInputError(f"must be an integer >= 3, got {n_iter!r}", field="n_iter")
-    early = min(250, int(n_iter) // 3)
-    if n_jobs is None:
-        n_jobs = _n_jobs()
-    elif isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
-        raise AnalysisInputError(f"must be a positive integer, got {n_jobs!r}", field="n_jobs")
+    params = params.for_cells(n_cells)
+    seed, affinity, n_iter = params.seed, params.affinity, params.n_iter
+    perplexity = DEFAULT_PERPLEXITY if params.perplexity is None else params.perplexity
+    n_jobs = _n_jobs() if params.n_jobs is None else params.n_jobs
+    early = min(250, n_iter // 3)
     method = "fft" if n_cells >= FFT_MIN_CELLS else "bh"
     parameters: dict[str, object] = {
         "process": "TSNE",
@@ -302,9 +362,9 @@ def run_tsne(
         **(
             {"perplexity": float(perplexity)}
             if affinity == "perplexity"
-            else {"k_neighbors": int(k_neighbors)}
+            else {"k_neighbors": params.k_neighbors}
         ),
-        "n_iter": int(n_iter),
+        "n_iter": n_iter,
         "early_exaggeration_iter": early,
         "early_exaggeration": 12.0,
         "learning_rate": "auto",
@@ -312,7 +372,7 @@ def run_tsne(
         "negative_gradient_method": method,
         "neighbors": "exact" if n_cells < EXACT_NEIGHBORS_MAX_CELLS else "pynndescent",
         "metric": "euclidean",
-        "n_jobs": int(n_jobs),
+        "n_jobs": n_jobs,
         "n_cells": n_cells,
         "n_dims": matrix.shape[1],
         "library": f"openTSNE {opentsne_version}",
@@ -334,18 +394,18 @@ def run_tsne(
         perplexity=float(perplexity),
         early_exaggeration_iter=early,
         early_exaggeration=12.0,
-        n_iter=int(n_iter) - early,
+        n_iter=n_iter - early,
         initialization="pca",
         negative_gradient_method=method,
-        n_jobs=int(n_jobs),
+        n_jobs=n_jobs,
         random_state=seed,
         callbacks=callback,
         callbacks_every_iters=50,
         verbose=False,
     )
     affinities = _affinities(
-        matrix, kind=affinity, perplexity=float(perplexity), k_neighbors=int(k_neighbors),
-        n_jobs=int(n_jobs), exact=parameters["neighbors"] == "exact", seed=seed,
+        matrix, kind=str(affinity), perplexity=float(perplexity), k_neighbors=params.k_neighbors,
+        n_jobs=n_jobs, exact=parameters["neighbors"] == "exact", seed=seed,
     )
     progress(0.05, f"t-SNE: optimising {n_cells:,} cells")
     embedding = tsne.fit(matrix, affinities=affinities)
@@ -367,10 +427,7 @@ def run_umap(
     pca: np.ndarray,
     *,
     out_dir: Path,
-    seed: int = 0,
-    n_neighbors: int = 15,
-    min_dist: float = 0.5,
-    init: str | None = None,
+    params: UmapParams = UmapParams(),
     progress: Progress = null_progress,
 ) -> UmapResult:
     """Embed the cells in 2-D with UMAP (umap-learn) and write the files.
@@ -382,25 +439,9 @@ def run_umap(
     out_dir
         Folder to write into (created if missing): ``umap_output.csv``,
         ``run_info.json``.
-    seed
-        umap-learn's ``random_state``; with a seed umap-learn runs its
-        optimisation on one thread so that the result is reproducible.
-    n_neighbors
-        Size of the local neighbourhood, ``2 <= n_neighbors < n_cells``.
-    min_dist
-        Minimum distance between embedded points, ``0 <= min_dist <= 1``
-        (spread 1). The default 0.5 is scanpy's ``tl.umap`` default, which gives
-        the less clumped pictures single-cell users expect; umap-learn's own
-        default is 0.1.
-    init
-        Initial layout: ``"spectral"`` (the graph Laplacian's eigenvectors),
-        ``"pca"`` (the first two principal components, scaled) or ``"random"``.
-        Default: spectral below ``UMAP_PCA_INIT_MIN_CELLS`` (100,000) cells, PCA from
-        there on. On a million-cell kNN graph that falls into many connected components
-        (cells resampled from a few thousand) the spectral initialisation, one ARPACK
-        eigenproblem per component, ran for over 20 minutes without finishing; PCA takes
-        seconds and, like spectral, keeps the global structure (Kobak & Linderman 2021,
-        *Nat. Biotechnol.* 39:156).
+    params
+        The seed and the method's parameters (:class:`UmapParams`); an ``init`` left
+        None is chosen for the number of cells (:meth:`UmapParams.for_cells`).
     progress
         Called at the start and end (umap-learn has no iteration callback).
 
@@ -415,17 +456,10 @@ def run_umap(
         For a bad matrix or parameter; ``field`` names it.
     """
     matrix = _check_matrix(pca, min_cells=4)
-    seed = _check_seed(seed)
     n_cells = matrix.shape[0]
-    _check_neighbour_count(n_neighbors, lowest=2, n_cells=n_cells, field="n_neighbors")
-    if not np.isfinite(min_dist) or not 0 <= min_dist <= 1:
-        raise AnalysisInputError(f"must be in [0, 1], got {min_dist!r}", field="min_dist")
-    if init is None:
-        init = "spectral" if n_cells < UMAP_PCA_INIT_MIN_CELLS else "pca"
-    if init not in ("spectral", "pca", "random"):
-        raise AnalysisInputError(
-            f"must be 'spectral', 'pca' or 'random', got {init!r}", field="init"
-        )
+    params = params.for_cells(n_cells)
+    seed, n_neighbors, min_dist, init = (params.seed, params.n_neighbors, params.min_dist,
+                                         str(params.init))
 
     import umap
     from umap import __version__ as umap_version

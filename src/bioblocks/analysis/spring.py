@@ -7,17 +7,15 @@ every file the SPRING viewer and the portal read. It knows nothing of HTTP or SQ
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -26,6 +24,7 @@ import scipy.sparse as sp
 from bioblocks.analysis import _colors, _genes, _preprocess, spring_folder
 from bioblocks.analysis._clusters import leiden_clusters, louvain_clusters
 from bioblocks.analysis._neighbors import knn_edges, knn_indices
+from bioblocks.analysis._params import Params, number_text
 from bioblocks.analysis._pca import zscore_pca
 from bioblocks.analysis._subsample import subsample_cells
 from bioblocks.analysis.layout import forceatlas2
@@ -34,26 +33,11 @@ from bioblocks.progress import Progress, null_progress, scaled
 
 log = logging.getLogger(__name__)
 
-#: Bounds of the numeric parameters: name → (minimum, maximum), both inclusive.
-_RANGES: dict[str, tuple[float, float]] = {
-    "cell_min_counts": (0, 1e12),
-    "gene_min_cells": (0, 1e9),
-    "gene_min_counts": (0, 1e12),
-    "gene_var_pctl": (0, 100),
-    "n_neighbors": (1, 1000),
-    "n_prin_comps": (1, 1000),
-    "n_force_iter": (1, 100_000),
-    "seed": (0, 2**32 - 1),
-    "subsample": (1, 1e12),
-    "min_corr": (-1, 1),
-    "sparse_threshold": (2, 1e12),
-    "leiden_resolution": (1e-6, 1e6),
-}
-
 
 @dataclass(frozen=True)
-class SpringParams:
-    """Every parameter of a SPRING analysis (spec §9 defaults), validated on creation.
+class SpringParams(Params):
+    """Every parameter of a SPRING analysis (spec §9 defaults), validated on creation
+    (the rules of :class:`~bioblocks.analysis._params.Params`).
 
     Attributes
     ----------
@@ -88,6 +72,21 @@ class SpringParams:
         Resolution of the Leiden clustering.
     """
 
+    _label: ClassVar[str] = "SPRING"
+    _ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "cell_min_counts": (0, 1e12),
+        "gene_min_cells": (0, 1e9),
+        "gene_min_counts": (0, 1e12),
+        "gene_var_pctl": (0, 100),
+        "n_neighbors": (1, 1000),
+        "n_prin_comps": (1, 1000),
+        "n_force_iter": (1, 100_000),
+        "subsample": (1, 1e12),
+        "min_corr": (-1, 1),
+        "sparse_threshold": (2, 1e12),
+        "leiden_resolution": (1e-6, 1e6),
+    }
+
     cell_min_counts: float = 0
     gene_min_cells: int = 3
     gene_min_counts: float = 3
@@ -95,7 +94,6 @@ class SpringParams:
     n_neighbors: int = 5
     n_prin_comps: int = 30
     n_force_iter: int = 500
-    seed: int = 0
     subsample: int | None = None
     cell_cycle_genes: tuple[str, ...] = ()
     min_corr: float = 0.2
@@ -103,97 +101,17 @@ class SpringParams:
     sparse_threshold: int = 100_000
     leiden_resolution: float = 1.0
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("cell_cycle_genes", "exclude_genes"):
-                if isinstance(value, str) or not all(isinstance(g, str) for g in value):
-                    raise AnalysisInputError("must be a list of gene names", field=f.name)
-                object.__setattr__(self, f.name, tuple(value))
-                continue
-            if value is None and f.name == "subsample":
-                continue
-            integral = _is_int_field(f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise AnalysisInputError(
-                    f"must be {'an integer' if integral else 'a number'}, got {value!r}",
-                    field=f.name,
-                )
-            if not np.isfinite(value) or (integral and float(value) != int(value)):
-                raise AnalysisInputError(
-                    f"must be {'an integer' if integral else 'a finite number'}, got {value!r}",
-                    field=f.name,
-                )
-            lo, hi = _RANGES[f.name]
-            if not lo <= value <= hi:
-                raise AnalysisInputError(
-                    f"must be between {_fmt(lo)} and {_fmt(hi)}, got {value!r}", field=f.name
-                )
-            object.__setattr__(self, f.name, int(value) if integral else _number(value))
-
-    def to_dict(self) -> dict[str, object]:
-        """Return every parameter as JSON-compatible values (tuples become lists)."""
-        out: dict[str, object] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, object]) -> SpringParams:
-        """Build parameters from a mapping (for example parsed ``--param name=value``).
-
-        Strings are converted: numbers are parsed, gene lists are split on commas, and
-        ``none``/empty gives no subsample.
-
-        Raises
-        ------
-        AnalysisInputError
-            For an unknown name or a value of the wrong type or out of range (``field``
-            names the parameter).
-        """
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, object] = {}
-        for name, value in values.items():
-            if name not in known:
-                raise AnalysisInputError(
-                    f"unknown SPRING parameter; known: {', '.join(sorted(known))}", field=name
-                )
-            kwargs[name] = _coerce(name, value)
-        return cls(**kwargs)  # type: ignore[arg-type]
-
-
-def _is_int_field(name: str) -> bool:
-    hint = typing.get_type_hints(SpringParams)[name]
-    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    return int in args and float not in args
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _number(value: float) -> float | int:
-    return int(value) if isinstance(value, int | np.integer) else float(value)
-
-
-def _coerce(name: str, value: object) -> object:
-    if name in ("cell_cycle_genes", "exclude_genes"):
-        if isinstance(value, str):
-            return tuple(g.strip() for g in value.split(",") if g.strip())
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if name == "subsample" and text.lower() in ("", "none", "null"):
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                return float(text)
-            except ValueError:
-                raise AnalysisInputError(f"must be a number, got {value!r}", field=name) from None
-    return value
+    def for_cells(self, n_cells: int) -> Self:
+        """Return these parameters if ``n_cells`` analysed cells are enough for the kNN
+        graph (``max(n_neighbors + 1, 3)``); raise naming ``n_neighbors`` otherwise."""
+        needed = max(self.n_neighbors + 1, 3)
+        if n_cells < needed:
+            raise AnalysisInputError(
+                f"{n_cells} cell(s) to analyse, but n_neighbors={self.n_neighbors} needs at "
+                f"least {needed}; analyse a larger dataset or lower n_neighbors",
+                field="n_neighbors",
+            )
+        return self
 
 
 @dataclass
@@ -441,19 +359,13 @@ def run_spring(
     if kept.size == 0:
         raise AnalysisInputError(
             "no cell passes the cell filter (all cells have zero counts or fewer than "
-            f"cell_min_counts={_fmt(params.cell_min_counts)}); lower cell_min_counts",
+            f"cell_min_counts={number_text(params.cell_min_counts)}); lower cell_min_counts",
             field="cell_min_counts",
         )
     if params.subsample is not None and params.subsample < kept.size:
         kept = kept[subsample_cells(kept.size, params.subsample, seed=params.seed)]
     n_cells = int(kept.size)
-    min_cells = max(params.n_neighbors + 1, 3)
-    if n_cells < min_cells:
-        raise AnalysisInputError(
-            f"{n_cells} cell(s) pass the filters, but n_neighbors={params.n_neighbors} needs "
-            f"at least {min_cells}; analyse a larger dataset or lower n_neighbors",
-            field="n_neighbors",
-        )
+    params.for_cells(n_cells)  # enough cells for the kNN graph
     mito = _preprocess.mito_gene_mask(names)
     mito_frac = (
         _preprocess.mito_fraction(matrix, mito, totals=totals)[kept] if mito.any() else None

@@ -28,16 +28,18 @@ def analyze(
     uniform over the 15 nearest neighbours from there on, unless given. The parameters are
     checked before the matrix is read; the seed (0 unless given) is recorded.
     """
-    from ..pipeline.operations import canonical_process, check_analysis_params, run_analysis
+    from ..pipeline.operations import canonical_process, run_analysis, validate_params
 
     params = parse_params(param)
+    if subsample is not None:
+        params["subsample"] = subsample
     process = canonical_process(process, field="--process")
-    process, params = check_analysis_params(process, params, subsample=subsample)  # no load yet
+    process, params = validate_params(process, params)  # before the store is even opened
     config, store = open_configured_store()
     try:
         with Bar(process) as bar:
-            doc = run_analysis(store, config, dataset_id, process=process,
-                               subsample=subsample, params=params, progress=bar)
+            doc = run_analysis(store, config, dataset_id, process=process, params=params,
+                               progress=bar)
     finally:
         store.close()
     console.print(f"{doc['processType']} analysis {doc['_id']} ({doc['name']}), seed "

@@ -22,7 +22,7 @@ pipeline       ``steps``, ``datasets``, ``limit``, ``params`` (see :func:`run_pi
 
 Kinds are matched in any case (``spring`` is ``SPRING``). An analysis's
 parameters are checked on submission, before any matrix is read
-(:func:`~bioblocks.pipeline.operations.check_analysis_params`); ``seed`` is 0
+(:func:`~bioblocks.pipeline.operations.validate_params`); ``seed`` is 0
 unless given, and ``"random"`` draws one, recorded in the job's parameters so a
 retry uses the same.
 """
@@ -114,15 +114,9 @@ def _run_fetch(ctx: JobContext) -> Doc:
 
 def _validate_analysis(process: str):  # noqa: ANN202 - a factory of validators
     def validate(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
-        params = dict(params)
-        subsample = params.pop("subsample", None) if process == "SPRING" else None
-        try:
-            _process, params = operations.check_analysis_params(process, params,
-                                                                subsample=subsample)
-        except InputError as exc:
-            raise InputError(exc.message, field=f"parameters.{exc.field or ''}".rstrip(".")) from None
-        if subsample is not None:
-            params["subsample"] = subsample
+        dataset = store.get("dataset", dataset_id) if dataset_id else None
+        _process, params = operations.validate_params(process, params, dataset=dataset,
+                                                      field="parameters")
         if process != "SPRING":
             spring_id = params.get("springAnalysis")
             if spring_id is not None:
@@ -200,7 +194,8 @@ def _validate_pipeline(store: Any, settings: Settings, dataset_id: str | None, p
     bad = [s for s in steps if s not in STEPS]
     if bad:
         raise InputError(f"unknown steps {bad}; use {', '.join(STEPS)}", field="parameters.steps")
-    checked = operations.check_pipeline_params(params.get("params"), field="parameters.params")
+    _kind, checked = operations.validate_params(operations.PIPELINE, params.get("params"),
+                                                field="parameters.params")
     return {**params, "steps": steps, **({"params": checked} if "params" in params else {})}
 
 

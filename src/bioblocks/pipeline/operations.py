@@ -19,7 +19,6 @@ The functions know nothing of HTTP; they take the store and the settings.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
@@ -49,6 +48,7 @@ from ..storage import (
 from ..store import find_docs, get_doc, insert_doc, require_doc, update_with_retry
 
 if TYPE_CHECKING:
+    from ..analysis._params import Params
     from ..config import Settings
 
 log = logging.getLogger(__name__)
@@ -403,31 +403,11 @@ def _register(
 DEFAULT_SEED = 0
 RANDOM_SEED = "random"
 
-#: What t-SNE and UMAP accept before their input is read: name → (check, expectation).
-#: Their runners check again against the number of cells (``k < n_cells``, perplexity).
-_EMBEDDING_PARAMS: dict[str, dict[str, tuple[Any, str]]] = {
-    "TSNE": {
-        "perplexity": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-        "affinity": (lambda v: v in ("perplexity", "uniform"), "'perplexity' or 'uniform'"),
-        "k_neighbors": (lambda v: _is_integer(v) and v >= 1, "an integer >= 1"),
-        "n_iter": (lambda v: _is_integer(v) and v >= 3, "an integer >= 3"),
-        "n_jobs": (lambda v: _is_integer(v) and v >= 1, "a positive integer"),
-    },
-    "UMAP": {
-        "n_neighbors": (lambda v: _is_integer(v) and v >= 2, "an integer >= 2"),
-        "min_dist": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
-        "init": (lambda v: v in ("spectral", "pca", "random"), "'spectral', 'pca' or 'random'"),
-    },
-}
+#: The ``process`` of :func:`validate_params` whose ``params`` map processes to theirs.
+PIPELINE = "pipeline"
 
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, int | float | np.integer | np.floating)
-            and not isinstance(value, bool) and bool(np.isfinite(value)))
+#: What an embedding takes beside its method's parameters: the SPRING analysis it embeds.
+_EMBEDDING_OTHERS = ("springAnalysis",)
 
 
 def canonical_process(process: Any, *, field: str = "process") -> str:
@@ -445,87 +425,88 @@ def canonical_process(process: Any, *, field: str = "process") -> str:
     return key
 
 
-def resolve_seed(seed: Any, *, field: str = "seed") -> int:
-    """Return the seed to run with: ``DEFAULT_SEED`` (0) when None, a fresh random one for
-    ``"random"``, else ``seed`` itself if it is an integer in 0..2^32-1.
+def _model(process: str) -> type[Params]:
+    """The parameter model of a canonical process."""
+    from ..analysis import SpringParams, TsneParams, UmapParams
 
-    Raises :class:`AnalysisInputError` naming ``field`` for anything else.
-    """
-    if seed is None:
-        return DEFAULT_SEED
-    if isinstance(seed, str) and seed.strip().lower() == RANDOM_SEED:
-        drawn = int(np.random.default_rng().integers(0, 2**31 - 1))
-        log.info("drew the random seed %d", drawn)
-        return drawn
-    if isinstance(seed, str) and seed.strip().isdigit():
-        seed = int(seed.strip())
-    if not _is_integer(seed) or not 0 <= int(seed) < 2**32:
-        raise AnalysisInputError(
-            f"seed must be an integer in 0..2^32-1, or 'random' to draw one; got {seed!r}",
-            field=field,
-        )
-    return int(seed)
+    return {"SPRING": SpringParams, "TSNE": TsneParams, "UMAP": UmapParams}[process]
 
 
-def check_analysis_params(
-    process: Any, params: dict[str, Any] | None, *, subsample: Any = None
+def _draw_seed() -> int:
+    drawn = int(np.random.default_rng().integers(0, 2**31 - 1))
+    log.info("drew the random seed %d", drawn)
+    return drawn
+
+
+def validate_params(
+    process: Any, params: Any, *, dataset: Doc | None = None, field: str = ""
 ) -> tuple[str, dict[str, Any]]:
-    """Check an analysis's parameters (names, types, ranges) before any data is read.
+    """Check an analysis's parameters before any matrix is read; return them checked.
 
-    Returns the canonical process and the parameters with ``seed`` resolved
-    (:func:`resolve_seed`: 0 when not given). SPRING's parameters are checked
-    by :class:`~bioblocks.analysis.SpringParams`; t-SNE's and UMAP's by name
-    and type (their runners check the bounds that depend on the number of
-    cells). ``springAnalysis`` is passed through. Raises
-    :class:`AnalysisInputError` naming the parameter; nothing is read or written.
+    ``process`` is ``SPRING``, ``TSNE`` or ``UMAP`` (any case, and ``t-SNE``), whose
+    parameters are checked by its model (:class:`~bioblocks.analysis.SpringParams`,
+    :class:`~bioblocks.analysis.TsneParams`, :class:`~bioblocks.analysis.UmapParams`:
+    names, types, ranges; a SPRING ``subsample`` is one of them, an embedding's
+    ``springAnalysis`` is passed through). With a ``dataset`` document, its
+    ``matrixInfo.cells`` (or a smaller ``subsample``) bounds the cells analysed: what
+    too few cells cannot take is refused now. Returns the canonical process and the
+    parameters given, parsed (``"20"`` is 20), with ``seed`` resolved: 0 when not given,
+    a drawn one for ``"random"``.
+
+    ``process`` may also be ``"pipeline"``: ``params`` then maps processes to their
+    parameters (``{"spring": {...}, "tsne": {...}}``), each checked so and returned under
+    its canonical name, seeds as given (every job resolves its own).
+
+    Raises :class:`AnalysisInputError` naming ``<field>.<name>`` (``field``: the
+    caller's prefix, e.g. ``parameters``); nothing is read or written.
     """
+    if process == PIPELINE:
+        return PIPELINE, _pipeline_params(params, field=field or "params")
     process = canonical_process(process)
-    if not isinstance(params, dict | None):
-        raise AnalysisInputError("parameters must be an object of name: value pairs",
-                                 field="parameters")
-    params = dict(params or {})
-    params["seed"] = resolve_seed(params.get("seed"))
-    if subsample is not None and (not _is_integer(subsample) or subsample < 1):
-        raise AnalysisInputError(f"subsample must be a positive number of cells, got {subsample!r}",
-                                 field="subsample")
-    if process == "SPRING":
-        from ..analysis import SpringParams
-
-        SpringParams.from_dict(params)
-        return process, params
-    table = _EMBEDDING_PARAMS[process]
-    for name, value in params.items():
-        if name in ("seed", "springAnalysis"):
-            continue
-        if name not in table:
-            known = ", ".join(sorted([*table, "seed", "springAnalysis"]))
-            raise AnalysisInputError(f"unknown {process} parameter; known: {known}", field=name)
-        check, expected = table[name]
-        if value is not None and not check(value):
-            raise AnalysisInputError(f"must be {expected}, got {value!r}", field=name)
-    return process, params
+    return process, _checked_params(process, params, dataset=dataset, field=field, resolve=True)
 
 
-def check_pipeline_params(params: Any, *, field: str = "params") -> dict[str, dict[str, Any]]:
-    """Check the pipeline's per-process parameters (``{"SPRING": {...}, "tsne": {...}}``).
-
-    Returns them keyed by the canonical process names, values unchanged (a
-    ``"random"`` seed is drawn per job). Raises :class:`AnalysisInputError`
-    naming ``<field>.<PROCESS>.<name>`` before anything is read.
-    """
+def _pipeline_params(params: Any, *, field: str) -> dict[str, Any]:
     if params is None:
         return {}
     if not isinstance(params, dict):
         raise AnalysisInputError("must be an object: process -> parameters", field=field)
-    checked: dict[str, dict[str, Any]] = {}
+    checked: dict[str, Any] = {}
     for key, values in params.items():
         process = canonical_process(key, field=f"{field}.{key}")
-        try:
-            check_analysis_params(process, values)
-        except InputError as exc:
-            raise AnalysisInputError(exc.message,
-                                     field=f"{field}.{process}.{exc.field or ''}".rstrip(".")) from None
-        checked[process] = dict(values or {})
+        checked[process] = _checked_params(process, values, dataset=None,
+                                           field=f"{field}.{process}", resolve=False)
+    return checked
+
+
+def _checked_params(
+    process: str, params: Any, *, dataset: Doc | None, field: str, resolve: bool
+) -> dict[str, Any]:
+    """The parameters given, parsed and checked; with ``resolve`` the seed resolved."""
+    if not isinstance(params, dict | None):
+        raise AnalysisInputError("parameters must be an object of name: value pairs",
+                                 field=field or "parameters")
+    given = dict(params or {})
+    seed = given.get("seed")
+    drawn = isinstance(seed, str) and seed.strip().lower() == RANDOM_SEED
+    others = _EMBEDDING_OTHERS if process != "SPRING" else ()
+    try:
+        model = _model(process).from_dict(
+            {**given, "seed": DEFAULT_SEED if seed is None or drawn else seed}, others=others)
+        cells = (dataset or {}).get("matrixInfo", {}).get("cells")
+        if isinstance(cells, int) and cells > 0:
+            subsample = getattr(model, "subsample", None)
+            model.for_cells(min(cells, subsample or cells))
+    except InputError as exc:
+        hint = f"; or {RANDOM_SEED!r} to draw one" if exc.field == "seed" else ""
+        name = ".".join(part for part in (field, exc.field) if part)
+        raise AnalysisInputError(exc.message + hint, field=name or None) from None
+    values = model.to_dict()
+    checked = {name: values.get(name, value) for name, value in given.items()}
+    if resolve:
+        checked["seed"] = _draw_seed() if drawn else model.seed
+    elif drawn:
+        checked["seed"] = RANDOM_SEED
     return checked
 
 
@@ -553,13 +534,17 @@ def run_analysis(
     (``parameters`` include the seed, and for SPRING the subplot folder's
     name as ``subplot``) is created and appended to the dataset's ``analyses``. ``analysis_id`` fixes the new analysis's id (a
     job records it first, so a crash can be cleaned up exactly). Raises
-    :class:`AnalysisInputError` for bad parameters or data; nothing is left
-    behind then.
+    :class:`AnalysisInputError` for bad parameters or data (checked by
+    :func:`validate_params` before anything is read); nothing is left behind then.
     """
-    process, params = check_analysis_params(process, params, subsample=subsample)
+    process = canonical_process(process)
     dataset = require_doc(store, "dataset", dataset_id)
+    if subsample is not None:
+        params = {**(params or {}), "subsample": subsample}
+    process, params = validate_params(process, params, dataset=dataset)
     new_id = _check_new_id(analysis_id, field="analysis_id") if analysis_id else str(uuid.uuid4())
     seed = params.pop("seed")
+    subsample = params.pop("subsample", None)
     if process == "SPRING":
         return _run_spring(store, settings, dataset, subsample=subsample, params=params, seed=seed,
                            progress=progress, scratch=scratch, analysis_id=new_id)
@@ -607,12 +592,10 @@ def _run_spring(
         subsample_plan,
     )
 
-    if subsample is not None and (isinstance(subsample, bool) or int(subsample) < 1):
-        raise AnalysisInputError("subsample must be a positive number of cells", field="subsample")
     progress(0.0, "loading the matrix")
     counts, gene_names, _barcodes, obs = _load_matrix(settings, dataset)
     n_cells = counts.shape[0]
-    size = n_cells if subsample is None or int(subsample) >= n_cells else int(subsample)
+    size = n_cells if subsample is None or subsample >= n_cells else subsample
     spring_params = SpringParams.from_dict(
         {**params, "seed": seed, "subsample": size if size < n_cells else None}
     )
@@ -668,18 +651,15 @@ def _run_embedding(
             )
     progress(0.0, "loading the SPRING analysis's PCA")
     pca, labels = spring_pca(spring_subplot(settings, spring, dataset))
-    from ..analysis.embeddings import run_tsne, run_umap
+    from ..analysis.embeddings import TsneParams, UmapParams, run_tsne, run_umap
 
-    runner = run_tsne if process == "TSNE" else run_umap
-    known = sorted(set(inspect.signature(runner).parameters) - {"pca", "out_dir", "seed", "progress"})
-    for name in params:
-        if name not in known:
-            raise AnalysisInputError(f"unknown {process} parameter; known: {', '.join(known)}",
-                                     field=name)
+    values = {**params, "seed": seed}
     final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
-        result = runner(pca, out_dir=staging, seed=seed, progress=scaled(progress, 0.05, 0.95),
-                        **params)
+        step = scaled(progress, 0.05, 0.95)
+        result = (run_tsne(pca, out_dir=staging, params=TsneParams.from_dict(values), progress=step)
+                  if process == "TSNE" else
+                  run_umap(pca, out_dir=staging, params=UmapParams.from_dict(values), progress=step))
         _preview(result.coordinates, labels, staging / "preview.png")
     label = "t-SNE" if process == "TSNE" else "UMAP"
     doc = _register(store, settings, dataset, analysis_id, {
@@ -709,15 +689,13 @@ __all__ = [
     "analysis_exists",
     "append_analysis",
     "canonical_process",
-    "check_analysis_params",
-    "check_pipeline_params",
     "delete_dataset_files",
     "fetch_dataset_matrix",
     "import_dataset",
     "import_hca_project",
     "remove_orphan_analyses",
-    "resolve_seed",
     "run_analysis",
     "spring_subplot",
+    "validate_params",
     "whole_spring_analysis",
 ]

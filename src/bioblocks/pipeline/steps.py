@@ -272,7 +272,8 @@ def run_pipeline(
     unknown = [s for s in chosen if s not in STEPS]
     if unknown:
         raise InputError(f"unknown steps {unknown}; use {', '.join(STEPS)}", field="steps")
-    params = operations.check_pipeline_params(params)  # before any step reads or fetches
+    # checked before any step reads or fetches
+    _kind, params = operations.validate_params(operations.PIPELINE, params)
     ordered = [s for s in STEPS if s in chosen]
     reports: list[StepReport] = []
     for index, step in enumerate(ordered):
