@@ -130,6 +130,11 @@ def import_dataset(
     The canonical matrix is written to ``datasets/<id>/matrix/`` through a
     staging folder; the dataset gets ``matrixLocation`` (the path below the
     files root) and ``matrixInfo``. ``name`` is required for a new dataset.
+    An ``.h5ad`` without counts is imported view-only (``viewOnly: true``:
+    SPRING, t-SNE and UMAP refuse it); the embeddings of a single ``.h5ad``
+    become analyses marked ``imported`` (:mod:`bioblocks.pipeline.imported`),
+    its CELLxGENE Discover columns dataset facets (``cell_types`` …), and what
+    it holds that is not imported is listed in ``matrixInfo.notImported``.
     Raises :class:`bioblocks.errors.IngestError` (bad file, naming it) or
     :class:`InputError` (bad name/species/id); then nothing has changed.
     """
@@ -153,6 +158,7 @@ def import_dataset(
     progress(0.0, "importing the matrix")
     fields: Doc = dict(extra_fields or {})
     doc: Doc | None = None
+    embeddings_possible = len(paths) == 1
     try:
         with atomic_dir(final, data_dir=_staging_root(settings, scratch), replace=True) as staging:
             summary = import_matrix(
@@ -161,8 +167,10 @@ def import_dataset(
                 labels=list(labels) if labels else None,
                 limits=ImportLimits.from_settings(settings),
                 keep_original=settings.keep_original_upload,
-                progress=scaled(progress, 0.0, 0.95),
+                allow_view_only=True,
+                progress=scaled(progress, 0.0, 0.8 if embeddings_possible else 0.95),
             )
+            fields.update(_h5ad_fields(summary, existing))
             fields["matrixLocation"] = _relative(
                 settings, matrix_path(settings.resolved_data_dir, dataset_id))
             fields["matrixInfo"] = summary.to_matrix_info()
@@ -188,9 +196,64 @@ def import_dataset(
             shutil.rmtree(dataset_dir(settings.resolved_data_dir, dataset_id), ignore_errors=True)
             raise
     assert doc is not None
+    if summary.embeddings:
+        try:
+            doc = _add_imported_analyses(store, settings, doc, source=paths[0].name,
+                                         progress=scaled(progress, 0.8, 0.99), scratch=scratch)
+        except BaseException:
+            if existing is None:  # all or nothing: the new dataset goes again
+                store.delete("dataset", dataset_id)
+                shutil.rmtree(dataset_dir(settings.resolved_data_dir, dataset_id),
+                              ignore_errors=True)
+            raise
     progress(1.0, "imported")
     log.info("dataset %s: imported %s", dataset_id, ", ".join(p.name for p in paths))
     return doc
+
+
+def _h5ad_fields(summary: Any, existing: Doc | None) -> Doc:
+    """Return the dataset fields an ``.h5ad`` import sets besides ``matrixInfo``: ``viewOnly``
+    (written when true, or to clear an earlier true) and the CELLxGENE facets
+    (``cell_types``, ``tissues``, ``diseases``, ``assays``, ``ontology_term_ids``)."""
+    fields: Doc = dict(summary.facets)
+    if summary.view_only or (existing or {}).get("viewOnly"):
+        fields["viewOnly"] = bool(summary.view_only)
+    return fields
+
+
+def _add_imported_analyses(
+    store: Any, settings: Settings, dataset: Doc, *, source: str, progress: Progress,
+    scratch: Path | None,
+) -> Doc:
+    """Write and register the analyses of the dataset's imported embeddings
+    (:mod:`bioblocks.pipeline.imported`); return the dataset document.
+
+    The folders are written first, then the documents inserted and appended to the
+    dataset's ``analyses`` in one update; on failure every folder and document of this
+    call is removed again.
+    """
+    from .imported import write_imported_analyses
+
+    written = write_imported_analyses(settings, dataset, source=source, progress=progress,
+                                      scratch=scratch)
+    inserted: list[str] = []
+    try:
+        for item in written:
+            insert_doc(store, "analysis", {"_id": item.analysis_id, **item.document})
+            inserted.append(item.analysis_id)
+
+        def change(doc: Doc) -> Doc | None:
+            analyses = list(doc.get("analyses") or [])
+            return {"analyses": [*analyses, *(a for a in inserted if a not in analyses)]}
+
+        updated = update_with_retry(store, "dataset", dataset["_id"], change)
+    except BaseException:
+        for analysis_id in inserted:
+            store.delete("analysis", analysis_id)
+        for item in written:
+            shutil.rmtree(item.folder, ignore_errors=True)
+        raise
+    return updated if updated is not None else require_doc(store, "dataset", dataset["_id"])
 
 
 def fetch_dataset_matrix(
@@ -371,14 +434,33 @@ def _load_matrix(settings: Settings, dataset: Doc) -> tuple[Any, list[str], list
 
 
 def whole_spring_analysis(store: Any, dataset: Doc) -> Doc | None:
-    """Return the dataset's SPRING analysis of all its cells (the newest one), or None."""
+    """Return the dataset's SPRING analysis of all its cells (the newest one), or None.
+
+    A computed one is preferred; an imported layout (:mod:`.imported`) only serves when it
+    holds the file's PCA (``parameters.pcs`` > 0), the input t-SNE and UMAP start from.
+    """
     cells = (dataset.get("matrixInfo") or {}).get("cells")
     spring = [
         a for a in find_docs(store, "analysis", {"dataset": dataset["_id"], "processType": "SPRING"})
         if a.get("subsample") in (None, cells)
+        and (not a.get("imported") or (a.get("parameters") or {}).get("pcs"))
     ]
-    spring.sort(key=lambda a: str(a.get("_created") or ""))
+    spring.sort(key=lambda a: (not a.get("imported"), str(a.get("_created") or "")))
     return spring[-1] if spring else None
+
+
+def refuse_view_only(dataset: Doc, process: str) -> None:
+    """Raise :class:`AnalysisInputError` when ``dataset`` is view-only (its file held no
+    counts): ``process`` (SPRING, or t-SNE/UMAP without an imported PCA) needs counts."""
+    if not dataset.get("viewOnly"):
+        return
+    raise AnalysisInputError(
+        f"dataset {dataset['_id']} is view-only: its file held no counts (X is scaled or "
+        f"normalised, with no layers['counts'] or integral raw.X), and {process} needs raw "
+        "counts; import a file with counts (layers['counts'] or raw.X) to analyse it"
+        + ("" if process == "SPRING" else ", or one with X_pca to run it on that PCA"),
+        field="dataset",
+    )
 
 
 def _register(
@@ -539,6 +621,8 @@ def run_analysis(
     """
     process = canonical_process(process)
     dataset = require_doc(store, "dataset", dataset_id)
+    if process == "SPRING":
+        refuse_view_only(dataset, process)
     if subsample is not None:
         params = {**(params or {}), "subsample": subsample}
     process, params = validate_params(process, params, dataset=dataset)
@@ -643,12 +727,21 @@ def _run_embedding(
     else:
         spring = whole_spring_analysis(store, dataset)
         if spring is None:
+            refuse_view_only(dataset, process)
             raise AnalysisInputError(
                 f"dataset {dataset['_id']} has no SPRING analysis of all its cells; run "
                 f"`bioblocks analyze {dataset['_id']} --process SPRING` first, or name one "
                 "with --param springAnalysis=<id>",
                 field="springAnalysis",
             )
+    if spring.get("imported") and not (spring.get("parameters") or {}).get("pcs"):
+        refuse_view_only(dataset, process)
+        raise AnalysisInputError(
+            f"analysis {spring['_id']} is an imported layout without a PCA (its file had no "
+            f"X_pca), and {process} starts from one; run SPRING on the dataset first and "
+            "name that analysis (--param springAnalysis=<id>)",
+            field="springAnalysis",
+        )
     progress(0.0, "loading the SPRING analysis's PCA")
     pca, labels = spring_pca(spring_subplot(settings, spring, dataset))
     from ..analysis.embeddings import TsneParams, UmapParams, run_tsne, run_umap
@@ -677,11 +770,12 @@ def _run_embedding(
 
 
 def analysis_exists(store: Any, dataset_id: str, process: str, *, subsample: int | None = None) -> bool:
-    """Return whether the dataset already has a ``process`` analysis (of ``subsample`` cells)."""
+    """Return whether the dataset already has a computed ``process`` analysis (of
+    ``subsample`` cells); analyses imported with an ``.h5ad`` do not count."""
     where: dict[str, Any] = {"dataset": dataset_id, "processType": process}
     if subsample is not None:
         where["subsample"] = subsample
-    return bool(find_docs(store, "analysis", where, limit=1))
+    return any(not a.get("imported") for a in find_docs(store, "analysis", where))
 
 
 __all__ = [
@@ -693,6 +787,7 @@ __all__ = [
     "fetch_dataset_matrix",
     "import_dataset",
     "import_hca_project",
+    "refuse_view_only",
     "remove_orphan_analyses",
     "run_analysis",
     "spring_subplot",

@@ -25,6 +25,8 @@ SCHEMA: Schema = {
     "seed": {"type": "integer"},
     "status": {"type": "string", "maxlength": 64},
     "preview": {"type": "string", "maxlength": 256},
+    # true for an analysis that came with an imported .h5ad (its obsm embedding)
+    "imported": {"type": "boolean"},
 }
 
 RESOURCE = Resource("analysis", SCHEMA)

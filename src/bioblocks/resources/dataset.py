@@ -1,4 +1,11 @@
-"""The ``dataset`` resource: one count matrix and the analyses derived from it."""
+"""The ``dataset`` resource: one count matrix and the analyses derived from it.
+
+``viewOnly``: the imported file held no counts (an ``.h5ad`` with scaled or log-normalised
+``X``); its matrix colours cells and serves expression, and SPRING, t-SNE and UMAP refuse
+it. ``cell_types``, ``tissues``, ``diseases``, ``assays`` and ``ontology_term_ids`` are the
+distinct values of a CELLxGENE Discover file's ontology columns, lists a ``where`` filter
+matches by element (``{"cell_types": "T cell"}``).
+"""
 
 from __future__ import annotations
 
@@ -51,8 +58,18 @@ SCHEMA: Schema = {
             "dropped": {"type": "list", "schema": {"type": "dict", "schema": {
                 "column": {"type": "string"}, "file": {"type": "string"},
                 "reason": {"type": "string"}}}},
+            # an .h5ad: where the counts came from (when not X), the embeddings kept,
+            # and every other part of the file with the reason it was not imported
+            "countsSource": {"type": "string", "maxlength": 64},
+            "embeddings": {"type": "list", "schema": {"type": "string", "maxlength": 256}},
+            "notImported": {"type": "list", "schema": {"type": "dict", "schema": {
+                "element": {"type": "string"}, "file": {"type": "string"},
+                "reason": {"type": "string"}}}},
         },
     },
+    "viewOnly": {"type": "boolean"},
+    **{facet: {"type": "list", "schema": {"type": "string", "maxlength": 1024}}
+       for facet in ("cell_types", "tissues", "diseases", "assays", "ontology_term_ids")},
     "matrixLocation": {"type": "string", "minlength": 1, "maxlength": 256},
     "species": {"type": "string", "allowed": SPECIES},
     "hca": {"type": "dict"},
