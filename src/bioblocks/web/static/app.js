@@ -9,15 +9,6 @@ import { Scatter } from "./scatter.js";
 const $ = (id) => document.getElementById(id);
 const JOB_POLL_MS = 2000;
 const DIM = [0.88, 0.88, 0.88];
-const SPRING_SUBPLOT_FILES = [
-  "coordinates.txt", "edges.csv", "categorical_coloring_data.json", "color_data_gene_sets.csv",
-  "color_stats.json", "pca.csv", "cell_filter.txt", "run_info.json", "graph_data.json",
-];
-const SPRING_FOLDER_FILES = ["genes.txt", "counts_norm.npz", "total_counts.txt", "preview.png"];
-const EMBEDDING_FILES = {
-  TSNE: ["tsne_output.csv", "tsne_matrix.csv", "preview.png"],
-  UMAP: ["umap_output.csv", "preview.png"],
-};
 const KIND_LABELS = { SPRING: "SPRING", TSNE: "t-SNE", UMAP: "UMAP" };
 
 const state = {
@@ -56,18 +47,18 @@ function analysisFolder(datasetId, analysisId) {
 }
 
 /**
- * URL of the SPRING subplot folder inside a SPRING analysis folder (spec §10): the name
- * recorded in the analysis's `parameters.subplot`, else the dataset name (the rule of
- * `bioblocks.analysis.subplot_dir`; `bioblocks db upgrade` records the name of older
- * analyses). Throws when that folder has no `run_info.json`.
+ * The files of an analysis, from `GET /analysis/{id}/files`: `_items` (name, href, size) in
+ * the folder format's order, `coordinates` (the layout file) and `subplot` (a SPRING
+ * analysis's subplot folder), hrefs relative to the root.
  */
-async function subplotFolder(analysis, dataset) {
-  const folder = analysisFolder(dataset._id, analysis._id);
-  const recorded = (analysis.parameters || {}).subplot;
-  const name = typeof recorded === "string" && recorded ? recorded : dataset.name || dataset._id;
-  const url = `${folder}/${encodeURIComponent(name)}`;
-  if ((await api.getText(`${url}/run_info.json`, { optional: true })) !== null) return url;
-  throw new Error(`no SPRING folder ${name} (run_info.json) in ${folder}`);
+function analysisFiles(analysis) {
+  return api.getJSON(`/analysis/${encodeURIComponent(analysis._id)}/files`);
+}
+
+/** URL of a SPRING analysis's subplot folder (spec §10); throws when it has none. */
+function subplotFolder(files) {
+  if (files.subplot) return `/${files.subplot}`;
+  throw new Error(`no SPRING subplot folder (run_info.json) in analysis ${files._id}`);
 }
 
 /** The SPRING analysis a t-SNE/UMAP analysis was computed from, or null. */
@@ -298,11 +289,10 @@ async function openAnalysis(datasetId, analysisId) {
     showError(`Could not open the analysis: ${error.message}`);
     return;
   }
-  const folder = analysisFolder(ds._id, analysis._id);
   const view = {
-    ds, analysis, folder, positions: null, n: 0, categorical: {}, continuous: new Map(),
+    ds, analysis, positions: null, n: 0, categorical: {}, continuous: new Map(),
     trackFolder: null, highlight: new Set(), selection: null, selected: 0, cellFilter: undefined,
-    colorMode: null,
+    colorMode: null, files: [],
   };
   state.view = view;
   $("analysis-title").textContent = analysis.name || analysis._id;
@@ -316,17 +306,16 @@ async function openAnalysis(datasetId, analysisId) {
     return;
   }
   try {
-    if (analysis.processType === "SPRING") {
-      view.trackFolder = await subplotFolder(analysis, ds);
-      view.positions = parseCoordinates(await api.getText(`${view.trackFolder}/coordinates.txt`),
-        { indexed: true, flipY: true });
-    } else {
-      const file = analysis.processType === "UMAP" ? "umap_output.csv" : "tsne_output.csv";
-      view.positions = parseCoordinates(await api.getText(`${folder}/${file}`), { indexed: false, flipY: false });
-      const springId = sourceSpringId(analysis);
-      let spring = springId && (ds.analyses || []).find((a) => a && a._id === springId);
-      if (springId && !spring) spring = await api.getJSON(`/analysis/${springId}`).catch(() => null);
-      if (spring) view.trackFolder = await subplotFolder(spring, ds).catch(() => null);
+    const files = await analysisFiles(analysis);
+    view.files = files._items;
+    const spring = analysis.processType === "SPRING";
+    if (spring) view.trackFolder = subplotFolder(files);
+    if (!files.coordinates) throw new Error(`analysis ${analysis._id} has no layout file`);
+    view.positions = parseCoordinates(await api.getText(`/${files.coordinates}`),
+      { indexed: spring, flipY: spring });
+    const springId = spring ? null : sourceSpringId(analysis);
+    if (springId) {
+      view.trackFolder = await analysisFiles({ _id: springId }).then(subplotFolder).catch(() => null);
     }
   } catch (error) {
     $("plot-status").textContent = "";
@@ -553,18 +542,10 @@ async function colorByGene(typed) {
   }
 }
 
+/** One download link per file the API lists for the analysis (`GET /analysis/{id}/files`). */
 function renderDownloads(view) {
-  const list = $("downloads");
-  list.replaceChildren();
-  const links = [];
-  const kind = view.analysis.processType;
-  if (kind === "SPRING") {
-    for (const name of SPRING_SUBPLOT_FILES) links.push([`${view.trackFolder}/${name}`, name]);
-    for (const name of SPRING_FOLDER_FILES) links.push([`${view.folder}/${name}`, name]);
-  } else {
-    for (const name of EMBEDDING_FILES[kind] || []) links.push([`${view.folder}/${name}`, name]);
-  }
-  for (const [href, name] of links) list.append(el("li", {}, el("a", { href, download: name }, name)));
+  $("downloads").replaceChildren(...view.files.map(({ name, href }) =>
+    el("li", {}, el("a", { href: `/${href}`, download: name }, name))));
 }
 
 // ---- interaction: pan, zoom, keyboard, box and lasso selection -----------------------
