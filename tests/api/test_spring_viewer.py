@@ -324,7 +324,7 @@ def test_gene_zscores_stop_when_the_client_disconnects(
         checks.append(self.is_set())
         if len(checks) == 1:
             started.set()
-            assert self._event.wait(60), "the endpoint never cancelled the work"  # noqa: SLF001
+            assert self.wait(60), "the endpoint never cancelled the work"
         original(self)
 
     monkeypatch.setattr(spring.Cancel, "check", check)

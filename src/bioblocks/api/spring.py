@@ -13,7 +13,9 @@
   Bounded work: a form body above ``Settings.max_body_bytes`` is a 413; a selection is
   deduplicated and must lie within the subplot's cells (else a 422 naming the field);
   z-scores read at most about ``2 × min(selected cells, genes)`` HDF5 datasets; and the
-  computation stops at its next chunk when the client disconnects.
+  computation stops at its next chunk when the client disconnects. The scripts only adapt
+  form fields to the readers of :mod:`bioblocks.analysis.spring_folder`.
+* ``GET /analysis/{id}/files``: the files of an analysis that exist, for the built-in page.
 
 CGI path parameters carry the raw strings from the viewer's ``location.search``. They are
 percent-decoded once, joined to the page directory ``/spring/`` and normalised as a
@@ -205,28 +207,17 @@ def grab_one_gene(data_dir: Path, form: dict[str, str], cancel: Cancel | None = 
     return "\n".join(text.tolist()) + "\n"
 
 
-class Cancel:
-    """A cancellation flag for one CGI request, checked between chunks of work.
+class Cancel(threading.Event):
+    """A cancellation flag for one CGI request: set when the client disconnects.
 
-    :meth:`check` raises :class:`~bioblocks.errors.Cancelled` once :meth:`set` was called
-    (the endpoint calls it when the client disconnects), so a thread-pool computation stops
-    within one chunk instead of running on after its client has gone.
+    :meth:`check`, called between chunks of work, then raises
+    :class:`~bioblocks.errors.Cancelled`, so a thread-pool computation stops within one
+    chunk instead of running on after its client has gone.
     """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        """Ask the computation to stop."""
-        self._event.set()
-
-    def is_set(self) -> bool:
-        """True once :meth:`set` was called."""
-        return self._event.is_set()
 
     def check(self) -> None:
         """Raise :class:`~bioblocks.errors.Cancelled` if the request was cancelled."""
-        if self._event.is_set():
+        if self.is_set():
             raise Cancelled("the client disconnected")
 
 

@@ -10,10 +10,9 @@ SPRING analysis's subplot folder ``<dataset name>/`` holds what the SPRING viewe
 * :mod:`._write`: the writers (:func:`write_subplot`, :func:`write_main_columns`, …), over
   :mod:`._hdf5`, the bulk HDF5 writer;
 * :mod:`._read`: the readers (:func:`read_pca`, :func:`gene_values`,
-  :func:`mean_expression`, …) and :mod:`._enrichment`, the viewer's z-scores.
+  :func:`mean_expression`, …) and the viewer's z-scores (:func:`gene_zscores`).
 """
 
-from bioblocks.analysis.spring_folder._enrichment import ZSCORE_TOP_GENES, gene_zscores
 from bioblocks.analysis.spring_folder._hdf5 import write_grouped_datasets
 from bioblocks.analysis.spring_folder._names import (
     DOWNLOADS,
@@ -29,7 +28,9 @@ from bioblocks.analysis.spring_folder._names import (
 )
 from bioblocks.analysis.spring_folder._read import (
     WORK_CHUNK,
+    ZSCORE_TOP_GENES,
     gene_values,
+    gene_zscores,
     mean_expression,
     read_categorical,
     read_cell_filter,
@@ -49,33 +50,10 @@ from bioblocks.analysis.spring_folder._write import (
 )
 
 __all__ = [
-    "DOWNLOADS",
-    "LAYOUTS",
-    "MUTABILITY_FILE",
-    "RUN_INFO",
-    "SUBPLOT_PARAMETER",
-    "TSNE_MATRIX",
-    "TSNE_OUTPUT",
-    "UMAP_OUTPUT",
-    "WORK_CHUNK",
-    "ZSCORE_TOP_GENES",
-    "gene_values",
-    "gene_zscores",
-    "mean_expression",
-    "read_categorical",
-    "read_cell_filter",
-    "read_color_stats",
-    "read_coordinates",
-    "read_genes",
-    "read_pca",
-    "remove_main_rows",
-    "subplot_dir",
-    "subplot_name",
-    "write_grouped_datasets",
-    "write_main_columns",
-    "write_main_rows",
-    "write_mutability",
-    "write_rows",
-    "write_run_info",
-    "write_subplot",
+    "DOWNLOADS", "LAYOUTS", "MUTABILITY_FILE", "RUN_INFO", "SUBPLOT_PARAMETER", "TSNE_MATRIX",
+    "TSNE_OUTPUT", "UMAP_OUTPUT", "WORK_CHUNK", "ZSCORE_TOP_GENES", "gene_values", "gene_zscores",
+    "mean_expression", "read_categorical", "read_cell_filter", "read_color_stats",
+    "read_coordinates", "read_genes", "read_pca", "remove_main_rows", "subplot_dir",
+    "subplot_name", "write_grouped_datasets", "write_main_columns", "write_main_rows",
+    "write_mutability", "write_rows", "write_run_info", "write_subplot",
 ]
