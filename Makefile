@@ -21,14 +21,17 @@ $(VENV)/.installed-extras: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bioblocks demo
 
-## test: ruff check + mypy on src + the whole test suite
+## test: ruff check + mypy on src + the import contracts + the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-extras
 	$(BIN)/python -m benchmarks
