@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         description="Memory one import may allocate for the arrays it reads (checked from the "
         "input's declared sizes before reading; 413 above).",
     )
+    diffexp_max_interactive_cells: int = Field(
+        default=1_000_000,
+        description="Largest analysis (cells) whose differential expression runs within the "
+        "request (POST /analysis/{id}/diffexp); above it the request is refused with 413.",
+    )
     max_compression_ratio: float = Field(
         default=250.0,
         description="Archive/gzip limit: uncompressed/compressed ratio above which an input "

@@ -2,7 +2,7 @@
 
 One module per command group: :mod:`.db`, :mod:`.token`, :mod:`.serve` (``serve``,
 ``worker``), :mod:`.metadata` (``populate``, ``export``, ``import-mongo``),
-:mod:`.dataset`, :mod:`.analyze`, :mod:`.job`, :mod:`.pipeline`, :mod:`.hca` and
+:mod:`.dataset`, :mod:`.analyze`, :mod:`.diffexp`, :mod:`.job`, :mod:`.pipeline`, :mod:`.hca` and
 :mod:`.demo`; what they share (console, settings, logging, one-line errors) is in
 :mod:`._base`. A failing command prints one line: exit code 2 for bad input
 (:class:`bioblocks.errors.BioblocksError`, invalid settings), 1 for anything else,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from . import analyze, dataset, db, demo, hca, job, metadata, pipeline, serve, token
+from . import analyze, dataset, db, demo, diffexp, hca, job, metadata, pipeline, serve, token
 from ._base import root_options
 
 __all__ = ["app", "main"]
@@ -32,6 +32,7 @@ app.command()(metadata.export)
 app.command("import-mongo")(metadata.import_mongo)
 app.add_typer(dataset.group, name="dataset")
 app.command()(analyze.analyze)
+app.command()(diffexp.diffexp)
 app.add_typer(job.group, name="job")
 app.add_typer(pipeline.group, name="pipeline")
 app.command()(serve.worker)
