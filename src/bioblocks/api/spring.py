@@ -373,7 +373,7 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
         raise NotFoundError(f"Analysis {analysis_id!r} does not exist.")
     dataset_id = doc.get("dataset")
     owners = [] if dataset_id else list(store.find("dataset", {"analyses": analysis_id}, limit=1))
-    dataset = store.get("dataset", str(dataset_id)) if dataset_id else (owners or [None])[0]
+    dataset = store.get("dataset", str(dataset_id)) if dataset_id else next(iter(owners), None)
     answer: dict[str, Any] = {
         "_id": analysis_id, "_items": [], "coordinates": None, "subplot": None,
         "_links": {"self": {"title": "files", "href": f"analysis/{quote(analysis_id)}/files"}},

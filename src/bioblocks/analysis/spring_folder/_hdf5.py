@@ -244,19 +244,19 @@ def write_grouped_datasets(
     root_snod_at, pos = pos, pos + _snod_size(leaf_k)
 
     plans = []
-    for group in group_names:
+    for name in group_names:
         header_at, pos = pos, pos + len(_object_header([_symbol_table_message(0, 0)]))
         heap, offsets = _local_heap(sorted_names, pos)
         heap_at, pos = pos, pos + _pad8(len(heap))
         btree_at, pos = pos, pos + _btree_size(internal_k)
         n_nodes = math.ceil(len(sorted_names) / (2 * leaf_k))
         snods_at, pos = pos, pos + n_nodes * _snod_size(leaf_k)
-        template, dims_at, layout_at = _dataset_header_template(arrays[group].dtype)
+        template, dims_at, layout_at = _dataset_header_template(arrays[name].dtype)
         datasets_at, pos = pos, pos + len(sorted_names) * len(template)
-        values_at, pos = pos, pos + _pad8(arrays[group].nbytes)
+        values_at, pos = pos, pos + _pad8(arrays[name].nbytes)
         plans.append(
             _GroupPlan(
-                group,
+                name,
                 header_at,
                 heap,
                 offsets,
@@ -325,7 +325,7 @@ def _write_group(
     fields[:, 1] = counts * item
     block[:, plan.layout_at : plan.layout_at + 16] = fields.view(np.uint8)
     out.write(block.tobytes())
-    out.write(memoryview(values).cast("B"))
+    out.write(values.data.cast("B"))
     out.write(b"\0" * (_pad8(values.nbytes) - values.nbytes))
 
 
