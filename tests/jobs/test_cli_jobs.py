@@ -164,3 +164,17 @@ def test_job_kinds_and_processes_are_accepted_in_any_case(tmp_path: Path) -> Non
     # the parameter is refused before the dataset (let alone its matrix) is looked at
     assert analysed.exit_code == 2 and "perplexity" in analysed.output, analysed.output
     assert "does not exist" not in analysed.output
+
+
+def test_analyze_checks_the_seed_by_one_rule_before_the_dataset(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    for process in ("spring", "t-sne", "UMAP"):
+        refused = RUNNER.invoke(cli.app, ["analyze", "no-such-dataset", "--process", process,
+                                          "--param", "seed=true"], env=env)
+        assert refused.exit_code == 2, refused.output
+        text = " ".join(refused.output.split())
+        assert "seed: must be an integer in 0..2^32-1, got True; or 'random' to draw one" in text
+        assert "does not exist" not in text
+    refused = RUNNER.invoke(cli.app, ["analyze", "no-such-dataset", "--process", "umap",
+                                      "--subsample", "10"], env=env)  # SPRING's alone
+    assert refused.exit_code == 2 and "unknown UMAP parameter" in refused.output, refused.output
