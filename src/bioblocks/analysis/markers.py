@@ -90,6 +90,18 @@ def write_markers(folder: Path, markers: Markers) -> None:
     os.replace(tmp, folder / MARKERS_CSV)
 
 
+def write_analysis_markers(folder: Path, subplot: Path, *, top: int = TOP) -> Markers:
+    """Compute the markers of every categorical track of ``subplot`` on the expression
+    store of the analysis folder ``folder``; write ``markers.json`` and ``markers.csv``
+    into ``folder`` and return the document."""
+    from bioblocks.analysis.explore import open_explore_matrix
+
+    data = open_explore_matrix(folder, subplot)
+    markers = compute_markers(data.ranked, data.genes, data.tracks, top=top)
+    write_markers(folder, markers)
+    return markers
+
+
 def read_markers(folder: Path) -> Markers | None:
     """Return ``markers.json`` of ``folder``, or ``None`` when the folder has none (an
     analysis made before markers were written).
@@ -117,5 +129,6 @@ __all__ = [
     "TOP",
     "compute_markers",
     "read_markers",
+    "write_analysis_markers",
     "write_markers",
 ]

@@ -675,6 +675,7 @@ def _run_spring(
         subsample_name,
         subsample_plan,
     )
+    from ..analysis.markers import write_analysis_markers
 
     progress(0.0, "loading the matrix")
     counts, gene_names, _barcodes, obs = _load_matrix(settings, dataset)
@@ -696,6 +697,8 @@ def _run_spring(
         )
         labels = next(iter(result.clusters.values()), None)
         _preview(result.coordinates, labels, staging / "preview.png")
+        progress(0.96, "computing marker genes")
+        write_analysis_markers(staging, staging / subplot)  # markers.json, markers.csv
     doc = _register(store, settings, dataset, analysis_id, {
         "name": name[:128],
         "processType": "SPRING",
