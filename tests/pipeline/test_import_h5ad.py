@@ -283,3 +283,38 @@ def test_a_failed_imported_analysis_leaves_nothing(
     assert store.count("dataset") == 0 and store.count("analysis") == 0
     datasets = settings.resolved_data_dir / "datasets"
     assert not datasets.exists() or not any(datasets.iterdir())
+
+
+def test_jobs_and_the_pipeline_leave_a_view_only_dataset_alone(
+    store: Any, settings: Settings
+) -> None:
+    from bioblocks.jobs import submit_job
+    from bioblocks.pipeline.steps import plan_step
+
+    doc = import_dataset(store, settings, [_pbmc68k_path()], name="pbmc68k")
+    with pytest.raises(AnalysisInputError, match="view-only") as err:
+        submit_job(store, settings, "SPRING", dataset_id=doc["_id"], parameters={})
+    assert err.value.field == "dataset" and store.count("job") == 0
+    units, skipped = plan_step(store, settings, "spring")
+    assert units == [] and skipped == 1
+    # t-SNE and UMAP of the imported cells start from the imported X_pca
+    assert [u.kind for u in plan_step(store, settings, "tsne")[0]] == ["TSNE"]
+
+
+def test_the_import_job_reports_what_the_file_brought_and_left(
+    store: Any, settings: Settings, tmp_path: Path
+) -> None:
+    from bioblocks.jobs import execute, submit_job
+
+    source = settings.resolved_data_dir / "uploads" / "discover.h5ad"
+    source.parent.mkdir(parents=True)
+    _cellxgene_file(source)
+    job = submit_job(store, settings, "import", parameters={
+        "sources": ["uploads/discover.h5ad"], "name": "discover"})
+    execute(store, settings, job["_id"])
+    done = store.get("job", job["_id"])
+    results = done["results"]
+    assert results["embeddings"] == ["X_draw_graph_fa", "X_pca", "X_phate", "X_umap"]
+    assert {"element": "obsm/spatial", "file": "discover.h5ad",
+            "reason": "not an embedding named X_* (cellxgene's convention)"} in results["notImported"]
+    assert "viewOnly" not in results

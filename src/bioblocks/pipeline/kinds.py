@@ -90,7 +90,15 @@ def _run_import(ctx: JobContext) -> Doc:
         dataset_id=ctx.dataset_id or params.get("datasetId"), labels=params.get("labels"),
         progress=ctx.progress, scratch=ctx.scratch,
     )
-    return {"dataset": doc["_id"]}
+    # what an .h5ad brought and left behind, as the CLI prints it
+    info = doc.get("matrixInfo") or {}
+    result: Doc = {"dataset": doc["_id"]}
+    for key in ("embeddings", "notImported", "dropped", "renamed"):
+        if info.get(key):
+            result[key] = info[key]
+    if doc.get("viewOnly"):
+        result["viewOnly"] = True
+    return result
 
 
 def _abandon_import(store: Any, settings: Settings, job: Doc) -> None:
@@ -115,6 +123,8 @@ def _run_fetch(ctx: JobContext) -> Doc:
 def _validate_analysis(process: str):  # noqa: ANN202 - a factory of validators
     def validate(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
         dataset = store.get("dataset", dataset_id) if dataset_id else None
+        if process == "SPRING" and dataset is not None:
+            operations.refuse_view_only(dataset, process)
         _process, params = operations.validate_params(process, params, dataset=dataset,
                                                       field="parameters")
         if process != "SPRING":

@@ -147,7 +147,7 @@ def plan_step(
             else:
                 units.append(Unit("fetch-matrix", f"{name}: fetch matrix", dataset_id))
         elif step == "spring":
-            if not cells:
+            if not cells or dataset.get("viewOnly"):  # a view-only matrix holds no counts
                 skipped += 1
                 continue
             active = {(j.get("parameters") or {}).get("subsample") for j in _active(store, "SPRING", dataset_id)}
