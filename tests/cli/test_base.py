@@ -195,7 +195,7 @@ def test_an_unexpected_error_has_its_traceback_only_with_debug(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise KeyError("matrixInfo")
 
-    monkeypatch.setattr("bioblocks.jobs.find_docs", broken)
+    monkeypatch.setattr("bioblocks.store.find_docs", broken)
     plain = RUNNER.invoke(cli.app, ["dataset", "list"], env=_env(tmp_path))
     assert plain.exit_code == 1
     [line] = [line for line in plain.output.splitlines() if line.startswith("error:")]

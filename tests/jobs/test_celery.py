@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from bioblocks.config import Settings
+from bioblocks.jobs import celery_app as executor_app
 from bioblocks.jobs._celery import PIPELINE_TICK, RUN_JOB, cron_schedule
-from bioblocks.pipeline.scheduler import celery_app
+from bioblocks.pipeline.scheduler import celery_app, queue_scheduled_pipeline
 
 
 def test_the_cron_expression_becomes_a_celery_crontab() -> None:
@@ -34,3 +35,13 @@ def test_the_app_registers_the_tasks_and_the_schedule(tmp_path: Path) -> None:
     assert celery_app(settings) is app  # one app per process and configuration
     with pytest.raises(ValueError, match="broker_url is not set"):
         celery_app(Settings(data_dir=tmp_path))
+
+
+def test_the_executor_alone_has_no_schedule_until_a_root_hands_one_in(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/14",
+                        pipeline_schedule="0 3 * * *")
+    app = executor_app(settings)
+    assert RUN_JOB in app.tasks and PIPELINE_TICK not in app.tasks
+    assert not app.conf.beat_schedule
+    assert executor_app(settings, on_schedule=queue_scheduled_pipeline) is app
+    assert PIPELINE_TICK in app.tasks and app.conf.beat_schedule["pipeline"]["task"] == PIPELINE_TICK

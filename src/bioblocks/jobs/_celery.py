@@ -110,7 +110,8 @@ def _new_app(settings: Settings) -> Celery:
         timezone="UTC",
     )
 
-    @app.task(name=RUN_JOB, ignore_result=True)
+    # Not shared: a task closes over its own app's settings, so no other app may take it.
+    @app.task(name=RUN_JOB, ignore_result=True, shared=False)
     def run_job(job_id: str) -> str | None:
         """Claim and run one job; returns its final state (None when another worker had it)."""
         final = execute(_store(settings), settings, job_id, worker=worker_name())
@@ -125,7 +126,7 @@ def _add_schedule(app: Celery, settings: Settings, on_schedule: ScheduleHook) ->
             "pipeline": {"task": PIPELINE_TICK, "schedule": cron_schedule(settings.pipeline_schedule)}
         }
 
-    @app.task(name=PIPELINE_TICK, ignore_result=True)
+    @app.task(name=PIPELINE_TICK, ignore_result=True, shared=False)
     def pipeline_tick() -> str | None:
         """Queue the scheduled job (unless ``on_schedule`` skips the slot); return its id."""
         job = on_schedule(_store(settings), settings)
