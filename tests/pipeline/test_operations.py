@@ -266,7 +266,8 @@ def test_validate_params_parses_and_records_the_seed() -> None:
             with pytest.raises(AnalysisInputError) as error:
                 validate_params(process, {"seed": bad}, field="parameters")
             assert error.value.field == "parameters.seed"
-            assert error.value.message.endswith("; or 'random' to draw one")
+            assert error.value.message == (
+                f"must be an integer in 0..2^32-1, got {bad!r}; or 'random' to draw one")
     with pytest.raises(AnalysisInputError) as error:
         validate_params("TSNE", {"subsample": 10})  # SPRING's alone
     assert error.value.field == "subsample" and "unknown TSNE parameter" in error.value.message

@@ -145,6 +145,8 @@ class Params:
             return tuple(g.strip() for g in text.split(",") if g.strip())
         if name in cls._choices:
             return text
+        if name == "seed":  # an integer, or the text itself for check_seed to refuse
+            return int(text) if text.isdigit() else value
         try:
             return int(text)
         except ValueError:
