@@ -48,6 +48,14 @@ def dataset_import(
     for note in info.get("dropped") or []:
         console.print(f"dropped: {note['file']}: column {note['column']} ({note['reason']})",
                       highlight=False, soft_wrap=True)
+    if doc.get("viewOnly"):
+        console.print("view-only: the file holds no counts; its values colour the cells, "
+                      "SPRING/t-SNE/UMAP need counts", highlight=False, soft_wrap=True)
+    if info.get("embeddings"):
+        console.print(f"imported analyses of {', '.join(info['embeddings'])}", highlight=False)
+    for note in info.get("notImported") or []:
+        console.print(f"not imported: {note['file']}: {note['element']} ({note['reason']})",
+                      highlight=False, soft_wrap=True)
     sys.stdout.write(doc["_id"] + "\n")
 
 
