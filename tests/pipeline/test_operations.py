@@ -232,6 +232,10 @@ def test_seed_random_draws_a_seed_and_records_it(
     ("umap", {"min_dist": 2}, "min_dist"),
     ("UMAP", {"init": "circle"}, "init"),
     ("BLAST", {}, "process"),
+    # bounds set by the dataset's N_CELLS cells, known from its document
+    ("UMAP", {"n_neighbors": N_CELLS}, "n_neighbors"),
+    ("TSNE", {"perplexity": N_CELLS / 3}, "perplexity"),
+    ("SPRING", {"subsample": 3, "n_neighbors": 3}, "n_neighbors"),
 ])
 def test_parameters_are_refused_before_the_matrix_is_read(
     store: Any, settings: Settings, example_dir: Path, monkeypatch: pytest.MonkeyPatch,
