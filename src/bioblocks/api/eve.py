@@ -4,32 +4,27 @@ Routes are registered per resource in a loop (so the OpenAPI document names
 each one), all driven by the resource schemas of :mod:`bioblocks.resources`.
 Wire format: ``spec/eve-wire.md``. Reads run in the thread pool (one SQL
 query for a page, one for the count, one IN query per embedded field, one for
-media); writes read the body asynchronously, then do the SQL in the pool.
+media); writes read the body asynchronously, then call the document service
+(:mod:`bioblocks.documents`: validation, etags, media, file cascade) in the pool:
+this module is their HTTP adapter, answering each refusal with Eve's status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from .. import documents
 from ..config import Settings
-from ..resources import (
-    RESOURCES,
-    UUID_PATTERN,
-    UUID_RE,
-    MediaUpload,
-    Resource,
-    expand_dotted,
-    format_date,
-    json_schema,
-)
-from ..store import EtagMismatch, Store
+from ..resources import RESOURCES, UUID_PATTERN, UUID_RE, Resource, format_date, json_schema
+from ..store import Store
 from ._body import parse_body
-from ._cascade import CASCADING, after_delete, after_write, keep_server_managed
 from ._params import (
     Query as EveQuery,
 )
@@ -45,11 +40,6 @@ from ._params import (
 from .auth import require_read, require_write
 from .errors import ENVELOPE, JSON, EveHTTPError, dumps
 
-IMMUTABLE = (
-    "Attempt to update an immutable field. Usually happens when PATCH or PUT include a '_id' "
-    "field, which is immutable (PUT can include it as long as it is unchanged)."
-)
-ETAG_REQUIRED = "To edit a document its etag must be provided using the If-Match header"
 EPOCH = datetime(1970, 1, 1)
 
 
@@ -337,25 +327,37 @@ def get_item(store: Store, resource: Resource, item_id: str, query: EveQuery,
     return _json(body, headers=headers, pretty=query.pretty)
 
 
-# -- writes -------------------------------------------------------------------------------
+# -- writes: HTTP over the document service (bioblocks.documents) ------------------------
 
 
-def _not_a_document(value: Any) -> str:
-    return f"'{value}' is not a document, must be a dict"
+def _invalid(exc: documents.InvalidDocuments) -> Response:
+    """The 422 of documents that break their schema, as Eve words it per verb."""
+    if not exc.on_insert:
+        return _json({"_issues": exc.issues, "_status": "ERR"}, status=422)
+    failures = sum(1 for r in exc.results if r)
+    error = {"code": 422,
+             "message": f"Insertion failure: {failures} document(s) contain(s) error(s)"}
+    if len(exc.results) == 1:
+        return _json({"_status": "ERR", "_issues": exc.issues, "_error": error}, status=422)
+    items = [{"_status": "ERR", "_issues": r} if r else {"_status": "OK"} for r in exc.results]
+    return _json({"_status": "ERR", "_items": items, "_error": error}, status=422)
 
 
-def _store_media(store: Store, resource: Resource, doc: dict[str, Any]) -> list[str]:
-    """Save MediaUpload values of ``doc`` as media files, in place; return the new ids."""
-    saved = []
-    for name in resource.media_fields:
-        value = doc.get(name)
-        if isinstance(value, MediaUpload):
-            info = store.put_media(
-                filename=value.filename, content_type=value.content_type, data=value.data
-            )
-            doc[name] = info.id
-            saved.append(info.id)
-    return saved
+@contextmanager
+def _as_eve() -> Iterator[None]:
+    """Answer the document service's refusals with Eve's status and message."""
+    try:
+        yield
+    except (documents.ImmutableId, documents.EmptyBulk) as exc:
+        raise EveHTTPError(400, exc.message) from None
+    except documents.DocumentMissing:
+        raise EveHTTPError(404) from None
+    except documents.EtagRequired:
+        raise EveHTTPError(428, documents.ETAG_REQUIRED) from None
+
+
+def _etag(if_match: str | None) -> str | None:
+    return clean_etag(if_match) if if_match is not None else None
 
 
 def _write_body(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
@@ -369,187 +371,74 @@ def _write_body(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def post(store: Store, resource: Resource, payload: Any, base_url: str,
-         forced_id: str | None = None) -> Response:
-    """POST single or bulk (also PUT upsert with ``forced_id``): 201, 409 or 422."""
-    bulk = isinstance(payload, list)
-    docs = payload if bulk else [payload]
-    if bulk and not docs:
-        raise EveHTTPError(400, "Empty bulk insert: send at least one document")
-    single = len(docs) == 1
-    results: list[dict[str, Any]] = []
-    valid: list[dict[str, Any]] = []
-    failures = 0
-    for raw in docs:
-        if not isinstance(raw, dict):
-            issues: dict[str, Any] = {"validation exception": _not_a_document(raw)}
-            doc: dict[str, Any] = {}
-        else:
-            body = expand_dotted(raw)
-            if forced_id is not None:
-                if body.get("_id", forced_id) != forced_id:
-                    raise EveHTTPError(400, IMMUTABLE)
-                body["_id"] = forced_id
-            doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
-        if issues:
-            failures += 1
-            results.append({"_status": "ERR", "_issues": issues})
-        else:
-            results.append({"_status": "OK"})
-            valid.append(doc)
-    if failures:
-        error = {
-            "code": 422,
-            "message": f"Insertion failure: {failures} document(s) contain(s) error(s)",
-        }
-        if single:
-            return _json(
-                {"_status": "ERR", "_issues": results[0]["_issues"], "_error": error},
-                status=422,
-            )
-        return _json({"_status": "ERR", "_items": results, "_error": error}, status=422)
-    saved: list[str] = []
-    try:
-        for doc in valid:
-            saved.extend(_store_media(store, resource, doc))
-        inserted = store.insert_many(resource.url, valid, validate=False)
-    except BaseException:
-        for media_id in saved:
-            store.delete_media(media_id)
-        raise
+def _created(resource: Resource, inserted: list[dict[str, Any]], base_url: str,
+             *, single: bool) -> Response:
     location = f"{base_url}{resource.url}/{inserted[0]['_id']}"
     bodies = [_write_body(resource, d) for d in inserted]
     body: dict[str, Any] = bodies[0] if single else {"_status": "OK", "_items": bodies}
     return _json(body, status=201, headers={"Location": location})
 
 
+def post(store: Store, resource: Resource, payload: Any, base_url: str) -> Response:
+    """POST single or bulk (:func:`bioblocks.documents.insert`): 201, 400, 409 or 422."""
+    docs = payload if isinstance(payload, list) else [payload]
+    try:
+        with _as_eve():
+            inserted = documents.insert(store, resource, docs)
+    except documents.InvalidDocuments as exc:
+        return _invalid(exc)
+    return _created(resource, inserted, base_url, single=len(docs) == 1)
+
+
 def _require_etag(current: dict[str, Any], if_match: str | None) -> str:
-    if if_match is None:
-        raise EveHTTPError(428, ETAG_REQUIRED)
-    etag = clean_etag(if_match)
-    if etag != current["_etag"]:
-        raise EveHTTPError(412, "Client and server etags don't match")
-    return etag
-
-
-def _drop_replaced_media(store: Store, resource: Resource, old: dict[str, Any],
-                         new: dict[str, Any]) -> None:
-    for name in resource.media_fields:
-        before = old.get(name)
-        if isinstance(before, str) and new.get(name) != before:
-            store.delete_media(before)
+    """Eve's 428/412 for a change of ``current`` (:func:`bioblocks.documents.check_etag`)."""
+    with _as_eve():
+        return documents.check_etag(current, _etag(if_match))
 
 
 def patch(store: Store, resource: Resource, item_id: str, payload: Any,
           if_match: str | None, settings: Settings | None = None) -> Response:
-    """PATCH: merge into the stored document with compare-and-swap on If-Match.
-
-    With ``settings``, the files follow the change (:func:`bioblocks.api._cascade.after_write`).
-    """
+    """PATCH (:func:`bioblocks.documents.patch`): 200 with the ETag; 404, 428, 412, 422."""
     _check_id(item_id)
-    current = store.get(resource.url, item_id)
-    if current is None:
-        raise EveHTTPError(404)
-    etag = _require_etag(current, if_match)
-    if not isinstance(payload, dict):
-        return _json({"_issues": {"validator exception": _not_a_document(payload)},
-                      "_status": "ERR"}, status=422)
-    body = expand_dotted(payload)
-    if body.get("_id", item_id) != item_id:
-        raise EveHTTPError(400, IMMUTABLE)
-    body.pop("_id", None)
-    doc, issues = resource.validator.validate(body, update=True, lookup=store.existing_ids)
-    if issues:
-        return _json({"_issues": issues, "_status": "ERR"}, status=422)
-    saved = _store_media(store, resource, doc)
     try:
-        new = store.patch(resource.url, item_id, doc, etag=etag, validate=False)
-    except BaseException:
-        for media_id in saved:
-            store.delete_media(media_id)
-        raise
-    _drop_replaced_media(store, resource, current, new)
-    if settings is not None:
-        after_write(store, settings, resource.url, current, new)
+        with _as_eve():
+            new = documents.patch(store, resource, item_id, payload, etag=_etag(if_match),
+                                  settings=settings)
+    except documents.InvalidDocuments as exc:
+        return _invalid(exc)
     return _json(_write_body(resource, new), headers={"ETag": f'"{new["_etag"]}"'})
 
 
 def put(store: Store, resource: Resource, item_id: str, payload: Any, if_match: str | None,
         base_url: str, settings: Settings | None = None) -> Response:
-    """PUT: replace (If-Match required) or upsert a missing id (201).
-
-    A replacement keeps the server-managed fields it leaves out (a dataset's
-    ``matrixLocation``, ``matrixInfo``, ``analyses``; an analysis's ``dataset``), since
-    the files they describe stay.
-    """
+    """PUT (:func:`bioblocks.documents.replace`): 200 replaced or 201 created by upsert."""
     _check_id(item_id)
-    current = store.get(resource.url, item_id)
-    if current is None:
-        if isinstance(payload, list):
-            return _json({"_issues": {"validator exception": _not_a_document(payload)},
-                          "_status": "ERR"}, status=422)
-        return post(store, resource, payload, base_url, forced_id=item_id)
-    etag = _require_etag(current, if_match)
-    if not isinstance(payload, dict):
-        return _json({"_issues": {"validator exception": _not_a_document(payload)},
-                      "_status": "ERR"}, status=422)
-    body = expand_dotted(payload)
-    if body.get("_id", item_id) != item_id:
-        raise EveHTTPError(400, IMMUTABLE)
-    body["_id"] = item_id
-    body = keep_server_managed(resource.url, current, body)
-    doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
-    if issues:
-        return _json({"_issues": issues, "_status": "ERR"}, status=422)
-    saved = _store_media(store, resource, doc)
     try:
-        new, _ = store.replace(resource.url, item_id, doc, etag=etag, validate=False)
-    except BaseException:
-        for media_id in saved:
-            store.delete_media(media_id)
-        raise
-    _drop_replaced_media(store, resource, current, new)
-    if settings is not None:
-        after_write(store, settings, resource.url, current, new)
+        with _as_eve():
+            new, created = documents.replace(store, resource, item_id, payload,
+                                             etag=_etag(if_match), settings=settings)
+    except documents.InvalidDocuments as exc:
+        return _invalid(exc)
+    if created:
+        return _created(resource, [new], base_url, single=True)
     headers = {"ETag": f'"{new["_etag"]}"', "Last-Modified": format_date(new["_updated"])}
     return _json(_write_body(resource, new), headers=headers)
 
 
 def delete_item(store: Store, resource: Resource, item_id: str,
                 if_match: str | None, settings: Settings | None = None) -> Response:
-    """DELETE an item: 204 (also when missing); If-Match rules as PATCH.
-
-    With ``settings``, what the document owned goes with it
-    (:func:`bioblocks.api._cascade.after_delete`: folders, analysis documents, links).
-    """
+    """DELETE an item (:func:`bioblocks.documents.delete`): 204, also when missing."""
     _check_id(item_id)
-    current = store.get(resource.url, item_id)
-    if current is not None:
-        etag = _require_etag(current, if_match)
-        try:
-            deleted = store.delete(resource.url, item_id, etag=etag)
-        except EtagMismatch:
-            raise EveHTTPError(412, "Client and server etags don't match") from None
-        if deleted and settings is not None:
-            after_delete(store, settings, resource.url, current)
+    with _as_eve():
+        documents.delete(store, resource, item_id, etag=_etag(if_match), settings=settings)
     return Response(status_code=204, media_type=JSON)
 
 
 def delete_collection(store: Store, resource: Resource, query: EveQuery,
                       settings: Settings | None = None) -> Response:
-    """DELETE a collection: every document matching ``where`` (all without it); 204.
-
-    Datasets, analyses and documents with media go one by one, each followed by
-    :func:`bioblocks.api._cascade.after_delete` (with ``settings``) or, by
-    :meth:`Store.delete`, the removal of its media files; the rest in one statement.
-    """
+    """DELETE a collection (:func:`bioblocks.documents.delete_matching`): 204."""
     where, _ = _parse_filters(query)
-    if resource.url not in CASCADING and not resource.media_fields:
-        store.delete_where(resource.url, where)
-        return Response(status_code=204, media_type=JSON)
-    for doc in store.find(resource.url, where):
-        if store.delete(resource.url, doc["_id"]) and settings is not None:
-            after_delete(store, settings, resource.url, doc)
+    documents.delete_matching(store, resource, where, settings=settings)
     return Response(status_code=204, media_type=JSON)
 
 
@@ -606,7 +495,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
     name = resource.url
     read = [Depends(require_read)]
     write = [Depends(require_write)]
-    tags = [name]
+    tags: list[str | Enum] = [name]
 
     def collection_get(
         request: Request,

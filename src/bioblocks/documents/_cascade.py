@@ -1,6 +1,7 @@
-"""What a delete or a replacement through the API does beyond the document itself.
+"""What a delete or a replacement does beyond the document itself.
 
-The invariants, for every way the API deletes or replaces:
+The invariants, for every way a document is deleted or replaced (:mod:`._write`, which
+the API and populate call):
 
 * a deleted **dataset** takes its folder (``datasets/<id>/``: matrix and every analysis
   folder) and its analysis documents with it
