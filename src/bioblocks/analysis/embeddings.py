@@ -35,8 +35,8 @@ from bioblocks.analysis.spring_folder import (
     TSNE_MATRIX,
     TSNE_OUTPUT,
     UMAP_OUTPUT,
+    write_json,
     write_rows,
-    write_run_info,
 )
 from bioblocks.errors import AnalysisInputError
 from bioblocks.progress import Progress, null_progress
@@ -418,7 +418,7 @@ def run_tsne(
     files = [out_dir / TSNE_OUTPUT, out_dir / TSNE_MATRIX, out_dir / RUN_INFO]
     write_rows(files[0], coordinates, "%.6f")
     write_rows(files[1], matrix, "%.3f")
-    write_run_info(files[2], {**parameters, "date": _now()})
+    write_json(files[2], {**parameters, "date": _now()})
     progress(1.0, "t-SNE done")
     return TsneResult(coordinates=coordinates, parameters=parameters, files=files)
 
@@ -500,6 +500,6 @@ def run_umap(
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / UMAP_OUTPUT, out_dir / RUN_INFO]
     write_rows(files[0], coordinates, "%.6f")
-    write_run_info(files[1], {**parameters, "date": _now()})
+    write_json(files[1], {**parameters, "date": _now()})
     progress(1.0, "UMAP done")
     return UmapResult(coordinates=coordinates, parameters=parameters, files=files)

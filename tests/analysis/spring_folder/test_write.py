@@ -44,7 +44,7 @@ def test_graph_json_equals_json_dumps(tmp_path: Path) -> None:
 
 
 def test_json_files_sorted_indent_4(tmp_path: Path) -> None:
-    _write.write_color_stats(tmp_path / "s.json", {"b": (1.0, 2.0, 0.0, 3.0, 2.5), "a": [0.0] * 5})
+    _write.write_json(tmp_path / "s.json", {"b": [1.0, 2.0, 0.0, 3.0, 2.5], "a": [0.0] * 5})
     text = (tmp_path / "s.json").read_text()
     assert text == json.dumps(
         {"a": [0.0] * 5, "b": [1.0, 2.0, 0.0, 3.0, 2.5]}, indent=4, sort_keys=True
@@ -55,8 +55,11 @@ def test_json_files_sorted_indent_4(tmp_path: Path) -> None:
 def test_hdf5_files_read_like_the_spring_scripts(tmp_path: Path) -> None:
     dense = np.array([[0.0, 1.5, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 4.5]])
     genes = ["A", "B", "C", "D"]
-    _write.write_hdf5_genes(tmp_path / "g.hdf5", sp.csc_matrix(dense), genes)
-    _write.write_hdf5_cells(tmp_path / "c.hdf5", sp.csr_matrix(dense))
+    _write.write_main_columns(tmp_path, csc=sp.csc_matrix(dense), gene_names=genes,
+                              total_counts=dense.sum(1))
+    _write.write_main_rows(tmp_path, sp.csr_matrix(dense))
+    (tmp_path / "counts_norm_sparse_genes.hdf5").rename(tmp_path / "g.hdf5")
+    (tmp_path / "counts_norm_sparse_cells.hdf5").rename(tmp_path / "c.hdf5")
     with h5py.File(tmp_path / "g.hdf5", "r") as f:
         assert (f.attrs["ncells"], f.attrs["ngenes"]) == (3, 4)
         assert sorted(f["counts"]) == genes and sorted(f["cell_ix"]) == genes

@@ -41,11 +41,11 @@ from bioblocks.analysis.spring_folder._read import (
 )
 from bioblocks.analysis.spring_folder._write import (
     remove_main_rows,
+    write_json,
     write_main_columns,
     write_main_rows,
     write_mutability,
     write_rows,
-    write_run_info,
     write_subplot,
 )
 
@@ -54,6 +54,6 @@ __all__ = [
     "TSNE_OUTPUT", "UMAP_OUTPUT", "WORK_CHUNK", "ZSCORE_TOP_GENES", "gene_values", "gene_zscores",
     "mean_expression", "read_categorical", "read_cell_filter", "read_color_stats",
     "read_coordinates", "read_genes", "read_pca", "remove_main_rows", "subplot_dir",
-    "subplot_name", "write_grouped_datasets", "write_main_columns", "write_main_rows",
-    "write_mutability", "write_rows", "write_run_info", "write_subplot",
+    "subplot_name", "write_grouped_datasets", "write_json", "write_main_columns", "write_main_rows",
+    "write_mutability", "write_rows", "write_subplot",
 ]

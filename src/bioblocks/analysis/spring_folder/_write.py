@@ -40,7 +40,9 @@ def _write_text(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _write_json(path: Path, obj: object) -> None:
+def write_json(path: Path, obj: object) -> None:
+    """Write ``obj`` as JSON, indent 4, keys sorted (``color_stats.json``,
+    ``categorical_coloring_data.json``, ``run_info.json``)."""
     _write_text(path, json.dumps(obj, indent=4, sort_keys=True))
 
 
@@ -103,16 +105,6 @@ def write_color_tracks(path: Path, tracks: Mapping[str, np.ndarray]) -> None:
     _write_text(path, "\n".join(lines))
 
 
-def write_color_stats(path: Path, stats: Mapping[str, Sequence[float]]) -> None:
-    """Write ``color_stats.json``: name → ``[mean, std, min, max, p]``, indent 4, keys sorted."""
-    _write_json(path, {k: list(v) for k, v in stats.items()})
-
-
-def write_categorical(path: Path, tracks: Mapping[str, Mapping[str, object]]) -> None:
-    """Write ``categorical_coloring_data.json`` (indent 4, keys sorted)."""
-    _write_json(path, tracks)
-
-
 def write_genes(path: Path, gene_names: Sequence[str]) -> None:
     """Write ``genes.txt``: one gene name per line."""
     _write_text(path, "".join(f"{g}\n" for g in gene_names))
@@ -123,11 +115,6 @@ def write_cell_filter(folder: Path, cell_filter: np.ndarray) -> None:
     cells = np.asarray(cell_filter, dtype=np.int64)
     np.save(folder / N.CELL_FILTER, cells)
     _write_text(folder / N.CELL_FILTER_TEXT, "".join(f"{i}\n" for i in cells.tolist()))
-
-
-def write_run_info(path: Path, info: Mapping[str, object]) -> None:
-    """Write ``run_info.json`` (indent 4, keys sorted)."""
-    _write_json(path, dict(info))
 
 
 def write_mutability(folder: Path) -> None:
@@ -159,9 +146,9 @@ def write_subplot(
     write_coordinates(folder / N.COORDINATES, coordinates)
     write_edges(folder / N.EDGES, edges)
     write_graph(folder / N.GRAPH, n, edges)
-    write_categorical(folder / N.CATEGORICAL, categorical)
+    write_json(folder / N.CATEGORICAL, categorical)
     write_color_tracks(folder / N.COLOR_TRACKS, tracks)
-    write_color_stats(folder / N.COLOR_STATS, stats)
+    write_json(folder / N.COLOR_STATS, {k: list(v) for k, v in stats.items()})
     write_rows(folder / N.PCA, epca, "%.3f")
     write_genes(folder / N.GENES, gene_names)
     write_cell_filter(folder, cell_filter)
@@ -172,21 +159,19 @@ def write_subplot(
         gene_filter=np.asarray(gene_filter, dtype=np.int64),
         total_counts=np.asarray(total_counts, dtype=np.float64),
     )
-    write_run_info(folder / N.RUN_INFO, run_info)
+    write_json(folder / N.RUN_INFO, dict(run_info))
 
 
 # ---- main (analysis-level) files ---------------------------------------------------------
 
 
-def _write_compressed_hdf5(
-    path: Path,
-    matrix: sp.csr_matrix | sp.csc_matrix,
-    names: Sequence[str],
-    index_group: str,
+def _write_sparse_hdf5(
+    path: Path, matrix: sp.csr_matrix | sp.csc_matrix, names: Sequence[str], index_group: str,
     stop: threading.Event | None,
 ) -> None:
-    """One dataset per major-axis entry of ``matrix`` in ``counts`` (float32 values) and in
-    ``index_group`` (int32 minor indices, ascending); root attrs ``ncells``, ``ngenes``."""
+    """Write one dataset per major-axis entry of ``matrix`` (indices sorted in place) in
+    ``counts`` (float32 nonzero values) and in ``index_group`` (int32 minor indices,
+    ascending); root attrs ``ncells``, ``ngenes``."""
     matrix.sort_indices()
     write_grouped_datasets(
         path,
@@ -201,33 +186,14 @@ def _write_compressed_hdf5(
     )
 
 
-def write_hdf5_genes(
-    path: Path,
-    csc: sp.csc_matrix,
-    gene_names: Sequence[str],
-    *,
-    stop: threading.Event | None = None,
-) -> None:
-    """Write ``counts_norm_sparse_genes.hdf5``: ``counts/<gene>`` (float32 nonzero values) and
-    ``cell_ix/<gene>`` (int32 cell indices, ascending); root attrs ``ncells``, ``ngenes``."""
-    names = [str(g) for g in gene_names]
-    _write_compressed_hdf5(path, sp.csc_matrix(csc), names, "cell_ix", stop)
-
-
-def write_hdf5_cells(
-    path: Path, csr: sp.csr_matrix, *, stop: threading.Event | None = None
-) -> None:
-    """Write ``counts_norm_sparse_cells.hdf5``: ``counts/<row>`` (float32 nonzero values) and
-    ``gene_ix/<row>`` (int32 gene indices, ascending); root attrs ``ncells``, ``ngenes``."""
-    names = [str(i) for i in range(csr.shape[0])]
-    _write_compressed_hdf5(path, sp.csr_matrix(csr), names, "gene_ix", stop)
-
-
 def write_main_rows(
     folder: Path, norm: sp.csr_matrix, *, stop: threading.Event | None = None
 ) -> None:
-    """Write the main matrix's per-cell file, ``counts_norm_sparse_cells.hdf5``, into ``folder``."""
-    write_hdf5_cells(folder / N.CELLS_HDF5, norm, stop=stop)
+    """Write the main matrix's per-cell file into ``folder``: ``counts_norm_sparse_cells.hdf5``,
+    ``counts/<row>`` and ``gene_ix/<row>`` (the row's gene indices)."""
+    rows = sp.csr_matrix(norm)
+    _write_sparse_hdf5(folder / N.CELLS_HDF5, rows, [str(i) for i in range(rows.shape[0])],
+                       "gene_ix", stop)
 
 
 def remove_main_rows(folder: Path) -> None:
@@ -247,8 +213,9 @@ def write_main_columns(
 
     Writes ``counts_norm.npz`` (cells × genes CSC, ``scipy.sparse.save_npz``), the
     :class:`~bioblocks.analysis.ExpressionStore` files, ``genes.txt``, ``total_counts.txt``
-    (``%.18e`` per cell) and ``counts_norm_sparse_genes.hdf5``; setting ``stop`` (from
-    another thread) aborts the HDF5 writing with ``Cancelled``. ``csc`` is not copied.
+    (``%.18e`` per cell) and ``counts_norm_sparse_genes.hdf5`` (``counts/<gene>``,
+    ``cell_ix/<gene>``: the gene's cell indices); setting ``stop`` (from another thread)
+    aborts the HDF5 writing with ``Cancelled``. ``csc`` is not copied.
     """
     csc.sort_indices()
     sp.save_npz(folder / N.COUNTS_NORM, csc, compressed=False)
@@ -258,4 +225,4 @@ def write_main_columns(
         folder / N.TOTAL_COUNTS,
         "".join(f"{t:.18e}\n" for t in np.asarray(total_counts, dtype=np.float64).tolist()),
     )
-    write_hdf5_genes(folder / N.GENES_HDF5, csc, gene_names, stop=stop)
+    _write_sparse_hdf5(folder / N.GENES_HDF5, csc, [str(g) for g in gene_names], "cell_ix", stop)
