@@ -352,8 +352,8 @@ def _as_eve() -> Iterator[None]:
         raise EveHTTPError(400, exc.message) from None
     except documents.DocumentMissing:
         raise EveHTTPError(404) from None
-    except documents.EtagRequired:
-        raise EveHTTPError(428, documents.ETAG_REQUIRED) from None
+    except documents.EtagRequired as exc:
+        raise EveHTTPError(428, str(exc)) from None
 
 
 def _etag(if_match: str | None) -> str | None:

@@ -16,9 +16,6 @@ cascade calls); it knows nothing of HTTP.
 """
 
 from ._write import (
-    ETAG_MISMATCH,
-    ETAG_REQUIRED,
-    IMMUTABLE,
     DocumentMissing,
     EmptyBulk,
     EtagRequired,
@@ -33,9 +30,6 @@ from ._write import (
 )
 
 __all__ = [
-    "ETAG_MISMATCH",
-    "ETAG_REQUIRED",
-    "IMMUTABLE",
     "DocumentMissing",
     "EmptyBulk",
     "EtagRequired",
