@@ -290,3 +290,17 @@ def test_a_million_points_draw(browser: Any, tmp_path: Path) -> None:
         open_analysis(page, url, EMBEDDING_ID, n_points)
         assert non_background_fraction(canvas_pixels(page)) > 0.02
         assert page.errors == []
+
+
+def test_downloads_are_the_files_the_api_lists(page: Any, base_url: str) -> None:
+    """The download links are `GET /analysis/<id>/files`'s items: no list of names in the page."""
+    open_analysis(page, base_url, SPRING_ID, N_CELLS)
+    links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    listed = page.evaluate(f"() => fetch('/analysis/{SPRING_ID}/files').then(r => r.json())")
+    assert links == ["/" + item["href"] for item in listed["_items"]]
+    folder = f"/datasets/{DATASET_ID}/analyses/{SPRING_ID}"
+    assert f"{folder}/genes.txt" in links
+    assert [link for link in links if link.endswith("/coordinates.txt")] == [
+        f"{folder}/{DATASET_NAME.replace(' ', '%20')}/coordinates.txt"
+    ]
+    assert page.errors == []
