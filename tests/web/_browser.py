@@ -293,17 +293,7 @@ def site_app(data_dir: Path) -> Any:
     from bioblocks.config import Settings
 
     settings = Settings(data_dir=data_dir)
-    app = create_app(settings)
-    _include_page(app)
-    return app
-
-
-def _include_page(app: Any) -> None:
-    """Add the page router where the application does not include it yet."""
-    from bioblocks import web
-
-    if not any(getattr(route, "path", None) in ("/ui", "/ui/") for route in app.routes):
-        app.include_router(web.router)
+    return create_app(settings)  # it includes the page router (bioblocks.api.page)
 
 
 if __name__ == "__main__":
