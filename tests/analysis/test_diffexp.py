@@ -12,6 +12,7 @@ from bioblocks.analysis import ExpressionStore
 from bioblocks.analysis._diffexp_kernels import sort_columns_by_value
 from bioblocks.analysis.diffexp import (
     PSEUDOCOUNT,
+    _wilcoxon_vs_rest,
     benjamini_hochberg,
     diffexp,
     marker_genes,
@@ -122,6 +123,20 @@ def test_hpc_markers_match_one_vs_rest(hpc_norm) -> None:
     assert len(rows) == 50 and rows[0]["score"] >= rows[-1]["score"]
 
 
+def test_hpc_against_rest_reads_either_side_with_one_answer(hpc_norm) -> None:
+    """One group against the rest reads the smaller side's cells by row (global ranks);
+    it equals the column scan over both groups, whichever side it reads."""
+    _, ranked, clusters = hpc_norm
+    a = clusters == clusters[0]
+    scan = diffexp(ranked, a, ~a)  # an explicit group B takes the column scan
+    for complement in (False, True):
+        rows = _wilcoxon_vs_rest(ranked, a, complement=complement)
+        np.testing.assert_allclose(rows.pvalue, scan.pvalue, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(rows.score, scan.score, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(rows.mean_a, scan.mean_a, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(rows.frac_b, scan.frac_b)
+
+
 def _tricky_matrix() -> np.ndarray:
     """Counts with heavy ties, a gene absent from all cells, one absent from half the
     cells, one constant, one with negative values and zeros among them."""
@@ -147,6 +162,11 @@ def test_ties_negatives_and_empty_genes_match_scipy(dtype) -> None:
                                   method="asymptotic").pvalue for j in range(12)]  # fmt: skip
         np.testing.assert_allclose(result.pvalue, ref, rtol=RTOL, atol=0)
     assert result.pvalue[0] == 1.0 and result.score[0] == 0.0  # nothing to rank
+    for complement in (False, True):  # the by-row path, reading either side
+        rows = _wilcoxon_vs_rest(ranked, a, complement=complement)
+        ref = [stats.mannwhitneyu(x[a, j].astype(float), x[~a, j].astype(float),
+                                  method="asymptotic").pvalue for j in range(12)]  # fmt: skip
+        np.testing.assert_allclose(rows.pvalue, ref, rtol=RTOL, atol=0)
     welch = diffexp(ranked, a, b, method="t-test")
     for j in (1, 4, 5, 6):
         ref = stats.ttest_ind(np.log1p(x[a, j].astype(float)), np.log1p(x[b, j].astype(float)),

@@ -111,3 +111,94 @@ def rank_stats(
                     mean = log_sum[j, label] / sizes[label]
                     log_ss[j, label] += (sizes[label] - nnz[j, label]) * mean * mean
     return rank_sum, nnz, n_negative, value_sum, log_sum, log_ss, tie_term
+
+
+@numba.njit(parallel=True, cache=True)
+def global_ranks(
+    data: np.ndarray, indptr: np.ndarray, n_cells: int, ranks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill ``ranks`` with every nonzero's average rank among *all* ``n_cells`` cells of
+    its (value-sorted) column, zeros included; return ``(tie_term, n_negative, value_sum)``
+    per gene, ``tie_term`` summing ``t**3 - t`` over every tie run, the zeros' included."""
+    n_genes = indptr.shape[0] - 1
+    tie_term = np.zeros(n_genes)
+    n_negative = np.zeros(n_genes, dtype=np.int64)
+    value_sum = np.zeros(n_genes)
+    for j in numba.prange(n_genes):
+        start, stop = indptr[j], indptr[j + 1]
+        zeros = float(n_cells - (stop - start))
+        position = 0.0
+        ties = zeros * zeros * zeros - zeros
+        negatives = 0
+        i = start
+        while i < stop:
+            value = data[i]
+            run_end = i
+            while run_end < stop and data[run_end] == value:
+                run_end += 1
+            t = float(run_end - i)
+            average = position + (t + 1.0) / 2.0
+            if value > 0:
+                average += zeros
+            else:
+                negatives += run_end - i
+            for k in range(i, run_end):
+                ranks[k] = average
+            value_sum[j] += t * np.float64(value)
+            ties += t * t * t - t
+            position += t
+            i = run_end
+        tie_term[j] = ties
+        n_negative[j] = negatives
+    return tie_term, n_negative, value_sum
+
+
+@numba.njit(cache=True)
+def columns_to_rows(
+    indptr: np.ndarray, cells: np.ndarray, n_cells: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transpose a CSC structure: return ``(row_ptr, genes, order)`` of the CSR form, where
+    ``order[k]`` is the CSC position of the ``k``-th CSR entry (rows in gene order)."""
+    row_ptr = np.zeros(n_cells + 1, dtype=np.int64)
+    for k in range(cells.shape[0]):
+        row_ptr[cells[k] + 1] += 1
+    for r in range(n_cells):
+        row_ptr[r + 1] += row_ptr[r]
+    fill = row_ptr[:-1].copy()
+    genes = np.empty(cells.shape[0], dtype=np.int32)
+    order = np.empty(cells.shape[0], dtype=np.int64)
+    for j in range(indptr.shape[0] - 1):
+        for k in range(indptr[j], indptr[j + 1]):
+            slot = fill[cells[k]]
+            genes[slot] = j
+            order[slot] = k
+            fill[cells[k]] = slot + 1
+    return row_ptr, genes, order
+
+
+@numba.njit(parallel=True, cache=True)
+def row_sums(
+    row_ptr: np.ndarray,
+    genes: np.ndarray,
+    ranks: np.ndarray,
+    values: np.ndarray,
+    rows: np.ndarray,
+    n_genes: int,
+    n_chunks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over the cells ``rows`` of a CSR matrix: per gene, the sum of the entries' global
+    ranks, their count and the sum of their values, accumulated in ``n_chunks`` parallel
+    parts. Returns ``(rank_sum, nnz, value_sum)``."""
+    n_chunks = max(min(n_chunks, rows.shape[0]), 1)
+    rank_acc = np.zeros((n_chunks, n_genes))
+    nnz_acc = np.zeros((n_chunks, n_genes), dtype=np.int64)
+    value_acc = np.zeros((n_chunks, n_genes))
+    per_chunk = (rows.shape[0] + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        for r in rows[c * per_chunk : min((c + 1) * per_chunk, rows.shape[0])]:
+            for k in range(row_ptr[r], row_ptr[r + 1]):
+                g = genes[k]
+                rank_acc[c, g] += ranks[k]
+                nnz_acc[c, g] += 1
+                value_acc[c, g] += values[k]
+    return rank_acc.sum(axis=0), nnz_acc.sum(axis=0), value_acc.sum(axis=0)

@@ -38,16 +38,24 @@ about 0.6 s at that size and is kept with the open analysis.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy import special, stats
 
-from bioblocks.analysis._diffexp_kernels import rank_stats, sort_columns_by_value
+from bioblocks.analysis._diffexp_kernels import (
+    columns_to_rows,
+    global_ranks,
+    rank_stats,
+    row_sums,
+    sort_columns_by_value,
+)
 from bioblocks.errors import AnalysisInputError
 
 #: Added to both means before the log2 fold change (as scanpy's rank_genes_groups).
@@ -55,6 +63,25 @@ PSEUDOCOUNT = 1e-9
 #: The tests :func:`diffexp` runs.
 METHODS = ("wilcoxon", "t-test")
 Method = Literal["wilcoxon", "t-test"]
+
+
+@dataclass(frozen=True)
+class _RowRanks:
+    """The nonzeros again by cell (CSR), each with its rank among all cells of its gene,
+    and per-gene totals: what one group against the rest needs (see :meth:`RankedMatrix.rows`)."""
+
+    row_ptr: np.ndarray
+    genes: np.ndarray
+    ranks: np.ndarray
+    values: np.ndarray
+    tie_term: np.ndarray
+    n_negative: np.ndarray
+    nnz: np.ndarray
+    value_sum: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in (self.row_ptr, self.genes, self.ranks, self.values)))
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,8 @@ class RankedMatrix:
     data: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
+    _rows: dict[str, _RowRanks] = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def n_genes(self) -> int:
@@ -77,8 +106,29 @@ class RankedMatrix:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the arrays, in bytes."""
-        return int(self.data.nbytes + self.indices.nbytes + self.indptr.nbytes)
+        """Memory held by the arrays (and the by-cell copy once made), in bytes."""
+        rows = self._rows.get("rows")
+        return int(self.data.nbytes + self.indices.nbytes + self.indptr.nbytes
+                   + (rows.nbytes if rows is not None else 0))  # fmt: skip
+
+    def rows(self) -> _RowRanks:
+        """Return the by-cell copy with global ranks, made on first use (thread-safe):
+        12 bytes per nonzero (gene, rank, value). It lets one group against the rest
+        read only the group's (or the rest's, whichever is smaller) cells."""
+        with self._lock:
+            rows = self._rows.get("rows")
+            if rows is None:
+                # float32 holds every rank (a multiple of 1/2) exactly below 2**23 cells
+                dtype = np.float32 if self.n_cells < 2**23 else np.float64
+                ranks = np.empty(self.data.shape[0], dtype=dtype)
+                tie_term, n_negative, value_sum = global_ranks(self.data, self.indptr,
+                                                               self.n_cells, ranks)  # fmt: skip
+                row_ptr, genes, order = columns_to_rows(self.indptr, self.indices, self.n_cells)
+                rows = _RowRanks(row_ptr, genes, ranks[order], self.data[order], tie_term,
+                                 n_negative, np.diff(self.indptr), value_sum)  # fmt: skip
+                del order, ranks
+                self._rows["rows"] = rows
+            return rows
 
 
 def rank_matrix(matrix: sp.spmatrix | sp.sparray) -> RankedMatrix:
@@ -253,9 +303,16 @@ def _wilcoxon(g: _GroupStats, a: int, n_a: int, n_b: int) -> tuple[np.ndarray, n
         + zeros * (nnz_a - g.n_negative[:, a])
         + (n_a - nnz_a) * (negatives + (zeros + 1.0) / 2.0)
     )
+    return _mwu(r_a, n_a, n_b, g.tie_term + zeros**3 - zeros)
+
+
+def _mwu(
+    r_a: np.ndarray, n_a: int, n_b: int, ties: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(score, pvalue)`` from group A's rank sums and the tie terms (scipy's formulas)."""
+    n = n_a + n_b
     u1 = r_a - n_a * (n_a + 1) / 2.0
     mu = n_a * n_b / 2.0
-    ties = g.tie_term + zeros**3 - zeros
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.sqrt(n_a * n_b / 12.0 * ((n + 1) - ties / (n * (n - 1.0))))
         z = (np.maximum(u1, n_a * n_b - u1) - mu - 0.5) / sigma
@@ -298,15 +355,50 @@ def _compare(g: _GroupStats, a: int, method: str) -> DiffExpResult:
     n_b = int(g.sizes.sum() - n_a)
     score, pvalue = (_wilcoxon if method == "wilcoxon" else _welch)(g, a, n_a, n_b)
     nnz_a = g.nnz[:, a]
-    nnz_b = g.nnz.sum(axis=1) - nnz_a
-    mean_a = g.value_sum[:, a] / n_a
-    mean_b = (g.value_sum.sum(axis=1) - g.value_sum[:, a]) / n_b
+    sum_a = g.value_sum[:, a]
+    return _result(method, n_a, n_b, score, pvalue, nnz_a, g.nnz.sum(axis=1) - nnz_a,
+                   sum_a, g.value_sum.sum(axis=1) - sum_a)  # fmt: skip
+
+
+def _result(
+    method: str, n_a: int, n_b: int, score: np.ndarray, pvalue: np.ndarray,
+    nnz_a: np.ndarray, nnz_b: np.ndarray, sum_a: np.ndarray, sum_b: np.ndarray,
+) -> DiffExpResult:  # fmt: skip
+    mean_a, mean_b = sum_a / n_a, sum_b / n_b
     lfc = np.log2((mean_a + PSEUDOCOUNT) / (mean_b + PSEUDOCOUNT))
     return DiffExpResult(
         method=method, n_a=n_a, n_b=n_b, score=score, pvalue=pvalue,
         padj=benjamini_hochberg(pvalue), logfoldchange=lfc, frac_a=nnz_a / n_a,
         frac_b=nnz_b / n_b, mean_a=mean_a, mean_b=mean_b,
     )  # fmt: skip
+
+
+def _wilcoxon_vs_rest(matrix: RankedMatrix, mask_a: np.ndarray, *,
+                      complement: bool | None = None) -> DiffExpResult:  # fmt: skip
+    """Wilcoxon of the cells of ``mask_a`` against every other cell, reading only the
+    smaller side's cells (``complement`` forces which) from :meth:`RankedMatrix.rows`."""
+    rows = matrix.rows()
+    n = matrix.n_cells
+    n_a = int(mask_a.sum())
+    n_b = n - n_a
+    if complement is None:
+        complement = n_a > n_b
+    side = np.flatnonzero(~mask_a if complement else mask_a)
+    rank_side, nnz_side, value_side = row_sums(rows.row_ptr, rows.genes, rows.ranks,
+                                               rows.values, side, matrix.n_genes,
+                                               4 * numba.get_num_threads())  # fmt: skip
+    zeros = (n - rows.nnz).astype(np.float64)
+    zero_rank = rows.n_negative + (zeros + 1.0) / 2.0  # the zeros' shared average rank
+    if complement:
+        all_ranks = n * (n + 1) / 2.0 - zeros * zero_rank  # every nonzero's rank, summed
+        rank_a, nnz_a = all_ranks - rank_side, rows.nnz - nnz_side
+        sum_a = rows.value_sum - value_side
+    else:
+        rank_a, nnz_a, sum_a = rank_side, nnz_side, value_side
+    r_a = rank_a + (n_a - nnz_a) * zero_rank
+    score, pvalue = _mwu(r_a, n_a, n_b, rows.tie_term)
+    return _result("wilcoxon", n_a, n_b, score, pvalue, nnz_a, rows.nnz - nnz_a, sum_a,
+                   rows.value_sum - sum_a)  # fmt: skip
 
 
 def _check_method(method: str) -> None:
@@ -355,12 +447,14 @@ def diffexp(
             field="group_b",
         )
     minimum = 2 if method == "t-test" else 1
-    for field, mask in (("group_a", mask_a), ("group_b", mask_b)):
+    for which, mask in (("group_a", mask_a), ("group_b", mask_b)):
         if int(mask.sum()) < minimum:
             raise AnalysisInputError(
                 f"has {int(mask.sum())} cells; the {method} needs at least {minimum}",
-                field=field,
+                field=which,
             )
+    if group_b is None and method == "wilcoxon":
+        return _wilcoxon_vs_rest(matrix, mask_a)
     labels = np.full(n, -1, dtype=np.int32)
     labels[mask_a] = 0
     labels[mask_b] = 1
@@ -387,13 +481,16 @@ def marker_genes(
             f"give one label per cell ({matrix.n_cells}), not {values.size}", field="labels"
         )
     names, codes = np.unique(values, return_inverse=True)
-    g = _group_stats(matrix, codes.astype(np.int32), len(names), with_log=method == "t-test")
+    sizes = np.bincount(codes, minlength=len(names))
     minimum = 2 if method == "t-test" else 1
-    out: dict[str, DiffExpResult] = {}
-    for k, name in enumerate(names):
-        if g.sizes[k] >= minimum and matrix.n_cells - g.sizes[k] >= minimum:
-            out[str(name)] = _compare(g, k, method)
-    return out
+    tested = [k for k in range(len(names))
+              if sizes[k] >= minimum and matrix.n_cells - sizes[k] >= minimum]  # fmt: skip
+    if method == "wilcoxon":
+        # each label reads its own cells: one pass over the matrix for all labels
+        return {str(names[k]): _wilcoxon_vs_rest(matrix, codes == k, complement=False)
+                for k in tested}  # fmt: skip
+    g = _group_stats(matrix, codes.astype(np.int32), len(names), with_log=True)
+    return {str(names[k]): _compare(g, k, method) for k in tested}
 
 
 __all__ = [
