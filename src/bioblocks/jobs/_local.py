@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._model import KindInstaller, install_kinds, kind_installers, require_kinds
 from ._presence import Presence
@@ -40,6 +40,7 @@ from ._runner import claim_next, run_claimed, worker_name
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ Event = threading.Event | multiprocessing.synchronize.Event
 
 
 def work_loop(
-    store: Any,
+    store: Store,
     settings: Settings,
     *,
     stop: Event,
@@ -72,7 +73,7 @@ def work_loop(
 
 
 def _poll(
-    store: Any, settings: Settings, *, stop: Event, poll_interval: float, recover_every: float,
+    store: Store, settings: Settings, *, stop: Event, poll_interval: float, recover_every: float,
     max_jobs: int | None, kinds: list[str] | None, parent_pid: int | None,
 ) -> int:
     ran = 0

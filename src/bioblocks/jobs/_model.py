@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..resources.job import OLD_STATUS
-from ..store import Doc, get_doc, insert_doc
+from ..store import Doc, Store, get_doc, insert_doc
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -54,9 +54,9 @@ class JobKind:
 
     name: str
     run: Callable[[JobContext], dict[str, Any]]
-    validate: Callable[[Any, Settings, str | None, dict[str, Any]], dict[str, Any]] | None = None
+    validate: Callable[[Store, Settings, str | None, dict[str, Any]], dict[str, Any]] | None = None
     needs_dataset: bool = True
-    on_abandon: Callable[[Any, Settings, Doc], None] | None = None
+    on_abandon: Callable[[Store, Settings, Doc], None] | None = None
 
 
 #: A function that registers job kinds: it gets :func:`register_kind` and calls it per kind.
@@ -168,7 +168,7 @@ def new_job_document(
 
 
 def validate_submission(
-    store: Any,
+    store: Store,
     settings: Settings,
     kind: str,
     *,
@@ -198,7 +198,7 @@ def validate_submission(
 
 
 def submit_job(
-    store: Any,
+    store: Store,
     settings: Settings,
     kind: str,
     *,

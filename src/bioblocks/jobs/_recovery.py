@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConflictError, NotFoundError
 from ..resources.job import OLD_STATUS
 from ..storage import process_alive
-from ..store import Doc, find_docs, patch_doc, update_with_retry
+from ..store import Doc, Store, find_docs, patch_doc, update_with_retry
 from ._model import dispatch, get_kind, now, scratch_dir
 from ._runner import worker_name
 
@@ -73,7 +73,7 @@ def death_reason(job: Doc, *, stale_after: float = STALE_AFTER_SECONDS) -> str |
 
 
 def recover_stale_jobs(
-    store: Any, settings: Settings, *, stale_after: float = STALE_AFTER_SECONDS
+    store: Store, settings: Settings, *, stale_after: float = STALE_AFTER_SECONDS
 ) -> list[Doc]:
     """Requeue or fail every running job whose worker died; return the jobs changed.
 
@@ -129,7 +129,7 @@ def recover_stale_jobs(
     return changed
 
 
-def _clean_up(store: Any, settings: Settings, job: Doc) -> None:
+def _clean_up(store: Store, settings: Settings, job: Doc) -> None:
     shutil.rmtree(scratch_dir(settings, job["_id"]), ignore_errors=True)
     try:
         kind = get_kind(job["kind"])

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BioblocksError, Cancelled, ConflictError, InputError, NotFoundError
 from ..progress import Progress
 from ..resources.job import ACTIVE_STATES, FINAL_STATES, OLD_STATUS
-from ..store import Doc, find_docs, get_doc, patch_doc, update_with_retry
+from ..store import Doc, Store, find_docs, get_doc, patch_doc, update_with_retry
 from ._model import get_kind, now, require_kinds, scratch_dir
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class JobContext:
     ``scratch`` is the job's private staging root (see :func:`bioblocks.jobs.scratch_dir`).
     """
 
-    store: Any
+    store: Store
     settings: Settings
     job: Doc
     progress: Progress
@@ -114,7 +114,7 @@ class JobContext:
         return associated.get("dataset")
 
 
-def claim(store: Any, job_id: str, *, worker: str) -> Doc | None:
+def claim(store: Store, job_id: str, *, worker: str) -> Doc | None:
     """Take the queued job ``job_id`` for ``worker``; return the running job, or None.
 
     None means the job is not queued any more (another worker won the
@@ -140,7 +140,7 @@ def claim(store: Any, job_id: str, *, worker: str) -> Doc | None:
         return None
 
 
-def claim_next(store: Any, *, worker: str, kinds: list[str] | None = None) -> Doc | None:
+def claim_next(store: Store, *, worker: str, kinds: list[str] | None = None) -> Doc | None:
     """Claim the oldest queued job (of ``kinds``, if given); return it, or None if none is free."""
     where: dict[str, Any] = {"state": "queued"}
     if kinds:
@@ -155,7 +155,7 @@ def claim_next(store: Any, *, worker: str, kinds: list[str] | None = None) -> Do
 class _Reporter:
     """The progress callback of one running job (throttled writes, cancellation, heartbeat)."""
 
-    def __init__(self, store: Any, job: Doc, *, worker: str) -> None:
+    def __init__(self, store: Store, job: Doc, *, worker: str) -> None:
         self.store = store
         self.job_id = job["_id"]
         self.worker = worker
@@ -216,7 +216,7 @@ class _Reporter:
                 self._write()
 
 
-def _finish(store: Any, job_id: str, worker: str, changes: Doc, *, keep_cancelled: bool) -> Doc:
+def _finish(store: Store, job_id: str, worker: str, changes: Doc, *, keep_cancelled: bool) -> Doc:
     def change(doc: Doc) -> Doc | None:
         if doc.get("worker") != worker or doc.get("state") not in ("running", "cancelled"):
             return None
@@ -228,7 +228,7 @@ def _finish(store: Any, job_id: str, worker: str, changes: Doc, *, keep_cancelle
     return updated if updated is not None else get_doc(store, "job", job_id) or {}
 
 
-def run_claimed(store: Any, settings: Settings, job: Doc, *, worker: str) -> Doc:
+def run_claimed(store: Store, settings: Settings, job: Doc, *, worker: str) -> Doc:
     """Run a job this worker has claimed; record its outcome and return the final document.
 
     The job function's return value becomes ``results``. :class:`Cancelled`
@@ -298,7 +298,7 @@ def run_claimed(store: Any, settings: Settings, job: Doc, *, worker: str) -> Doc
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def execute(store: Any, settings: Settings, job_id: str, *, worker: str | None = None) -> Doc | None:
+def execute(store: Store, settings: Settings, job_id: str, *, worker: str | None = None) -> Doc | None:
     """Claim and run the job ``job_id``; return its final document, or None if not claimed."""
     name = worker or worker_name()
     job = claim(store, job_id, worker=name)
@@ -307,7 +307,7 @@ def execute(store: Any, settings: Settings, job_id: str, *, worker: str | None =
     return run_claimed(store, settings, job, worker=name)
 
 
-def cancel_job(store: Any, job_id: str) -> Doc:
+def cancel_job(store: Store, job_id: str) -> Doc:
     """Set a queued or running job to ``cancelled``; return the job.
 
     A running job stops at its next progress report (within about a second).
@@ -337,7 +337,7 @@ def cancel_job(store: Any, job_id: str) -> Doc:
 
 
 def wait_for(
-    store: Any, job_ids: list[str], *, timeout: float | None = None, poll: float = 0.5
+    store: Store, job_ids: list[str], *, timeout: float | None = None, poll: float = 0.5
 ) -> list[Doc]:
     """Block until every job in ``job_ids`` is complete, error or cancelled; return them.
 

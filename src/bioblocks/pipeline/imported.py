@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ import scipy.sparse as sp
 
 from ..progress import Progress, null_progress
 from ..storage import analysis_dir, atomic_dir, matrix_path
+from ..store import Doc
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Doc = dict[str, Any]
 
 #: Columns whose labels, in this order of preference, colour the previews and fill
 #: ``louvain_clusters.npy``.

@@ -32,18 +32,18 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import AnalysisInputError, InputError
 from ..jobs import JobContext, JobKind
 from ..resources.analysis import PROCESS_TYPES
 from ..storage import PathOutsideDataDir, analysis_dir, dataset_dir, safe_resolve
+from ..store import Doc, Store
 from . import operations
 
 if TYPE_CHECKING:
     from ..config import Settings
 
-Doc = dict[str, Any]
 
 
 def _dataset_id(ctx: JobContext) -> str:
@@ -56,7 +56,7 @@ def _dataset_id(ctx: JobContext) -> str:
 # ---- import ------------------------------------------------------------------------------
 
 
-def _validate_import(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+def _validate_import(store: Store, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
     sources = params.get("sources")
     if isinstance(sources, str):
         sources = [sources]
@@ -101,7 +101,7 @@ def _run_import(ctx: JobContext) -> Doc:
     return result
 
 
-def _abandon_import(store: Any, settings: Settings, job: Doc) -> None:
+def _abandon_import(store: Store, settings: Settings, job: Doc) -> None:
     # A new dataset whose folder was renamed into place but whose document was never written.
     new_id = (job.get("parameters") or {}).get("datasetId")
     if new_id and store.get("dataset", new_id) is None:
@@ -121,7 +121,7 @@ def _run_fetch(ctx: JobContext) -> Doc:
 
 
 def _validate_analysis(process: str):  # noqa: ANN202 - a factory of validators
-    def validate(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+    def validate(store: Store, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
         dataset = store.get("dataset", dataset_id) if dataset_id else None
         if process == "SPRING" and dataset is not None:
             operations.refuse_view_only(dataset, process)
@@ -156,7 +156,7 @@ def _run_analysis_kind(process: str):  # noqa: ANN202 - a factory of job functio
     return run
 
 
-def _abandon_analysis(store: Any, settings: Settings, job: Doc) -> None:
+def _abandon_analysis(store: Store, settings: Settings, job: Doc) -> None:
     # The analysis folder may have been renamed into place just before the worker died,
     # without its document: remove it (and any older orphans of the dataset).
     dataset_id = (job.get("associatedDataset") or {}).get("dataset")
@@ -171,7 +171,7 @@ def _abandon_analysis(store: Any, settings: Settings, job: Doc) -> None:
 # ---- hca-sync and pipeline -------------------------------------------------------------------
 
 
-def _validate_hca(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+def _validate_hca(store: Store, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
     unknown = set(params) - {"project", "file", "species", "organ", "format", "maxCells", "limit"}
     if unknown:
         raise InputError(f"unknown parameters {sorted(unknown)}", field="parameters")
@@ -194,7 +194,7 @@ def _run_hca(ctx: JobContext) -> Doc:
     return {"steps": [r.to_dict() for r in reports]}
 
 
-def _validate_pipeline(store: Any, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
+def _validate_pipeline(store: Store, settings: Settings, dataset_id: str | None, params: Doc) -> Doc:
     from .steps import STEPS
 
     unknown = set(params) - {"steps", "datasets", "limit", "params", "hca"}

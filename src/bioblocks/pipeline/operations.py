@@ -45,16 +45,16 @@ from ..storage import (
     matrix_path,
     staging_path,
 )
-from ..store import find_docs, get_doc, insert_doc, require_doc, update_with_retry
+from ..store import Doc, Store, find_docs, get_doc, insert_doc, require_doc, update_with_retry
 
 if TYPE_CHECKING:
     from ..analysis._params import Params
     from ..config import Settings
+    from ..sources.hca import AzulClient, Project
 
 log = logging.getLogger(__name__)
 
 ORPHAN_MIN_AGE_SECONDS = 60.0
-Doc = dict[str, Any]
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def _check_new_id(new_id: str, *, field: str = "id") -> str:
     return new_id
 
 
-def append_analysis(store: Any, dataset_id: str, analysis_id: str) -> Doc:
+def append_analysis(store: Store, dataset_id: str, analysis_id: str) -> Doc:
     """Append ``analysis_id`` to the dataset's ``analyses`` (compare-and-swap, retried); return it."""
 
     def change(doc: Doc) -> Doc | None:
@@ -94,7 +94,7 @@ def append_analysis(store: Any, dataset_id: str, analysis_id: str) -> Doc:
     return updated if updated is not None else require_doc(store, "dataset", dataset_id)
 
 
-def _remove_analysis_from_dataset(store: Any, dataset_id: str, analysis_id: str) -> None:
+def _remove_analysis_from_dataset(store: Store, dataset_id: str, analysis_id: str) -> None:
     def change(doc: Doc) -> Doc | None:
         analyses = list(doc.get("analyses") or [])
         if analysis_id not in analyses:
@@ -111,7 +111,7 @@ def _remove_analysis_from_dataset(store: Any, dataset_id: str, analysis_id: str)
 
 
 def import_dataset(
-    store: Any,
+    store: Store,
     settings: Settings,
     sources: Sequence[Path],
     *,
@@ -222,7 +222,7 @@ def _h5ad_fields(summary: Any, existing: Doc | None) -> Doc:
 
 
 def _add_imported_analyses(
-    store: Any, settings: Settings, dataset: Doc, *, source: str, progress: Progress,
+    store: Store, settings: Settings, dataset: Doc, *, source: str, progress: Progress,
     scratch: Path | None,
 ) -> Doc:
     """Write and register the analyses of the dataset's imported embeddings
@@ -257,7 +257,7 @@ def _add_imported_analyses(
 
 
 def fetch_dataset_matrix(
-    store: Any,
+    store: Store,
     settings: Settings,
     dataset_id: str,
     *,
@@ -294,11 +294,11 @@ def fetch_dataset_matrix(
 
 def import_hca_project(
     settings: Settings,
-    project: Any,
+    project: str | Project,
     *,
-    store: Any = None,
+    store: Store | None = None,
     file_name: str | None = None,
-    client: Any = None,
+    client: AzulClient | None = None,
     progress: Progress = null_progress,
     scratch: Path | None = None,
 ) -> Doc:
@@ -357,7 +357,7 @@ def import_hca_project(
 
 
 def delete_dataset_files(
-    store: Any, settings: Settings, dataset_id: str, *, analysis_ids: Sequence[str] = ()
+    store: Store, settings: Settings, dataset_id: str, *, analysis_ids: Sequence[str] = ()
 ) -> list[str]:
     """Delete a dataset's files and its analyses; return the ids of the analysis documents deleted.
 
@@ -393,7 +393,7 @@ def delete_dataset_files(
 
 
 def remove_orphan_analyses(
-    store: Any, settings: Settings, dataset_id: str, *, min_age: float = ORPHAN_MIN_AGE_SECONDS
+    store: Store, settings: Settings, dataset_id: str, *, min_age: float = ORPHAN_MIN_AGE_SECONDS
 ) -> list[str]:
     """Remove analysis folders of ``dataset_id`` that have no analysis document; return their ids.
 
@@ -418,7 +418,10 @@ def remove_orphan_analyses(
 # ---- analyses ------------------------------------------------------------------------------
 
 
-def _load_matrix(settings: Settings, dataset: Doc) -> tuple[Any, list[str], list[str], Any]:
+def _load_matrix(
+    settings: Settings, dataset: Doc
+) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+    """Return the dataset's ``(counts, gene_names, barcodes, obs)`` with float32 counts."""
     from ..ingest import read_canonical
 
     path = matrix_path(settings.resolved_data_dir, dataset["_id"])
@@ -433,7 +436,7 @@ def _load_matrix(settings: Settings, dataset: Doc) -> tuple[Any, list[str], list
     return read_canonical(path, dtype=np.float32)
 
 
-def whole_spring_analysis(store: Any, dataset: Doc) -> Doc | None:
+def whole_spring_analysis(store: Store, dataset: Doc) -> Doc | None:
     """Return the dataset's SPRING analysis of all its cells (the newest one), or None.
 
     A computed one is preferred; an imported layout (:mod:`.imported`) only serves when it
@@ -464,7 +467,7 @@ def refuse_view_only(dataset: Doc, process: str) -> None:
 
 
 def _register(
-    store: Any, settings: Settings, dataset: Doc, analysis_id: str, document: Doc
+    store: Store, settings: Settings, dataset: Doc, analysis_id: str, document: Doc
 ) -> Doc:
     """Insert the analysis document and link it from the dataset; undo both on failure."""
     folder = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
@@ -593,7 +596,7 @@ def _checked_params(
 
 
 def run_analysis(
-    store: Any,
+    store: Store,
     settings: Settings,
     dataset_id: str,
     *,
@@ -663,7 +666,7 @@ def spring_pca(subplot: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _run_spring(
-    store: Any, settings: Settings, dataset: Doc, *, subsample: int | None,
+    store: Store, settings: Settings, dataset: Doc, *, subsample: int | None,
     params: dict[str, Any], seed: int, progress: Progress, scratch: Path | None,
     analysis_id: str,
 ) -> Doc:
@@ -715,7 +718,7 @@ def _run_spring(
 
 
 def _run_embedding(
-    store: Any, settings: Settings, dataset: Doc, *, process: str, params: dict[str, Any],
+    store: Store, settings: Settings, dataset: Doc, *, process: str, params: dict[str, Any],
     seed: int, progress: Progress, scratch: Path | None, analysis_id: str,
 ) -> Doc:
     spring_id = params.pop("springAnalysis", None)
@@ -772,7 +775,7 @@ def _run_embedding(
     return doc
 
 
-def analysis_exists(store: Any, dataset_id: str, process: str, *, subsample: int | None = None) -> bool:
+def analysis_exists(store: Store, dataset_id: str, process: str, *, subsample: int | None = None) -> bool:
     """Return whether the dataset already has a computed ``process`` analysis (of
     ``subsample`` cells); analyses imported with an ``.h5ad`` do not count."""
     where: dict[str, Any] = {"dataset": dataset_id, "processType": process}

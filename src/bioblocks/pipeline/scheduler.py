@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..jobs import LocalWorkers, install_kinds, submit_job
 from ..jobs import celery_app as executor_app
 from ..resources.job import ACTIVE_STATES
-from ..store import find_docs
+from ..store import Store, find_docs
 from .kinds import register_kinds
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def next_run(expression: str, after: dt.datetime) -> dt.datetime:
     return croniter(check_schedule(expression), after).get_next(dt.datetime)
 
 
-def queue_scheduled_pipeline(store: Any, settings: Settings) -> dict[str, Any] | None:
+def queue_scheduled_pipeline(store: Store, settings: Settings) -> dict[str, Any] | None:
     """Queue a ``pipeline`` job unless one is queued or running; return it (or None)."""
     if find_docs(store, "job", {"kind": "pipeline", "state": {"$in": list(ACTIVE_STATES)}},
                  limit=1):
@@ -83,7 +83,7 @@ def celery_app(settings: Settings) -> Celery:
 class PipelineScheduler:
     """A thread that queues a pipeline job at every time ``expression`` names."""
 
-    def __init__(self, store: Any, settings: Settings, expression: str) -> None:
+    def __init__(self, store: Store, settings: Settings, expression: str) -> None:
         self.store = store
         self.settings = settings
         self.expression = check_schedule(expression)
@@ -115,7 +115,7 @@ class PipelineScheduler:
 
 @contextlib.contextmanager
 def background_services(
-    settings: Settings, *, store: Any = None, workers: int | None = None
+    settings: Settings, *, store: Store | None = None, workers: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """Run the local job workers and the pipeline scheduler for as long as the block lasts.
 

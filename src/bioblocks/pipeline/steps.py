@@ -37,7 +37,7 @@ from ..errors import InputError
 from ..jobs import execute, submit_job, worker_name
 from ..progress import Progress, null_progress, scaled
 from ..resources.job import ACTIVE_STATES
-from ..store import find_docs, get_doc
+from ..store import Doc, Store, find_docs, get_doc
 from . import operations
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STEPS = ("hca-sync", "fetch-matrices", "spring", "tsne", "umap")
-Doc = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def subsample_sizes(n_cells: int) -> list[int]:
     return list(sizes(n_cells))
 
 
-def _datasets(store: Any, dataset_ids: Sequence[str] | None) -> list[Doc]:
+def _datasets(store: Store, dataset_ids: Sequence[str] | None) -> list[Doc]:
     if dataset_ids:
         found = []
         for dataset_id in dataset_ids:
@@ -101,7 +100,7 @@ def _datasets(store: Any, dataset_ids: Sequence[str] | None) -> list[Doc]:
     return find_docs(store, "dataset", {}, sort=[("_created", 1)])
 
 
-def _active(store: Any, kind: str, dataset_id: str | None) -> list[Doc]:
+def _active(store: Store, kind: str, dataset_id: str | None) -> list[Doc]:
     where: dict[str, Any] = {"kind": kind, "state": {"$in": list(ACTIVE_STATES)}}
     if dataset_id is not None:
         where["associatedDataset.dataset"] = dataset_id
@@ -114,7 +113,7 @@ def _cells(dataset: Doc) -> int | None:
 
 
 def plan_step(
-    store: Any,
+    store: Store,
     settings: Settings,
     step: str,
     *,
@@ -171,7 +170,7 @@ def plan_step(
     return units, skipped
 
 
-def _plan_hca(store: Any, settings: Settings, hca_filter: dict[str, Any]) -> tuple[list[Unit], int]:
+def _plan_hca(store: Store, settings: Settings, hca_filter: dict[str, Any]) -> tuple[list[Unit], int]:
     from ..sources.hca import AzulClient, matching_matrices, projects, same_version
 
     units: list[Unit] = []
@@ -199,7 +198,7 @@ def _plan_hca(store: Any, settings: Settings, hca_filter: dict[str, Any]) -> tup
 
 
 def _run_units(
-    store: Any, settings: Settings, units: list[Unit], report: StepReport, progress: Progress,
+    store: Store, settings: Settings, units: list[Unit], report: StepReport, progress: Progress,
     *, timeout: float | None, run_here: bool,
 ) -> None:
     jobs: list[tuple[Unit, str]] = []
@@ -244,7 +243,7 @@ def _run_units(
 
 
 def run_pipeline(
-    store: Any,
+    store: Store,
     settings: Settings,
     *,
     steps: Sequence[str] | None = None,

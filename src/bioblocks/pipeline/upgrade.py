@@ -19,21 +19,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..analysis import MUTABILITY_FILE, SUBPLOT_PARAMETER, subplot_name
 from ..analysis.spring_folder import write_mutability
 from ..storage import PathOutsideDataDir, analysis_dir
-from ..store import find_docs, get_doc, update_with_retry
+from ..store import Doc, Store, find_docs, get_doc, update_with_retry
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 log = logging.getLogger(__name__)
 
-Doc = dict[str, Any]
 
 #: Files whose presence marks a folder as a SPRING subplot.
 _SUBPLOT_MARKERS = ("run_info.json", "coordinates.txt")
@@ -55,11 +55,20 @@ class SubplotChange:
         return f"analysis {self.analysis}: subplot folder {self.new!r} recorded"
 
 
+def _naming_subplot(name: str) -> Callable[[Doc], Doc]:
+    """Return the change (for ``update_with_retry``) that sets ``parameters.subplot`` to ``name``."""
+
+    def change(doc: Doc) -> Doc:
+        return {"parameters": {**(doc.get("parameters") or {}), SUBPLOT_PARAMETER: name}}
+
+    return change
+
+
 def _is_subplot(folder: Path) -> bool:
     return folder.is_dir() and all((folder / m).is_file() for m in _SUBPLOT_MARKERS)
 
 
-def _owner(store: Any, doc: Doc, cache: dict[str, Doc | None]) -> Doc | None:
+def _owner(store: Store, doc: Doc, cache: dict[str, Doc | None]) -> Doc | None:
     """The analysis's dataset: ``doc["dataset"]``, else the dataset listing it (older docs)."""
     dataset_id = doc.get("dataset")
     if not dataset_id:
@@ -103,7 +112,7 @@ def _record_in_run_info(subplot: Path) -> None:
     os.replace(partial, path)
 
 
-def align_subplot_folders(store: Any, settings: Settings, *,
+def align_subplot_folders(store: Store, settings: Settings, *,
                           dataset: Doc | None = None) -> list[SubplotChange]:
     """Name every SPRING analysis's subplot folder after its dataset and record the name.
 
@@ -158,15 +167,14 @@ def align_subplot_folders(store: Any, settings: Settings, *,
             write_mutability(target)
         _record_in_run_info(target)
         if parameters.get(SUBPLOT_PARAMETER) != new_name:
-            update_with_retry(store, "analysis", doc["_id"], lambda d, name=new_name: {
-                "parameters": {**(d.get("parameters") or {}), SUBPLOT_PARAMETER: name}})
+            update_with_retry(store, "analysis", doc["_id"], _naming_subplot(new_name))
         change = SubplotChange(doc["_id"], dataset["_id"], current.name, new_name)
         log.info("%s", change)
         changes.append(change)
     return changes
 
 
-def upgrade_files(store: Any, settings: Settings) -> list[str]:
+def upgrade_files(store: Store, settings: Settings) -> list[str]:
     """Run every upgrade of the files tree; return one line per change made (empty: none)."""
     return [str(change) for change in align_subplot_folders(store, settings)]
 
