@@ -318,3 +318,31 @@ def test_the_import_job_reports_what_the_file_brought_and_left(
     assert {"element": "obsm/spatial", "file": "discover.h5ad",
             "reason": "not an embedding named X_* (cellxgene's convention)"} in results["notImported"]
     assert "viewOnly" not in results
+
+
+def test_a_file_with_only_x_tsne_gets_a_layout_for_its_tracks(
+    store: Any, settings: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(3.0, size=(30, 8)).astype(np.float32) + 1
+    adata = anndata.AnnData(X=counts, obs=pd.DataFrame(
+        {"batch": pd.Categorical(["a", "b"] * 15)}, index=[f"c{i}" for i in range(30)]))
+    adata.obsm["X_tsne"] = rng.normal(size=(30, 2)) * 10 ** rng.uniform(-3, 3, size=(30, 1))
+    adata.write_h5ad(tmp_path / "tsne.h5ad")
+    doc = import_dataset(store, settings, [tmp_path / "tsne.h5ad"], name="only tsne")
+    docs = [store.get("analysis", a) for a in doc["analyses"]]
+    assert [(d["processType"], d["name"]) for d in docs] == [
+        ("SPRING", "only tsne - t-SNE (SPRING view) (imported)"),
+        ("TSNE", "only tsne - t-SNE (imported)")]
+    layout, tsne = docs
+    assert tsne["parameters"]["springAnalysis"] == layout["_id"]
+    assert layout["parameters"]["pcs"] == 0
+    folder = _folder(settings, tsne)
+    np.testing.assert_array_equal(_csv(folder / "tsne_output.csv"), adata.obsm["X_tsne"])
+    np.testing.assert_allclose(_csv(folder / "tsne_matrix.csv"), adata.obsm["X_tsne"], atol=5e-4)
+    assert json.loads((folder / "run_info.json").read_text())["imported"] == {
+        "file": "tsne.h5ad", "embedding": "X_tsne"}
+    assert not (_folder(settings, layout) / "only tsne" / "intermediates.npz").exists()
+    with pytest.raises(AnalysisInputError, match="imported layout without a PCA"):
+        run_analysis(store, settings, doc["_id"], process="UMAP",
+                     params={"springAnalysis": layout["_id"]})

@@ -274,13 +274,12 @@ def _write_layout(
 def _write_embedding(folder: Path, embedding: Embedding, coordinates: np.ndarray,
                      shared: _Shared) -> None:
     """Write a t-SNE or UMAP analysis folder (spec §11), coordinates written exactly."""
-    import json
-
     from ..analysis.spring_folder import (
         RUN_INFO,
         TSNE_MATRIX,
         TSNE_OUTPUT,
         UMAP_OUTPUT,
+        write_json,
         write_rows,
     )
 
@@ -292,7 +291,7 @@ def _write_embedding(folder: Path, embedding: Embedding, coordinates: np.ndarray
         write_rows(folder / UMAP_OUTPUT, xy, "%r")
     info = {"imported": {"file": shared.source, "embedding": embedding.key},
             "n_cells": int(xy.shape[0]), "date": datetime.now(UTC).isoformat(timespec="seconds")}
-    (folder / RUN_INFO).write_text(json.dumps(info, indent=4, sort_keys=True), encoding="utf-8")
+    write_json(folder / RUN_INFO, info)
 
 
 @dataclass
