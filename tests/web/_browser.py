@@ -142,11 +142,35 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
+def settle(page: Any) -> None:
+    """Wait until the page is quiet: every request answered and the plot drawn at rest."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(
+        "() => !window.bioblocksPlot || (!window.bioblocksPlot._pending"
+        " && !window.bioblocksPlot._moving)"
+    )
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def open_analysis(page: Any, base_url: str, analysis_id: str, n_points: int) -> None:
+    """Open the analysis from the list; return once its n_points are drawn and the page is quiet."""
+    page.goto(f"{base_url}/ui/")
+    page.locator(f'[data-analysis="{analysis_id}"]').click()
+    page.wait_for_function(
+        f"() => window.bioblocksPlot && window.bioblocksPlot.count === {n_points}", timeout=60_000
+    )
+    page.wait_for_function(
+        "() => !document.getElementById('plot-status').textContent.includes('Loading')"
+    )
+    settle(page)
+
+
 # ---- an example site: real application, documents in its store, files on disk ----------
 
 DATASET_ID = "11111111-2222-3333-4444-555555555555"
 SPRING_ID = "aaaaaaaa-0000-0000-0000-000000000001"
 EMBEDDING_ID = "aaaaaaaa-0000-0000-0000-000000000002"
+TSNE_ID = "aaaaaaaa-0000-0000-0000-000000000003"
 JOB_ID = "cccccccc-0000-0000-0000-000000000001"
 DATASET_NAME = "Example cells"
 #: A dataset known only by its metadata (as the shipped example's HPC): no matrix, no files.
@@ -209,6 +233,7 @@ def write_spring_analysis(folder: Any, *, n_cells: int, seed: int = 0) -> Any:
     )
     dropped = 25
     (sub / "cell_filter.txt").write_text("".join(f"{dropped + i}\n" for i in range(n_cells)))
+    np.save(sub / "cell_filter.npy", np.arange(dropped, dropped + n_cells, dtype=np.int64))
     (sub / "run_info.json").write_text(json.dumps({"Nodes": n_cells}, indent=4, sort_keys=True))
     expression = np.zeros((n_cells, len(GENES)), dtype=np.float32)
     expression[:, 0] = (labels == 1) * 4.0
@@ -226,22 +251,28 @@ def categorical_track_of(labels: list[str]) -> dict[str, Any]:
     return {"label_colors": dict.fromkeys(labels, "#808080"), "label_list": labels}
 
 
-def write_embedding_analysis(folder: Any, *, n_cells: int, seed: int = 1) -> None:
-    """Write a UMAP analysis folder (``umap_output.csv``, ``x,y`` per line) of ``n_cells``."""
+def write_embedding_analysis(
+    folder: Any, *, n_cells: int, seed: int = 1, output: str = "umap_output.csv"
+) -> None:
+    """Write a UMAP analysis folder (``umap_output.csv``, ``x,y`` per line) of ``n_cells``
+    (a t-SNE one with ``output="tsne_output.csv"``)."""
     from PIL import Image
 
     _, xy = _clusters(n_cells, seed)
     folder.mkdir(parents=True)
-    with open(folder / "umap_output.csv", "w", encoding="utf-8") as handle:
+    with open(folder / output, "w", encoding="utf-8") as handle:
         handle.write("\n".join(f"{x:.3f},{y:.3f}" for x, y in (xy / 50.0).tolist()) + "\n")
     Image.new("RGB", (60, 40), (240, 220, 200)).save(folder / "preview.png")
 
 
-def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | None = None) -> None:
+def build_site(
+    data_dir: Path, *, n_cells: int = 400, embedding_cells: int | None = None, tsne: bool = False
+) -> None:
     """Fill ``data_dir`` (store and files) with one dataset holding a SPRING analysis of
     ``n_cells`` (and a UMAP of ``embedding_cells`` if given: computed from the SPRING
-    analysis, ``parameters.springAnalysis``, when it has the same cells) and a running job,
-    and a metadata-only dataset (``RECORD_ID``) whose SPRING analysis has no files."""
+    analysis, ``parameters.springAnalysis``, when it has the same cells; with ``tsne`` a
+    t-SNE of the SPRING analysis's cells too, ``TSNE_ID``) and a running job, and a
+    metadata-only dataset (``RECORD_ID``) whose SPRING analysis has no files."""
     from bioblocks.config import Settings
     from bioblocks.storage import analysis_dir
     from bioblocks.store import open_store
@@ -259,7 +290,7 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
         "_id": RECORD_ID, "name": RECORD_NAME, "species": "mus_musculus",
         "matrixInfo": {"rowCount": 28205, "colCount": 6933}, "analyses": [RECORD_SPRING_ID],
     })
-    analyses = [SPRING_ID] + ([EMBEDDING_ID] if embedding_cells else [])
+    analyses = [SPRING_ID] + ([EMBEDDING_ID] if embedding_cells else []) + ([TSNE_ID] if tsne else [])
     store.insert("dataset", {
         "_id": DATASET_ID, "name": DATASET_NAME, "species": "mus_musculus",
         "matrixInfo": {"cells": n_cells, "genes": len(GENES)},
@@ -278,6 +309,14 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
             "parameters": {"seed": 0, **({"springAnalysis": SPRING_ID} if linked else {})},
             "preview": f"datasets/{DATASET_ID}/analyses/{EMBEDDING_ID}/preview.png",
         })
+    if tsne:
+        write_embedding_analysis(analysis_dir(root, DATASET_ID, TSNE_ID), n_cells=n_cells, seed=2,
+                                 output="tsne_output.csv")  # fmt: skip
+        store.insert("analysis", {
+            "_id": TSNE_ID, "name": f"{DATASET_NAME} - t-SNE", "processType": "TSNE",
+            "dataset": DATASET_ID, "parameters": {"seed": 0, "springAnalysis": SPRING_ID},
+            "preview": f"datasets/{DATASET_ID}/analyses/{TSNE_ID}/preview.png",
+        })
     store.patch("dataset", DATASET_ID, {"analyses": analyses})
     store.insert("job", {
         "_id": JOB_ID, "kind": "UMAP", "state": "running", "status": "IN_PROGRESS",
@@ -285,6 +324,18 @@ def build_site(data_dir: Path, *, n_cells: int = 400, embedding_cells: int | Non
         "associatedDataset": {"dataset": DATASET_ID},
     })
     store.close()
+
+
+def create_token(data_dir: Path, name: str = "page tests") -> str:
+    """Return a new write token of the site in ``data_dir``."""
+    from bioblocks.config import Settings
+    from bioblocks.store import open_store
+
+    store = open_store(Settings(data_dir=data_dir))
+    try:
+        return str(store.create_token(name))
+    finally:
+        store.close()
 
 
 def site_app(data_dir: Path) -> Any:

@@ -23,8 +23,10 @@ from ._browser import (
     launch_browser,
     new_page,
     non_background_fraction,
+    open_analysis,
     require_chromium,
     serve,
+    settle,
 )
 
 pytestmark = pytest.mark.browser
@@ -57,28 +59,6 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, base_url: str) -> Iterator[Any]:
     with new_page(browser) as page:
         yield page
-
-
-def settle(page: Any) -> None:
-    """Wait until the page is quiet: every request answered and the plot drawn at rest."""
-    page.wait_for_load_state("networkidle")
-    page.wait_for_function(
-        "() => !window.bioblocksPlot || (!window.bioblocksPlot._pending"
-        " && !window.bioblocksPlot._moving)"
-    )
-    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-
-
-def open_analysis(page: Any, base_url: str, analysis_id: str, n_points: int) -> None:
-    page.goto(f"{base_url}/ui/")
-    page.locator(f'[data-analysis="{analysis_id}"]').click()
-    page.wait_for_function(
-        f"() => window.bioblocksPlot && window.bioblocksPlot.count === {n_points}", timeout=60_000
-    )
-    page.wait_for_function(
-        "() => !document.getElementById('plot-status').textContent.includes('Loading')"
-    )
-    settle(page)
 
 
 def test_page_lists_the_dataset_with_analyses_and_jobs(page: Any, base_url: str) -> None:

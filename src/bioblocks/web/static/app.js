@@ -5,6 +5,10 @@ import {
   parseCoordinates, parseHex, quantile,
 } from "./data.js";
 import { Scatter } from "./scatter.js";
+import {
+  PlotLabels, cellFacts, centroids, csvText, downloadText, layoutFamily, nearestCell, showTooltip,
+} from "./explore.js";
+import { setupDiffexp } from "./diffexp.js";
 
 const $ = (id) => document.getElementById(id);
 const JOB_POLL_MS = 2000;
@@ -17,8 +21,11 @@ const state = {
   pollTimer: null,
   view: null, // the open analysis: see openAnalysis
   scatter: null,
+  labels: null, // PlotLabels over the plot
+  diffexp: null, // the DE and marker panels (diffexp.js)
   geneRequest: 0,
 };
+window.bioblocksState = state; // for tests: the open view (selection, groups, layouts)
 
 function showError(message) {
   const box = $("error");
@@ -293,30 +300,31 @@ async function openAnalysis(datasetId, analysisId) {
     ds, analysis, positions: null, n: 0, categorical: {}, continuous: new Map(),
     trackFolder: null, highlight: new Set(), selection: null, selected: 0, cellFilter: undefined,
     colorMode: null, files: [],
+    refused: {}, // categorical tracks not offered for colouring: name → { levels, track }
+    track: null, // the categorical track last coloured by (labels, DE labels, markers)
+    gene: null, // { name, values } while coloured by a gene
+    colors: null, // the colours drawn (kept when the layout changes)
+    groups: { a: null, b: null }, // kept selections (cell indices) for DE
+    markers: new Map(), // track → promise of its markers answer
+    family: [], // the layouts of these cells (explore.js layoutFamily)
   };
   state.view = view;
-  $("analysis-title").textContent = analysis.name || analysis._id;
-  $("analysis-meta").textContent = `${KIND_LABELS[analysis.processType] || analysis.processType} · ${ds.name}`;
+  showAnalysisHead(view);
+  ensureScatter();
+  state.labels.clear();
   if (!isReady(analysis)) {
-    ensureScatter();
     state.scatter.setPoints(new Float32Array(0));
     resetTracks();
     $("downloads").replaceChildren();
+    $("layout-box").hidden = true;
     $("plot-status").textContent = `Nothing to draw: this analysis is ${unavailableNote(analysis)}.`;
     return;
   }
   try {
-    const files = await analysisFiles(analysis);
-    view.files = files._items;
-    const spring = analysis.processType === "SPRING";
-    if (spring) view.trackFolder = subplotFolder(files);
-    if (!files.coordinates) throw new Error(`analysis ${analysis._id} has no layout file`);
-    view.positions = parseCoordinates(await api.getText(`/${files.coordinates}`),
-      { indexed: spring, flipY: spring });
-    const springId = spring ? null : sourceSpringId(analysis);
-    if (springId) {
-      view.trackFolder = await analysisFiles({ _id: springId }).then(subplotFolder).catch(() => null);
-    }
+    const layout = await readLayout(analysis);
+    view.files = layout.files;
+    view.positions = layout.positions;
+    view.trackFolder = layout.trackFolder;
   } catch (error) {
     $("plot-status").textContent = "";
     showError(`Could not read the coordinates: ${error.message}`);
@@ -324,13 +332,97 @@ async function openAnalysis(datasetId, analysisId) {
   }
   if (state.view !== view) return;
   view.n = view.positions.length / 2;
-  ensureScatter();
   state.scatter.setPoints(view.positions);
-  state.scatter.setColors(uniformColors(view.n, [0.2, 0.35, 0.6]));
+  paint(uniformColors(view.n, [0.2, 0.35, 0.6]));
   $("plot-status").textContent = `${formatCount(view.n)} cells`;
   clearSelection();
+  state.diffexp.reset();
   renderDownloads(view);
-  await loadTracks(view);
+  await Promise.all([loadTracks(view), renderLayouts(view)]);
+}
+
+function showAnalysisHead(view) {
+  const { analysis, ds } = view;
+  $("analysis-title").textContent = analysis.name || analysis._id;
+  $("analysis-meta").textContent = `${KIND_LABELS[analysis.processType] || analysis.processType} · ${ds.name}`;
+}
+
+/**
+ * Read an analysis's layout: `{ files, positions, trackFolder }`, its files (`GET
+ * /analysis/{id}/files`), its x,y pairs in cell order and the subplot folder holding its
+ * tracks (its own for SPRING, its SPRING analysis's for t-SNE/UMAP; null when unknown).
+ */
+async function readLayout(analysis) {
+  const files = await analysisFiles(analysis);
+  const spring = analysis.processType === "SPRING";
+  if (!files.coordinates) throw new Error(`analysis ${analysis._id} has no layout file`);
+  const positions = parseCoordinates(await api.getText(`/${files.coordinates}`),
+    { indexed: spring, flipY: spring });
+  let trackFolder = spring ? subplotFolder(files) : null;
+  const springId = spring ? null : sourceSpringId(analysis);
+  if (springId) {
+    trackFolder = await analysisFiles({ _id: springId }).then(subplotFolder).catch(() => null);
+  }
+  return { files: files._items, positions, trackFolder };
+}
+
+/** Draw `colors` (3 floats a cell) and keep them for a change of layout. */
+function paint(colors) {
+  if (state.view) state.view.colors = colors;
+  state.scatter.setColors(colors);
+}
+
+/** Offer the other layouts of the same cells (SPRING, t-SNE, UMAP) in #layout-select. */
+async function renderLayouts(view) {
+  const root = view.analysis.processType === "SPRING" ? view.analysis._id : sourceSpringId(view.analysis);
+  let analyses = view.ds.analyses || [];
+  if (analyses.some((a) => typeof a === "string")) {
+    analyses = await Promise.all(analyses.map((a) => (typeof a === "string"
+      ? api.getJSON(`/analysis/${encodeURIComponent(a)}`).catch(() => null) : a)));
+  }
+  if (state.view !== view) return;
+  view.family = root ? layoutFamily(analyses.filter((a) => a && isReady(a)), root, sourceSpringId) : [];
+  const select = $("layout-select");
+  select.replaceChildren(...view.family.map((a) => el("option", { value: a._id },
+    `${KIND_LABELS[a.processType] || a.processType} · ${a.name || a._id}`)));
+  select.value = view.analysis._id;
+  $("layout-box").hidden = view.family.length < 2;
+}
+
+/**
+ * Show another layout of the same cells in place: the colours, the track, the selection
+ * and the kept groups stay, since cell i is cell i in every layout of the family (see
+ * explore.js layoutFamily); the URL follows without reopening the analysis.
+ */
+async function switchLayout(analysisId) {
+  const view = state.view;
+  const analysis = view && view.family.find((a) => a._id === analysisId);
+  if (!analysis || analysis._id === view.analysis._id) return;
+  showError("");
+  $("plot-status").textContent = "Loading coordinates…";
+  try {
+    const layout = await readLayout(analysis);
+    if (state.view !== view) return;
+    if (layout.positions.length !== view.positions.length) {
+      throw new Error(`it has ${formatCount(layout.positions.length / 2)} cells, this view ${formatCount(view.n)}`);
+    }
+    view.analysis = analysis;
+    view.positions = layout.positions;
+    view.files = layout.files;
+  } catch (error) {
+    $("layout-select").value = view.analysis._id;
+    setPlotStatus(view);
+    showError(`Could not show ${analysis.name || analysis._id}: ${error.message}`);
+    return;
+  }
+  history.replaceState(null, "", `#/dataset/${view.ds._id}/analysis/${analysis._id}`);
+  showAnalysisHead(view);
+  state.scatter.setPoints(view.positions);
+  paint(view.colors);
+  showLabels(view);
+  setPlotStatus(view);
+  renderDownloads(view);
+  drawOverlay(null);
 }
 
 function uniformColors(n, rgb) {
@@ -367,10 +459,14 @@ function setPlotStatus(view) {
 function colorUniformly() {
   const view = state.view;
   view.colorMode = null;
+  view.gene = null;
+  view.track = null;
   view.highlight.clear();
   $("categorical-select").value = "";
   $("continuous-select").value = "";
-  state.scatter.setColors(uniformColors(view.n, [0.2, 0.35, 0.6]));
+  paint(uniformColors(view.n, [0.2, 0.35, 0.6]));
+  showLabels(view);
+  state.diffexp.refresh();
   $("legend").replaceChildren();
   setPlotStatus(view);
 }
@@ -388,8 +484,10 @@ async function loadTracks(view) {
     if (state.view !== view) return;
     const limit = maxTrackLevels(view.n);
     for (const [name, track] of Object.entries(cat ? JSON.parse(cat) : {})) {
-      const levels = Object.keys(track.label_colors || {}).length;
-      if ((track.label_list || []).length === view.n && levels <= limit) view.categorical[name] = track;
+      const levels = new Set(track.label_list || []).size;
+      if ((track.label_list || []).length !== view.n) continue;
+      if (levels <= limit) view.categorical[name] = track;
+      else view.refused[name] = { levels, track };
     }
     for (const [name, values] of cont ? parseContinuousTracks(cont) : []) {
       if (values.length === view.n) view.continuous.set(name, values);
@@ -397,6 +495,7 @@ async function loadTracks(view) {
   } catch (error) {
     showError(`Could not read the colour tracks: ${error.message}`);
   }
+  showRefused(view);
   for (const name of Object.keys(view.categorical)) categorical.append(el("option", { value: name }, name));
   for (const name of view.continuous.keys()) continuous.append(el("option", { value: name }, name));
   const names = Object.keys(view.categorical);
@@ -407,11 +506,38 @@ async function loadTracks(view) {
   }
 }
 
+/**
+ * Say which categorical tracks are not offered for colouring and why: a column with a label
+ * for (nearly) every cell, such as barcodes, names cells rather than grouping them.
+ */
+function showRefused(view) {
+  const note = $("categorical-refused");
+  const names = Object.entries(view.refused);
+  note.hidden = names.length === 0;
+  note.textContent = names.length
+    ? "Not offered for colouring: " + names.map(([name, { levels }]) =>
+      `${name} (${formatCount(levels)} labels for ${formatCount(view.n)} cells)`).join(", ")
+      + `. A track may have at most ${formatCount(maxTrackLevels(view.n))} labels here: one`
+      + " label per cell, like a barcode, names the cells instead of grouping them."
+    : "";
+}
+
+/** Labels of the track coloured by at their cells' centres in the current layout. */
+function showLabels(view) {
+  const mode = view.colorMode;
+  const track = mode && mode.kind === "categorical" ? view.categorical[mode.name] : null;
+  if (track) state.labels.set(centroids(view.positions, track.label_list));
+  else state.labels.clear();
+}
+
 function colorByCategory(name) {
   const view = state.view;
   const track = view.categorical[name];
   if (!track) return;
+  const changed = view.track !== name;
   view.colorMode = { kind: "categorical", name };
+  view.track = name;
+  view.gene = null;
   $("continuous-select").value = "";
   setPlotStatus(view);
   const labels = track.label_list;
@@ -427,7 +553,9 @@ function colorByCategory(name) {
     colors[3 * i + 1] = rgb[1];
     colors[3 * i + 2] = rgb[2];
   }
-  state.scatter.setColors(colors);
+  paint(colors);
+  showLabels(view);
+  if (changed) state.diffexp.refresh();
   const legend = $("legend");
   legend.replaceChildren(el("strong", {}, name));
   for (const [label, count] of counts) {
@@ -467,15 +595,17 @@ function colorByValues(title, values, stops, { zeroGrey }) {
     for (const v of values) if (v > hi) hi = v;
   }
   const colors = colorsForValues(values, stops, lo, hi);
-  state.scatter.setColors(colors);
+  paint(colors);
   rampLegend(title, stops, lo, hi);
   view.highlight.clear();
+  showLabels(view);
 }
 
 function colorByContinuous(name) {
   const values = state.view.continuous.get(name);
   if (!values) return;
   state.view.colorMode = { kind: "continuous", name };
+  state.view.gene = null;
   $("categorical-select").value = "";
   colorByValues(name, values, VIRIDIS, { zeroGrey: false });
   setPlotStatus(state.view);
@@ -532,6 +662,7 @@ async function colorByGene(typed) {
       values = mapped;
     }
     view.colorMode = { kind: "gene", name: gene };
+    view.gene = { name: gene, values };
     $("categorical-select").value = "";
     $("continuous-select").value = "";
     colorByValues(gene, values, EXPRESSION, { zeroGrey: true });
@@ -560,8 +691,18 @@ function clearSelection() {
     state.view.selected = 0;
   }
   $("selection-count").textContent = "No cells selected";
+  $("annotation-status").textContent = "";
   drawOverlay(null);
 }
+
+/** The selected cells' indices (Uint32Array, ascending), or null when none are selected. */
+function selectedCells() {
+  const selection = state.view && state.view.selection;
+  return selection && selection.cells.length ? selection.cells : null;
+}
+
+/** Most selected cells marked one by one on a layout other than the one they were drawn on. */
+const MAX_MARKED = 20000;
 
 function drawOverlay(screenPath) {
   const overlay = $("overlay");
@@ -573,8 +714,15 @@ function drawOverlay(screenPath) {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, rect.width, rect.height);
   let path = screenPath;
-  if (!path && state.view && state.view.selection && state.scatter) {
-    path = state.view.selection.map(([x, y]) => state.scatter.toScreen(x, y));
+  const view = state.view;
+  const selection = view && view.selection;
+  if (!path && selection && state.scatter) {
+    if (selection.layout !== view.analysis._id) {
+      // drawn on another layout: its outline means nothing here, so mark the cells
+      markCells(ctx, view.positions, selection.cells);
+      return;
+    }
+    path = selection.polygon.map(([x, y]) => state.scatter.toScreen(x, y));
   }
   if (!path || path.length < 2) return;
   ctx.beginPath();
@@ -588,12 +736,26 @@ function drawOverlay(screenPath) {
   ctx.stroke();
 }
 
+/** Outline each selected cell (the first MAX_MARKED of them) on the overlay. */
+function markCells(ctx, positions, cells) {
+  ctx.strokeStyle = "#d47800";
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  const n = Math.min(cells.length, MAX_MARKED);
+  for (let k = 0; k < n; k++) {
+    const i = cells[k];
+    const [px, py] = state.scatter.toScreen(positions[2 * i], positions[2 * i + 1]);
+    ctx.rect(px - 3, py - 3, 6, 6);
+  }
+  ctx.stroke();
+}
+
 function finishSelection(screenPath) {
   const view = state.view;
   if (!view || screenPath.length < 3) return;
   const polygon = screenPath.map(([x, y]) => state.scatter.toData(x, y));
   const hits = state.scatter.pointsInPolygon(polygon);
-  view.selection = polygon;
+  view.selection = { polygon, layout: view.analysis._id, cells: Uint32Array.from(hits) };
   view.selected = hits.length;
   $("selection-count").textContent = `${formatCount(hits.length)} cell${hits.length === 1 ? "" : "s"} selected`;
   drawOverlay(null);
@@ -605,8 +767,23 @@ function ensureScatter() {
   const scatter = new Scatter(canvas);
   state.scatter = scatter;
   window.bioblocksPlot = scatter; // for benchmarks and tests: frame counter and view
-  scatter.onRender = () => drawOverlay(null);
+  state.labels = new PlotLabels($("plot-labels"), scatter);
+  scatter.onRender = () => {
+    drawOverlay(null);
+    state.labels.place();
+  };
   let drag = null;
+  let hover = null; // the pointer position waiting for the next frame's tooltip
+  const tooltip = $("tooltip");
+  const showHover = () => {
+    if (!hover) return;
+    const [px, py] = hover;
+    hover = null;
+    const view = state.view;
+    const i = view && view.n && !drag ? nearestCell(scatter, px, py, 8) : -1;
+    showTooltip(tooltip, i >= 0 ? cellFacts(view, i) : null, px, py);
+    if (i >= 0) tooltip.dataset.cell = String(i);
+  };
   canvas.addEventListener("pointerdown", (event) => {
     canvas.focus();
     canvas.setPointerCapture(event.pointerId);
@@ -615,9 +792,14 @@ function ensureScatter() {
     drag = { mode: mode(), last: point, path: [point] };
   });
   canvas.addEventListener("pointermove", (event) => {
-    if (!drag) return;
     const rect = canvas.getBoundingClientRect();
     const point = [event.clientX - rect.left, event.clientY - rect.top];
+    if (!drag) {
+      if (!hover) requestAnimationFrame(showHover);
+      hover = point;
+      return;
+    }
+    tooltip.hidden = true;
     if (drag.mode === "pan") {
       scatter.panBy(point[0] - drag.last[0], point[1] - drag.last[1]);
     } else if (drag.mode === "box") {
@@ -636,6 +818,10 @@ function ensureScatter() {
   };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
+  canvas.addEventListener("pointerleave", () => {
+    hover = null;
+    tooltip.hidden = true;
+  });
   canvas.addEventListener("wheel", (event) => {
     event.preventDefault();
     const rect = canvas.getBoundingClientRect();
@@ -664,6 +850,76 @@ function ensureScatter() {
   new ResizeObserver(() => scatter.requestRender()).observe(canvas);
 }
 
+// ---- the selection's uses: DE groups, barcodes, annotations ---------------------------
+
+/** Keep the current selection as DE group `side` ("a" or "b"). */
+function keepSelection(side) {
+  const view = state.view;
+  if (!view) return;
+  view.groups[side] = selectedCells();
+  state.diffexp.refresh();
+}
+
+/**
+ * The track naming each cell, for the barcodes file: a refused track with a distinct label
+ * per cell (one called like a barcode first), or null when the analysis records none.
+ */
+function barcodeTrack(view) {
+  const unique = Object.entries(view.refused).filter(([, { levels }]) => levels === view.n);
+  unique.sort(([a], [b]) => Number(!/barcode|cell/i.test(a)) - Number(!/barcode|cell/i.test(b)));
+  return unique.length ? unique[0] : null;
+}
+
+/** Download the selected cells as CSV: `cell` (index in the layout), and their barcodes. */
+function downloadSelection() {
+  const view = state.view;
+  const cells = selectedCells();
+  if (!cells) {
+    $("annotation-status").textContent = "Select cells first (box or lasso).";
+    return;
+  }
+  const named = barcodeTrack(view);
+  const header = named ? ["cell", named[0]] : ["cell"];
+  const rows = Array.from(cells, (i) => (named ? [i, named[1].track.label_list[i]] : [i]));
+  downloadText(`${view.analysis.name || view.analysis._id} selection.csv`.replace(/[^\w .-]+/g, "_"),
+    csvText(header, rows));
+  $("annotation-status").textContent = named ? ""
+    : "This analysis records no cell barcodes: the file lists the cells' indices.";
+}
+
+/**
+ * Save the selection as an annotation (`POST /annotation`): one category, the name typed,
+ * holding the selected cells; a token is needed to write.
+ */
+async function saveAnnotation() {
+  const view = state.view;
+  const status = $("annotation-status");
+  const cells = selectedCells();
+  const name = $("annotation-name").value.trim();
+  const category = $("annotation-category").value.trim();
+  if (!cells) {
+    status.textContent = "Select cells first (box or lasso).";
+    return;
+  }
+  if (!api.getToken()) {
+    status.textContent = "Saving needs an API token: enter it at the top of the page.";
+    return;
+  }
+  status.textContent = "Saving…";
+  try {
+    const saved = await api.postJSON("/annotation", {
+      analysis: view.analysis._id,
+      name,
+      categories: [{ name: category, color: "#d47800" }],
+      cells: { [category]: Array.from(cells) },
+    });
+    status.textContent = `Saved “${name}” (${formatCount(cells.length)} cells), version ${saved.version || 1}.`;
+    status.dataset.annotation = saved._id;
+  } catch (error) {
+    status.textContent = `Could not save the annotation: ${error.message}`;
+  }
+}
+
 // ---- wiring --------------------------------------------------------------------------
 
 function renderTokenState() {
@@ -680,6 +936,22 @@ function route() {
 
 function init() {
   renderTokenState();
+  state.diffexp = setupDiffexp({
+    view: () => state.view,
+    colorByGene: (gene) => {
+      $("gene-input").value = gene;
+      return colorByGene(gene);
+    },
+    formatCount,
+  });
+  $("layout-select").addEventListener("change", (event) => switchLayout(event.target.value));
+  $("keep-a").addEventListener("click", () => keepSelection("a"));
+  $("keep-b").addEventListener("click", () => keepSelection("b"));
+  $("selection-download").addEventListener("click", downloadSelection);
+  $("annotation-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveAnnotation();
+  });
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     api.setToken($("token-input").value.trim());
