@@ -7,7 +7,9 @@ seeded 2-D embedding, and write the analysis files into ``out_dir``:
   ``tsne_matrix.csv`` (the input matrix, ``%.3f`` comma separated, like
   SPRING's ``pca.csv``) and ``run_info.json``;
 * UMAP: ``umap_output.csv`` (``x,y`` per cell, ``%.6f``, no header) and
-  ``run_info.json``.
+  ``run_info.json``;
+* given the cells' ids, both write ``cells.txt`` (the cell of each row), and given the
+  SPRING analysis they embed, ``run_info.json`` names it (``springAnalysis``).
 
 ``run_info.json`` records every parameter, the seed, the input size and the
 library version (indent 4, keys sorted, as SPRING's). Large inputs stay within
@@ -22,7 +24,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Self
@@ -31,10 +33,12 @@ import numpy as np
 
 from bioblocks.analysis._params import Params
 from bioblocks.analysis.spring_folder import (
+    CELLS,
     RUN_INFO,
     TSNE_MATRIX,
     TSNE_OUTPUT,
     UMAP_OUTPUT,
+    write_cells,
     write_json,
     write_rows,
 )
@@ -298,12 +302,36 @@ def _affinities(matrix: np.ndarray, *, kind: str, perplexity: float, k_neighbors
     )
 
 
+def _check_cells(cells: Sequence[str] | None, n_cells: int) -> None:
+    """Refuse cell ids that do not name the input's rows one to one (before any work)."""
+    if cells is not None and len(cells) != n_cells:
+        raise AnalysisInputError(
+            f"{len(cells)} cell ids for a matrix of {n_cells} rows; give one id per row",
+            field="cells",
+        )
+
+
+def _source(spring_analysis: str | None) -> dict[str, object]:
+    """The ``run_info.json`` entry naming the SPRING analysis embedded (none when unknown)."""
+    return {} if spring_analysis is None else {"springAnalysis": str(spring_analysis)}
+
+
+def _write_cells(out_dir: Path, cells: Sequence[str] | None) -> list[Path]:
+    """Write ``cells.txt`` when the ids are known; return the paths written."""
+    if cells is None:
+        return []
+    write_cells(out_dir, cells)
+    return [out_dir / CELLS]
+
+
 def run_tsne(
     pca: np.ndarray,
     *,
     out_dir: Path,
     params: TsneParams = TsneParams(),
     progress: Progress = null_progress,
+    cells: Sequence[str] | None = None,
+    spring_analysis: str | None = None,
 ) -> TsneResult:
     """Embed the cells in 2-D with FFT-accelerated t-SNE (openTSNE) and write the files.
 
@@ -319,6 +347,9 @@ def run_tsne(
         chosen for the number of cells (:meth:`TsneParams.for_cells`).
     progress
         Called every 50 iterations; may raise :class:`~bioblocks.errors.Cancelled`.
+    cells, spring_analysis
+        The id of the cell of each row of ``pca`` (written to ``cells.txt``) and the SPRING
+        analysis ``pca`` comes from (recorded in ``run_info.json`` as ``springAnalysis``).
 
     Notes
     -----
@@ -349,6 +380,7 @@ def run_tsne(
 
     matrix = _check_matrix(pca, min_cells=4)
     n_cells = matrix.shape[0]
+    _check_cells(cells, n_cells)
     params = params.for_cells(n_cells)
     seed, affinity, n_iter = params.seed, params.affinity, params.n_iter
     perplexity = DEFAULT_PERPLEXITY if params.perplexity is None else params.perplexity
@@ -418,7 +450,8 @@ def run_tsne(
     files = [out_dir / TSNE_OUTPUT, out_dir / TSNE_MATRIX, out_dir / RUN_INFO]
     write_rows(files[0], coordinates, "%.6f")
     write_rows(files[1], matrix, "%.3f")
-    write_json(files[2], {**parameters, "date": _now()})
+    write_json(files[2], {**parameters, **_source(spring_analysis), "date": _now()})
+    files += _write_cells(out_dir, cells)
     progress(1.0, "t-SNE done")
     return TsneResult(coordinates=coordinates, parameters=parameters, files=files)
 
@@ -429,6 +462,8 @@ def run_umap(
     out_dir: Path,
     params: UmapParams = UmapParams(),
     progress: Progress = null_progress,
+    cells: Sequence[str] | None = None,
+    spring_analysis: str | None = None,
 ) -> UmapResult:
     """Embed the cells in 2-D with UMAP (umap-learn) and write the files.
 
@@ -444,6 +479,8 @@ def run_umap(
         None is chosen for the number of cells (:meth:`UmapParams.for_cells`).
     progress
         Called at the start and end (umap-learn has no iteration callback).
+    cells, spring_analysis
+        As for :func:`run_tsne`: ``cells.txt`` and ``springAnalysis`` in ``run_info.json``.
 
     Returns
     -------
@@ -457,6 +494,7 @@ def run_umap(
     """
     matrix = _check_matrix(pca, min_cells=4)
     n_cells = matrix.shape[0]
+    _check_cells(cells, n_cells)
     params = params.for_cells(n_cells)
     seed, n_neighbors, min_dist, init = (params.seed, params.n_neighbors, params.min_dist,
                                          str(params.init))
@@ -500,6 +538,7 @@ def run_umap(
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / UMAP_OUTPUT, out_dir / RUN_INFO]
     write_rows(files[0], coordinates, "%.6f")
-    write_json(files[1], {**parameters, "date": _now()})
+    write_json(files[1], {**parameters, **_source(spring_analysis), "date": _now()})
+    files += _write_cells(out_dir, cells)
     progress(1.0, "UMAP done")
     return UmapResult(coordinates=coordinates, parameters=parameters, files=files)

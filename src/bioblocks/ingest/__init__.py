@@ -14,6 +14,8 @@ from ._canonical import (
     detect_format,
     import_matrix,
     read_canonical,
+    read_canonical_rows,
+    read_canonical_tables,
     read_viewer_parts,
 )
 from ._example import make_example_dataset
@@ -32,5 +34,7 @@ __all__ = [
     "import_matrix",
     "make_example_dataset",
     "read_canonical",
+    "read_canonical_rows",
+    "read_canonical_tables",
     "read_viewer_parts",
 ]

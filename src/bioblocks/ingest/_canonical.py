@@ -565,3 +565,65 @@ def read_canonical(
     genes = np.asarray(var.index.astype(str))
     barcodes = np.asarray(obs.index.astype(str))
     return X, genes, barcodes, obs
+
+
+def read_canonical_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(obs, var)`` of a canonical ``matrix.h5ad`` without reading its matrix:
+    the per-cell metadata (index = barcodes) and the genes (index = gene names, with
+    ``gene_ids`` when the input had ids)."""
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        return read_elem(f["obs"]), read_elem(f["var"])
+
+
+#: Most matrix rows one read of :func:`read_canonical_rows` spans (bounds its memory).
+ROW_WINDOW = 20_000
+
+
+def read_canonical_rows(
+    path: Path, rows: np.ndarray, *, dtype: np.dtype | type | None = None
+) -> sp.csr_matrix:
+    """Return the rows ``rows`` (any order, repeats allowed) of a canonical ``matrix.h5ad``'s
+    ``X`` as a CSR matrix, in that order, with sorted column indices.
+
+    Reads the file's ``indptr`` and then, for the sorted distinct rows, one contiguous span
+    of ``data``/``indices`` per window of at most :data:`ROW_WINDOW` matrix rows, so memory
+    stays near the size of the rows asked for (plus the spans' gaps); ``dtype`` converts the
+    values while reading. Raises :class:`~bioblocks.errors.IngestError` for a row outside
+    the matrix.
+    """
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    with h5py.File(path, "r") as f:
+        group = f["X"]
+        n_rows, n_cols = (int(x) for x in group.attrs["shape"])
+        outside = rows[(rows < 0) | (rows >= n_rows)]
+        if outside.size:
+            raise IngestError(
+                f"{path.name} has {n_rows} cells; row {int(outside[0])} is outside it "
+                "(the analysis was made on another matrix: rerun it)"
+            )
+        indptr = np.asarray(group["indptr"][()], dtype=np.int64)
+        data_ds, indices_ds = group["data"], group["indices"]
+        wanted = np.unique(rows)
+        parts: list[sp.csr_matrix] = []
+        start = 0
+        while start < wanted.size:
+            lo = int(wanted[start])
+            stop = int(np.searchsorted(wanted, lo + ROW_WINDOW, side="left"))
+            chunk = wanted[start:stop]
+            hi = int(chunk[-1]) + 1
+            a, b = int(indptr[lo]), int(indptr[hi])
+            values = data_ds[a:b] if dtype is None else data_ds.astype(dtype)[a:b]
+            window = sp.csr_matrix(
+                (values, indices_ds[a:b], indptr[lo : hi + 1] - a), shape=(hi - lo, n_cols)
+            )
+            parts.append(window[chunk - lo])
+            start = stop
+    picked = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, n_cols))
+    if dtype is not None:
+        picked = picked.astype(dtype, copy=False)
+    same = rows.size == wanted.size and bool(np.array_equal(rows, wanted))
+    out = picked if same else sp.csr_matrix(picked[np.searchsorted(wanted, rows)])
+    out.sort_indices()
+    return out

@@ -665,6 +665,25 @@ def spring_pca(subplot: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return read_pca(subplot)
 
 
+def spring_cells(settings: Settings, dataset: Doc, subplot: Path) -> list[str] | None:
+    """Return the ids (barcodes) of a SPRING subplot's cells, in its order: the canonical
+    matrix's ``obs_names`` at ``cell_filter.npy``; None when the dataset has no matrix or
+    the two disagree (an analysis of an older matrix)."""
+    from ..analysis.spring_folder import read_cell_filter
+    from ..ingest import read_canonical_tables
+
+    path = matrix_path(settings.resolved_data_dir, dataset["_id"])
+    if not path.is_file():
+        return None
+    barcodes = np.asarray(read_canonical_tables(path)[0].index.astype(str))
+    rows = read_cell_filter(subplot)
+    if rows.size and rows.max() >= barcodes.size:
+        log.warning("%s: cell_filter.npy names rows beyond the matrix's %d cells", subplot,
+                    barcodes.size)
+        return None
+    return barcodes[rows].tolist()
+
+
 def _run_spring(
     store: Store, settings: Settings, dataset: Doc, *, subsample: int | None,
     params: dict[str, Any], seed: int, progress: Progress, scratch: Path | None,
@@ -749,16 +768,21 @@ def _run_embedding(
             field="springAnalysis",
         )
     progress(0.0, "loading the SPRING analysis's PCA")
-    pca, labels = spring_pca(spring_subplot(settings, spring, dataset))
+    subplot = spring_subplot(settings, spring, dataset)
+    pca, labels = spring_pca(subplot)
+    cells = spring_cells(settings, dataset, subplot)
     from ..analysis.embeddings import TsneParams, UmapParams, run_tsne, run_umap
 
     values = {**params, "seed": seed}
     final = analysis_dir(settings.resolved_data_dir, dataset["_id"], analysis_id)
     with atomic_dir(final, data_dir=_staging_root(settings, scratch)) as staging:
         step = scaled(progress, 0.05, 0.95)
-        result = (run_tsne(pca, out_dir=staging, params=TsneParams.from_dict(values), progress=step)
+        source = str(spring["_id"])
+        result = (run_tsne(pca, out_dir=staging, params=TsneParams.from_dict(values),
+                           progress=step, cells=cells, spring_analysis=source)
                   if process == "TSNE" else
-                  run_umap(pca, out_dir=staging, params=UmapParams.from_dict(values), progress=step))
+                  run_umap(pca, out_dir=staging, params=UmapParams.from_dict(values),
+                           progress=step, cells=cells, spring_analysis=source))
         _preview(result.coordinates, labels, staging / "preview.png")
     label = "t-SNE" if process == "TSNE" else "UMAP"
     doc = _register(store, settings, dataset, analysis_id, {

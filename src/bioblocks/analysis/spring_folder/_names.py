@@ -39,6 +39,8 @@ PREVIEW = "preview.png"
 TSNE_OUTPUT = "tsne_output.csv"
 TSNE_MATRIX = "tsne_matrix.csv"
 UMAP_OUTPUT = "umap_output.csv"
+#: Beside a t-SNE/UMAP result: the id (barcode) of the cell of each of its rows, one per line.
+CELLS = "cells.txt"
 
 #: The files offered for download, by process type: (subplot files, analysis-folder files).
 DOWNLOADS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -47,8 +49,8 @@ DOWNLOADS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          RUN_INFO, GRAPH),
         (GENES, COUNTS_NORM, TOTAL_COUNTS, PREVIEW),
     ),
-    "TSNE": ((), (TSNE_OUTPUT, TSNE_MATRIX, PREVIEW)),
-    "UMAP": ((), (UMAP_OUTPUT, PREVIEW)),
+    "TSNE": ((), (TSNE_OUTPUT, TSNE_MATRIX, CELLS, PREVIEW)),
+    "UMAP": ((), (UMAP_OUTPUT, CELLS, PREVIEW)),
 }
 
 #: The file holding the 2-D layout, by process type.

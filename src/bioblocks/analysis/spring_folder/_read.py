@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -55,7 +56,7 @@ def read_color_stats(subplot: Path) -> dict[str, list[float]]:
     return json.loads(_file(subplot, N.COLOR_STATS).read_text(encoding="utf-8"))
 
 
-def read_categorical(subplot: Path) -> dict[str, dict[str, object]]:
+def read_categorical(subplot: Path) -> dict[str, dict[str, Any]]:
     """Return ``categorical_coloring_data.json``: track → ``label_colors``, ``label_list``."""
     return json.loads(_file(subplot, N.CATEGORICAL).read_text(encoding="utf-8"))
 
@@ -85,6 +86,52 @@ def read_pca(subplot: Path) -> tuple[np.ndarray, np.ndarray | None]:
     clusters = Path(subplot) / N.LOUVAIN
     labels = np.load(clusters, allow_pickle=False) if clusters.is_file() else None
     return pca, labels
+
+
+def read_gene_filter(subplot: Path) -> np.ndarray:
+    """Return ``gene_filter`` of ``intermediates.npz``: the indices (into ``genes.txt``) of
+    the genes SPRING selected for its PCA (int64, ascending)."""
+    with np.load(_file(subplot, N.INTERMEDIATES)) as data:
+        return np.asarray(data["gene_filter"], dtype=np.int64).ravel()
+
+
+def read_total_counts(folder: Path) -> np.ndarray:
+    """Return ``total_counts.txt`` of the analysis ``folder``: the total count of every
+    main-matrix row (float64), the totals SPRING normalised by."""
+    return np.loadtxt(_file(folder, N.TOTAL_COUNTS), dtype=np.float64, ndmin=1).ravel()
+
+
+def read_color_tracks(subplot: Path, n_cells: int) -> dict[str, np.ndarray]:
+    """Return ``color_data_gene_sets.csv``: continuous track name → its ``n_cells`` float64
+    values (``%.3f``, as written), in the file's (sorted) order. The values are the last
+    ``n_cells`` fields of a line, so a name may hold commas."""
+    text = _file(subplot, N.COLOR_TRACKS).read_text(encoding="utf-8")
+    tracks: dict[str, np.ndarray] = {}
+    for line in text.splitlines():
+        parts = line.split(",")
+        if len(parts) != n_cells + 1:
+            raise ConflictError(
+                f"{N.COLOR_TRACKS} has a line of {len(parts) - 1} values for {n_cells} cells."
+            )
+        name = ",".join(parts[: len(parts) - n_cells])
+        tracks[name] = np.array(parts[len(parts) - n_cells :], dtype=np.float64)
+    return tracks
+
+
+def read_embedding(folder: Path, name: str) -> np.ndarray:
+    """Return a t-SNE/UMAP result of ``folder`` (``name``: ``tsne_output.csv`` or
+    ``umap_output.csv``) as an ``(n_cells, 2)`` float64 array, one row per line."""
+    xy = np.loadtxt(_file(folder, name), delimiter=",", dtype=np.float64, ndmin=2)
+    if xy.size and xy.shape[1] != 2:
+        raise ConflictError(f"{name} has {xy.shape[1]} columns; it holds x,y per cell.")
+    return xy.reshape(-1, 2)
+
+
+def read_cells(folder: Path) -> list[str] | None:
+    """Return ``cells.txt`` of a t-SNE/UMAP ``folder`` (the cell id of each result row), or
+    None when the folder has none (results written before the file existed)."""
+    path = Path(folder) / N.CELLS
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else None
 
 
 def _dataset(group: h5py.Group | None, name: str) -> np.ndarray | None:

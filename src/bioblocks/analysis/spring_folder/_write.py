@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from bioblocks.analysis._expression import ExpressionStore
 from bioblocks.analysis.spring_folder import _names as N
 from bioblocks.analysis.spring_folder._hdf5 import write_grouped_datasets
+from bioblocks.errors import AnalysisInputError
 
 #: Rows formatted per block when writing CSV files (bounds the text held in memory).
 _BLOCK_ROWS = 100_000
@@ -115,6 +116,20 @@ def write_cell_filter(folder: Path, cell_filter: np.ndarray) -> None:
     cells = np.asarray(cell_filter, dtype=np.int64)
     np.save(folder / N.CELL_FILTER, cells)
     _write_text(folder / N.CELL_FILTER_TEXT, "".join(f"{i}\n" for i in cells.tolist()))
+
+
+def write_cells(folder: Path, cells: Sequence[str]) -> None:
+    """Write ``cells.txt`` into ``folder`` (a t-SNE/UMAP result): the id of the cell of each
+    result row, one per line, UTF-8."""
+    names = [str(c) for c in cells]
+    bad = next((c for c in names if "\n" in c or "\r" in c), None)
+    if bad is not None:
+        raise AnalysisInputError(
+            f"cell id {bad!r} holds a line break, and cells.txt holds one id per line; "
+            "rename the cell in the dataset's matrix",
+            field="cells",
+        )
+    _write_text(folder / N.CELLS, "".join(f"{c}\n" for c in names))
 
 
 def write_mutability(folder: Path) -> None:
