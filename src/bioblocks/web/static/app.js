@@ -471,7 +471,8 @@ function colorUniformly() {
   setPlotStatus(view);
 }
 
-async function loadTracks(view) {
+/** Read the view's colour tracks and colour by `prefer` (else the first categorical track). */
+async function loadTracks(view, prefer = null) {
   const categorical = $("categorical-select");
   const continuous = $("continuous-select");
   resetTracks();
@@ -499,7 +500,8 @@ async function loadTracks(view) {
   for (const name of Object.keys(view.categorical)) categorical.append(el("option", { value: name }, name));
   for (const name of view.continuous.keys()) continuous.append(el("option", { value: name }, name));
   const names = Object.keys(view.categorical);
-  const first = names.find((name) => name !== "Default") || names[0];
+  const first = (prefer && view.categorical[prefer] ? prefer : null)
+    || names.find((name) => name !== "Default") || names[0];
   if (first) {
     categorical.value = first;
     colorByCategory(first);
@@ -913,8 +915,14 @@ async function saveAnnotation() {
       categories: [{ name: category, color: "#d47800" }],
       cells: { [category]: Array.from(cells) },
     });
-    status.textContent = `Saved “${name}” (${formatCount(cells.length)} cells), version ${saved.version || 1}.`;
     status.dataset.annotation = saved._id;
+    // the annotation is now a categorical track of these cells: read the tracks again
+    view.categorical = {};
+    view.refused = {};
+    view.continuous = new Map();
+    view.highlight.clear();
+    await loadTracks(view, name);
+    status.textContent = `Saved “${name}” (${formatCount(cells.length)} cells): it is a track now.`;
   } catch (error) {
     status.textContent = `Could not save the annotation: ${error.message}`;
   }
