@@ -49,7 +49,7 @@ def read_tracks(subplot: Path) -> dict[str, np.ndarray]:
     n = subplot_cells(subplot)
     tracks = {}
     for name, track in read_categorical(subplot).items():
-        labels = np.asarray([str(v) for v in track.get("label_list", [])])  # type: ignore[union-attr]
+        labels = np.asarray([str(v) for v in track.get("label_list", [])])
         if labels.size != n:
             raise ConflictError(
                 f"categorical track {name!r} has {labels.size} labels for {n} cells"

@@ -18,6 +18,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,14 +68,13 @@ def write_markers(folder: Path, markers: Markers) -> None:
     folder = Path(folder)
     tracks = markers["tracks"]
     assert isinstance(tracks, dict)
-    clean = {
-        **markers,
-        "tracks": {t: {label: {"size": entry["size"],
-                               "genes": [{k: _finite(v) for k, v in g.items()}
-                                         for g in entry["genes"]]}
-                       for label, entry in labels.items()}
-                   for t, labels in tracks.items()},
+    clean_tracks: dict[str, dict[str, Any]] = {
+        t: {label: {"size": entry["size"],
+                    "genes": [{k: _finite(v) for k, v in g.items()} for g in entry["genes"]]}
+            for label, entry in labels.items()}
+        for t, labels in tracks.items()
     }  # fmt: skip
+    clean = {**markers, "tracks": clean_tracks}
     tmp = folder / f".{MARKERS_JSON}.tmp"
     tmp.write_text(json.dumps(clean, allow_nan=False), encoding="utf-8")
     os.replace(tmp, folder / MARKERS_JSON)
@@ -82,7 +82,7 @@ def write_markers(folder: Path, markers: Markers) -> None:
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["track", "label", "label_size", "rank", *COLUMNS])
-        for track, labels in clean["tracks"].items():
+        for track, labels in clean_tracks.items():
             for label, entry in labels.items():
                 for rank, gene in enumerate(entry["genes"], start=1):
                     writer.writerow([track, label, entry["size"], rank,

@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotFoundError
 from ..storage import PathOutsideDataDir, analysis_dir
+from ..store import Doc, Store
 from ._body import load_json, read_body
 from .auth import require_read
 from .errors import ERROR_RESPONSES, EveHTTPError, dumps
@@ -53,14 +54,14 @@ CACHE_SIZE = 2
 _KEYS = {"groups", "method", "top"}
 
 
-def _doc(store: Any, analysis_id: str) -> dict[str, Any]:
+def _doc(store: Store, analysis_id: str) -> Doc:
     doc = store.get("analysis", analysis_id)
     if doc is None:
         raise NotFoundError(f"Analysis {analysis_id!r} does not exist.")
     return doc
 
 
-def analysis_folders(store: Any, data_dir: Path, analysis_id: str) -> tuple[Path, Path]:
+def analysis_folders(store: Store, data_dir: Path, analysis_id: str) -> tuple[Path, Path]:
     """Return ``(folder, subplot)``: the SPRING analysis folder serving ``analysis_id`` (its
     own, or for t-SNE/UMAP that of ``parameters.springAnalysis``) and its subplot folder.
 
@@ -233,7 +234,7 @@ def _parse(body: object) -> tuple[object, object, str, int]:
     if issues:
         raise EveHTTPError(422, "The request has errors.", extra={"_issues": issues})
     assert isinstance(groups, list)
-    return groups[0], groups[1], str(method), int(top)  # type: ignore[arg-type]
+    return groups[0], groups[1], str(method), int(top)
 
 
 def _too_large(n_cells: int, limit: int) -> EveHTTPError:
@@ -258,11 +259,15 @@ def _diffexp(request: Request, analysis_id: str, body: object) -> Response:
     if n_cells > settings.diffexp_max_interactive_cells:
         raise _too_large(n_cells, settings.diffexp_max_interactive_cells)
     data = _matrix(request, folder, subplot)
+    from .annotations import label_arrays  # saved annotations are tracks too
+
+    tracks = {**data.tracks, **label_arrays(request.app.state.store, settings.resolved_data_dir,
+                                            analysis_id, data.n_cells)}
     issues: dict[str, str] = {}
-    mask_a = _group_mask(spec_a, "groups.0", data.n_cells, data.tracks, issues)
+    mask_a = _group_mask(spec_a, "groups.0", data.n_cells, tracks, issues)
     mask_b = None
     if spec_b != "rest":
-        mask_b = _group_mask(spec_b, "groups.1", data.n_cells, data.tracks, issues)
+        mask_b = _group_mask(spec_b, "groups.1", data.n_cells, tracks, issues)
     if mask_a is not None and mask_b is not None and np.any(mask_a & mask_b):
         issues["groups.1"] = (
             f"shares {int(np.sum(mask_a & mask_b))} cells with groups.0; give disjoint groups"

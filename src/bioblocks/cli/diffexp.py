@@ -10,7 +10,7 @@ from ._base import friendly_errors, open_configured_store
 
 
 def _number(value: object) -> str:
-    return "" if value is None else f"{value:.4g}"  # type: ignore[str-format]
+    return "" if value is None else f"{value:.4g}"
 
 
 COLUMNS = [
