@@ -338,6 +338,46 @@ def create_token(data_dir: Path, name: str = "page tests") -> str:
         store.close()
 
 
+def _analysis_dir(data_dir: Path, analysis_id: str) -> Path:
+    return data_dir / "datasets" / DATASET_ID / "analyses" / analysis_id
+
+
+def layout(data_dir: Path, analysis_id: str) -> Any:
+    """The layout's (n, 2) coordinates as the page draws them (SPRING's y flipped)."""
+    import numpy as np
+
+    folder = _analysis_dir(data_dir, analysis_id)
+    if analysis_id == SPRING_ID:
+        xy = np.loadtxt(folder / DATASET_NAME / "coordinates.txt", delimiter=",")[:, 1:]
+        return xy * [1.0, -1.0]
+    name = "umap_output.csv" if analysis_id == EMBEDDING_ID else "tsne_output.csv"
+    return np.loadtxt(folder / name, delimiter=",")
+
+
+def categorical(data_dir: Path) -> dict[str, Any]:
+    """The SPRING analysis's ``categorical_coloring_data.json`` as written (no annotations)."""
+    import json
+
+    path = _analysis_dir(data_dir, SPRING_ID) / DATASET_NAME / "categorical_coloring_data.json"
+    return json.loads(path.read_text())
+
+
+def to_screen(page: Any, x: float, y: float) -> tuple[float, float]:
+    """The CSS pixel (relative to the plot) where the page draws data point (x, y)."""
+    px, py = page.evaluate(f"() => window.bioblocksPlot.toScreen({x}, {y})")
+    return px, py
+
+
+def select_box(page: Any, x0: float, y0: float, x1: float, y1: float) -> None:
+    """Box-select between two points given as fractions of the plot's size."""
+    page.locator('input[name="mode"][value="box"]').check()
+    box = page.locator("#plot").bounding_box()
+    page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y1 * box["height"], steps=4)
+    page.mouse.up()
+
+
 def site_app(data_dir: Path) -> Any:
     """Return the real application over ``data_dir``, with the page router."""
     from bioblocks.api.app import create_app

@@ -4,7 +4,6 @@ tooltip, the layouts of the same cells switched in place, refused categorical tr
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,16 @@ from ._browser import (
     SPRING_ID,
     TSNE_ID,
     build_site,
+    categorical,
     launch_browser,
+    layout,
     new_page,
     open_analysis,
     require_chromium,
+    select_box,
     serve,
     settle,
+    to_screen,
 )
 
 pytestmark = pytest.mark.browser
@@ -54,28 +57,6 @@ def page(browser: Any) -> Iterator[Any]:
         yield page
 
 
-# ---- the fixture's files, read independently of the page ----------------------------
-
-
-def _analysis_dir(data_dir: Path, analysis_id: str) -> Path:
-    return data_dir / "datasets" / DATASET_ID / "analyses" / analysis_id
-
-
-def layout(data_dir: Path, analysis_id: str) -> np.ndarray:
-    """The layout's (n, 2) coordinates as the page draws them (SPRING's y flipped)."""
-    folder = _analysis_dir(data_dir, analysis_id)
-    if analysis_id == SPRING_ID:
-        xy = np.loadtxt(folder / DATASET_NAME / "coordinates.txt", delimiter=",")[:, 1:]
-        return xy * [1.0, -1.0]
-    name = "umap_output.csv" if analysis_id == EMBEDDING_ID else "tsne_output.csv"
-    return np.loadtxt(folder / name, delimiter=",")
-
-
-def categorical(data_dir: Path) -> dict[str, Any]:
-    path = _analysis_dir(data_dir, SPRING_ID) / DATASET_NAME / "categorical_coloring_data.json"
-    return json.loads(path.read_text())
-
-
 def isolated_cell(xy: np.ndarray, among: np.ndarray | None = None) -> int:
     """The cell (of `among`, default all) farthest from its nearest neighbour."""
     d = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
@@ -84,11 +65,6 @@ def isolated_cell(xy: np.ndarray, among: np.ndarray | None = None) -> int:
     if among is not None:
         nearest = np.where(among, nearest, -1.0)
     return int(np.argmax(nearest))
-
-
-def to_screen(page: Any, x: float, y: float) -> tuple[float, float]:
-    px, py = page.evaluate(f"() => window.bioblocksPlot.toScreen({x}, {y})")
-    return px, py
 
 
 def label_centres(page: Any) -> dict[str, tuple[float, float]]:
@@ -120,16 +96,6 @@ def pixel_at(page: Any, px: float, py: float) -> tuple[int, int, int]:
     page.evaluate("() => { document.getElementById('plot-labels').hidden = false; }")
     image = Image.open(io.BytesIO(png)).convert("RGB")
     return image.getpixel((round(px), round(py)))
-
-
-def select_box(page: Any, x0: float, y0: float, x1: float, y1: float) -> None:
-    """Box-select between two points given as fractions of the plot's size."""
-    page.locator('input[name="mode"][value="box"]').check()
-    box = page.locator("#plot").bounding_box()
-    page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
-    page.mouse.down()
-    page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y1 * box["height"], steps=4)
-    page.mouse.up()
 
 
 # ---- the tests --------------------------------------------------------------------------
