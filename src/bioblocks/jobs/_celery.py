@@ -25,12 +25,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from celery import Celery
 from celery.schedules import crontab
 
-from ..store import Doc, find_docs
+from ..store import Doc, Store, find_docs
 from ._model import KindInstaller, install_kinds, kind_installers
 from ._presence import Presence
 from ._recovery import recover_stale_jobs
@@ -47,13 +47,13 @@ REDISPATCH_AFTER_SECONDS = 120.0
 
 #: What beat's tick runs: gets the store and the settings, queues the scheduled job and
 #: returns it (None when it skipped the slot).
-ScheduleHook = Callable[[Any, "Settings"], Doc | None]
+ScheduleHook = Callable[[Store, "Settings"], Doc | None]
 
 _apps: dict[str, Celery] = {}
-_stores: dict[int, Any] = {}
+_stores: dict[int, Store] = {}
 
 
-def _store(settings: Settings) -> Any:
+def _store(settings: Settings) -> Store:
     # One store per process: engines must not cross a fork.
     pid = os.getpid()
     if pid not in _stores:
@@ -138,7 +138,9 @@ def send_run_job(settings: Settings, job_id: str) -> None:
     celery_app(settings).send_task(RUN_JOB, args=[job_id])
 
 
-def sweep_forever(settings: Settings, *, interval: float = 5.0, stop: Any = None) -> None:
+def sweep_forever(
+    settings: Settings, *, interval: float = 5.0, stop: threading.Event | None = None
+) -> None:
     """Recover jobs of dead workers and re-send lost messages every ``interval`` s, until ``stop``.
 
     A queued job untouched for ``REDISPATCH_AFTER_SECONDS`` has its task sent
