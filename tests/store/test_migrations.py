@@ -24,7 +24,7 @@ def test_upgrade_logs_one_line_only_when_it_migrates(
     finally:
         engine.dispose()
     assert [m for _, level, m in first if level >= logging.INFO] == [
-        "database upgraded to 0001 (from an empty database)"
+        "database upgraded to 0002 (from an empty database)"
     ]
     assert not [n for n, level, _ in first if n.startswith("alembic") and level >= logging.INFO]
     assert again == []

@@ -27,7 +27,20 @@ from ..jobs import install_kinds
 from ..pipeline.kinds import register_kinds
 from ..storage import is_disk_full, sweep_staging
 from ..store import Store, open_store
-from . import diffexp, docs, eve, expression, files, jobs, media, page, spring, upload
+from . import (
+    annotations,
+    diffexp,
+    docs,
+    eve,
+    expression,
+    files,
+    genesets,
+    jobs,
+    media,
+    page,
+    spring,
+    upload,
+)
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -35,7 +48,7 @@ log = logging.getLogger(__name__)
 #: Routers of the other areas, included before the generic Eve router (their paths win).
 EXTRA_ROUTERS = [
     files.router, upload.router, expression.router, spring.router, jobs.router, page.router,
-    diffexp.router,
+    diffexp.router, annotations.router, genesets.router,
 ]
 
 _OVERRIDABLE = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

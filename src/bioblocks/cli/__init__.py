@@ -13,7 +13,20 @@ from __future__ import annotations
 
 import typer
 
-from . import analyze, dataset, db, demo, diffexp, hca, job, metadata, pipeline, serve, token
+from . import (
+    analyze,
+    dataset,
+    db,
+    demo,
+    diffexp,
+    hca,
+    job,
+    metadata,
+    pipeline,
+    serve,
+    token,
+    users,
+)
 from ._base import root_options
 
 __all__ = ["app", "main"]
@@ -26,6 +39,8 @@ app = typer.Typer(
 app.callback()(root_options)
 app.add_typer(db.group, name="db")
 app.add_typer(token.group, name="token")
+app.add_typer(users.user_group, name="user")
+app.add_typer(users.group_group, name="group")
 app.command()(serve.serve)
 app.command()(metadata.populate)
 app.command()(metadata.export)

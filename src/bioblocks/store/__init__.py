@@ -43,12 +43,40 @@ Document verbs for the other layers (plain functions over a store)::
     from bioblocks.store import find_docs, get_doc, insert_doc, patch_doc, require_doc
     from bioblocks.store import update_with_retry   # read, change, compare-and-swap; retried
 
+Users, groups, scoped tokens and share links (``_principals.py``)::
+
+    from bioblocks.store import create_user, create_group, add_member, create_user_token
+    create_user(store, "ana"); create_group(store, "lab"); add_member(store, "lab", "ana",
+    role="writer"); token = create_user_token(store, "ana", scope="write",
+    expires=parse_duration("30d")); find_token(store, token)  # TokenRecord | None
+
 Errors: :class:`ValidationError` (an ``InputError`` with Eve's ``issues``),
 :class:`QueryError` (an ``InputError``: untranslatable ``where``/``sort``),
 :class:`DuplicateId` and :class:`EtagMismatch` (``ConflictError``),
 ``NotFoundError``.
 """
 
+from ._principals import (
+    ROLES,
+    SCOPES,
+    ShareInfo,
+    TokenRecord,
+    UserInfo,
+    add_member,
+    check_share,
+    create_group,
+    create_share,
+    create_user,
+    create_user_token,
+    find_token,
+    group_names,
+    list_token_records,
+    list_users,
+    parse_duration,
+    revoke_share,
+    revoke_token_by_id,
+    user_roles,
+)
 from ._query import QueryError, nesting_depth
 from ._store import (
     INT64_MAX,
@@ -71,6 +99,25 @@ from ._store import (
 from ._verbs import find_docs, get_doc, insert_doc, patch_doc, require_doc, update_with_retry
 
 __all__ = [
+    "ROLES",
+    "SCOPES",
+    "ShareInfo",
+    "TokenRecord",
+    "UserInfo",
+    "add_member",
+    "check_share",
+    "create_group",
+    "create_share",
+    "create_user",
+    "create_user_token",
+    "find_token",
+    "group_names",
+    "list_token_records",
+    "list_users",
+    "parse_duration",
+    "revoke_share",
+    "revoke_token_by_id",
+    "user_roles",
     "INT64_MAX",
     "INT64_MIN",
     "MAX_DOCUMENT_DEPTH",

@@ -1,4 +1,4 @@
-"""The three tables of the metadata store (the migrations create the same shapes)."""
+"""The tables of the metadata store (the migrations create the same shapes)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,59 @@ tokens = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created", sa.DateTime(), nullable=False),
     sa.Column("revoked", sa.DateTime(), nullable=True),
+    # 0002: a token of a user has a scope and may expire; a token without a user is a
+    # server-wide writer (every token made before users existed).
+    sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("scope", sa.String(16), nullable=True),
+    sa.Column("expires", sa.DateTime(), nullable=True),
+)
+
+#: People (or robots) holding tokens; ``admin`` users are admins of every group.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("admin", sa.Boolean(), nullable=False, default=False),
+    sa.Column("created", sa.DateTime(), nullable=False),
+)
+
+#: Groups own private datasets.
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created", sa.DateTime(), nullable=False),
+)
+
+#: A user's role in a group: ``reader``, ``writer`` or ``admin``.
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("groups.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+)
+
+#: Read-only share links of one dataset (the link carries an HMAC of its id and expiry).
+shares = sa.Table(
+    "shares",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("dataset", sa.String(64), nullable=False, index=True),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created", sa.DateTime(), nullable=False),
+    sa.Column("expires", sa.DateTime(), nullable=False),
+    sa.Column("revoked", sa.DateTime(), nullable=True),
+)
+
+#: Server secrets by name (``share-key``: the HMAC key of share links), made on first use.
+secrets_table = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
 )
 
 #: SQLite only (created by the migration with its triggers): the scalar elements of
