@@ -543,7 +543,7 @@ def test_home_options_head_override(client: TestClient) -> None:
     home = client.get("/?x=1")
     assert home.json() == {"_links": {"child": [
         {"href": r, "title": r} for r in ("dataset", "analysis", "job", "vignette",
-                                          "visualization")
+                                          "visualization", "annotation", "geneset")
     ]}}
     options = client.options("/dataset")
     assert options.status_code == 200 and options.content == b""

@@ -14,7 +14,8 @@ def test_api_clients_get_the_eve_home(anon: TestClient) -> None:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         hrefs = [link["href"] for link in response.json()["_links"]["child"]]
-        assert hrefs == ["dataset", "analysis", "job", "vignette", "visualization"]
+        assert hrefs == ["dataset", "analysis", "job", "vignette", "visualization",
+                         "annotation", "geneset"]
 
 
 def test_browsers_get_the_page_at_root(anon: TestClient) -> None:

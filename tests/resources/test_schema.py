@@ -127,9 +127,10 @@ def test_relations_are_checked_in_one_lookup() -> None:
 
 
 def test_resources_and_titles() -> None:
-    assert list(RESOURCES) == ["dataset", "analysis", "job", "vignette", "visualization"]
+    assert list(RESOURCES) == ["dataset", "analysis", "job", "vignette", "visualization",
+                               "annotation", "geneset"]
     assert [r.item_title for r in RESOURCES.values()] == [
-        "Dataset", "Analysi", "Job", "Vignette", "Visualization"]
+        "Dataset", "Analysi", "Job", "Vignette", "Visualization", "Annotation", "Geneset"]
     assert RESOURCES["vignette"].media_fields == ("icon",)
     assert set(RESOURCES["dataset"].relations) == {"analyses", "derivedFrom"}
     assert RESOURCES["job"].path_kinds("associatedDataset.dataset") == ["value", "value"]

@@ -259,11 +259,15 @@ def _diffexp(request: Request, analysis_id: str, body: object) -> Response:
     if n_cells > settings.diffexp_max_interactive_cells:
         raise _too_large(n_cells, settings.diffexp_max_interactive_cells)
     data = _matrix(request, folder, subplot)
+    from .annotations import label_arrays  # saved annotations are tracks too
+
+    tracks = {**data.tracks, **label_arrays(request.app.state.store, settings.resolved_data_dir,
+                                            analysis_id, data.n_cells)}
     issues: dict[str, str] = {}
-    mask_a = _group_mask(spec_a, "groups.0", data.n_cells, data.tracks, issues)
+    mask_a = _group_mask(spec_a, "groups.0", data.n_cells, tracks, issues)
     mask_b = None
     if spec_b != "rest":
-        mask_b = _group_mask(spec_b, "groups.1", data.n_cells, data.tracks, issues)
+        mask_b = _group_mask(spec_b, "groups.1", data.n_cells, tracks, issues)
     if mask_a is not None and mask_b is not None and np.any(mask_a & mask_b):
         issues["groups.1"] = (
             f"shares {int(np.sum(mask_a & mask_b))} cells with groups.0; give disjoint groups"

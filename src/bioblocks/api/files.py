@@ -14,7 +14,9 @@ served as HTML or a script) with ``X-Content-Type-Options: nosniff``; Eve 404
 envelopes for anything missing, a folder, or outside the tree. Paths go
 through :func:`bioblocks.storage.safe_resolve` (``..``, encoded and
 double-encoded traversal, backslashes, NUL, absolute paths and symlinks
-leaving the tree are refused).
+leaving the tree are refused). A ``categorical_coloring_data.json`` of an analysis with
+annotations is served with them added as tracks
+(:func:`bioblocks.api.annotations.merged_categorical`; the file stays as it is).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ CONTENT_TYPES = {".txt": TEXT, ".csv": TEXT, ".tsv": TEXT, ".json": "application
 #: Declared (media) types a browser would run as a page or a script: served as binary.
 _ACTIVE = ("html", "xml", "script", "svg")
 _NOT_FOUND = "The requested file was not found."
+#: The SPRING viewer's categorical tracks: served with the analysis's annotations added.
+CATEGORICAL_TRACKS = "categorical_coloring_data.json"
 
 
 def content_type(name: str, declared: str | None = None) -> str:
@@ -174,6 +178,12 @@ def _serve(request: Request, path: str) -> Response:
         target = safe_resolve(root, path, decode=True)
     except PathOutsideDataDir:
         return eve_error(404, _NOT_FOUND)
+    if target.name == CATEGORICAL_TRACKS:
+        from .annotations import merged_categorical  # the annotations join the folder's tracks
+
+        merged = merged_categorical(request, target)
+        if merged is not None:
+            return merged
     return file_response(request, target, media_type=content_type(target.name))
 
 

@@ -361,7 +361,9 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
     """Return the downloadable files of an analysis that exist, in the format's order.
 
     ``{"_id", "_items": [{"name", "href", "size"}], "coordinates": href | None, "subplot":
-    href | None, "_links"}``: hrefs are relative to the root, as Eve's; ``subplot`` is the
+    href | None, "annotations": [...], "_links"}``: hrefs are relative to the root, as Eve's;
+    ``annotations`` are its saved annotations, categorical tracks beside the folder's
+    (:func:`bioblocks.api.annotations.annotation_items`); ``subplot`` is the
     SPRING subplot folder when it holds ``run_info.json``, ``coordinates`` the file of the
     2-D layout (:data:`bioblocks.analysis.spring_folder.DOWNLOADS` lists the files).
     Raises NotFoundError for an unknown analysis.
@@ -375,7 +377,7 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
     owners = [] if dataset_id else list(store.find("dataset", {"analyses": analysis_id}, limit=1))
     dataset = store.get("dataset", str(dataset_id)) if dataset_id else next(iter(owners), None)
     answer: dict[str, Any] = {
-        "_id": analysis_id, "_items": [], "coordinates": None, "subplot": None,
+        "_id": analysis_id, "_items": [], "coordinates": None, "subplot": None, "annotations": [],
         "_links": {"self": {"title": "files", "href": f"analysis/{quote(analysis_id)}/files"}},
     }
     if dataset is None:
@@ -397,6 +399,9 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
             )
     layout = LAYOUTS.get(process)
     answer["coordinates"] = next((i["href"] for i in answer["_items"] if i["name"] == layout), None)
+    from .annotations import annotation_items
+
+    answer["annotations"] = annotation_items(store, analysis_id)
     return answer
 
 
@@ -409,6 +414,12 @@ async def get_analysis_files(analysis_id: str, request: Request) -> Response:
     """List the downloadable files of an analysis (those of its folder format that exist)."""
     data_dir = _settings(request).resolved_data_dir
     answer = await run_in_threadpool(analysis_files, request.app.state.store, data_dir, analysis_id)
+    if answer["coordinates"] is not None:  # an analysis with a layout opens in Vitessce too
+        from .vitessce import visualization_links
+
+        doc = request.app.state.store.get("analysis", analysis_id) or {}
+        if links := visualization_links(request, doc):
+            answer["_links"]["visualization"] = links
     return Response(dumps(answer), media_type=JSON)
 
 

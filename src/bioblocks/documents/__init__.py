@@ -9,12 +9,31 @@ handling, ``_created``/``_updated``/``_etag`` and file cascade whichever way it 
 - :func:`insert`, :func:`replace`, :func:`patch`, :func:`delete`,
   :func:`delete_matching` and :func:`check_etag` (``_write.py``; its docstring draws
   the exceptions they raise and the status the router answers for each);
-- what a delete or a replacement does to the files (``_cascade.py``).
+- what a delete or a replacement does to the files (``_cascade.py``);
+- annotations, whose writes keep every version and a labels file beside the document
+  (``_annotations.py``: :func:`create_annotation`, :func:`update_annotation`,
+  :func:`delete_annotation`, and the readers of their labels).
 
 It sits below ``api`` and ``metadata`` and above ``pipeline`` (whose operations the
 cascade calls); it knows nothing of HTTP.
 """
 
+from ._annotations import (
+    CELLS_FIELD,
+    LABELS_FOLDER,
+    UNLABELLED,
+    AnalysisCells,
+    Locate,
+    annotation_version,
+    as_track,
+    category_names,
+    create_annotation,
+    decode_labels,
+    delete_annotation,
+    encode_labels,
+    read_labels,
+    update_annotation,
+)
 from ._write import (
     DocumentMissing,
     EmptyBulk,
@@ -30,6 +49,20 @@ from ._write import (
 )
 
 __all__ = [
+    "CELLS_FIELD",
+    "LABELS_FOLDER",
+    "UNLABELLED",
+    "AnalysisCells",
+    "Locate",
+    "annotation_version",
+    "as_track",
+    "category_names",
+    "create_annotation",
+    "decode_labels",
+    "delete_annotation",
+    "encode_labels",
+    "read_labels",
+    "update_annotation",
     "DocumentMissing",
     "EmptyBulk",
     "EtagRequired",

@@ -6,8 +6,9 @@ the API and populate call):
 * a deleted **dataset** takes its folder (``datasets/<id>/``: matrix and every analysis
   folder) and its analysis documents with it
   (:func:`bioblocks.pipeline.operations.delete_dataset_files`);
-* a deleted **analysis** takes its folder (``datasets/<dataset>/analyses/<id>/``) with it
-  and its id leaves the ``analyses`` list of every dataset that names it;
+* a deleted **analysis** takes its folder (``datasets/<dataset>/analyses/<id>/``) with it,
+  its annotations (documents and label files) too, and its id leaves the ``analyses``
+  list of every dataset that names it;
 * a **PUT** replacement keeps the server-managed fields (:data:`SERVER_MANAGED`) that
   the body leaves out, since the files they describe stay;
 * a dataset **renamed** by a PATCH or PUT has its SPRING subplot folders renamed with it
@@ -19,7 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 from ..config import Settings
 from ..errors import NotFoundError
@@ -89,12 +92,35 @@ def delete_analysis_files(store: Store, settings: Settings, analysis: Doc) -> No
              analysis_id, len(owners))
 
 
+def remove_label_files(data_dir: Path, docs: Iterable[Mapping[str, Any]]) -> None:
+    """Remove the label folders of the (deleted) annotations ``docs``."""
+    for doc in docs:
+        name = doc.get("labelsFile")
+        if not isinstance(name, str):
+            continue
+        folder = (Path(data_dir) / name).parent
+        if folder.is_dir() and folder.parent.name == "annotations":
+            aside = staging_path(data_dir, f"deleted-annotation-{doc['_id']}")
+            os.replace(folder, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def delete_annotations_of(store: Store, data_dir: Path, analysis_id: str) -> int:
+    """Delete every annotation of the (deleted) analysis ``analysis_id`` and its label
+    files; return how many went."""
+    docs = store.find("annotation", {"analysis": analysis_id})
+    gone = [doc for doc in docs if store.delete("annotation", doc["_id"])]
+    remove_label_files(data_dir, gone)
+    return len(gone)
+
+
 def after_delete(store: Store, settings: Settings, resource: str, doc: Doc) -> None:
     """Remove what the deleted document ``doc`` of ``resource`` owned (see module doc)."""
     if resource == "dataset":
         delete_dataset_files(store, settings, doc["_id"],
                              analysis_ids=list(doc.get("analyses") or []))
     elif resource == "analysis":
+        delete_annotations_of(store, settings.resolved_data_dir, doc["_id"])
         delete_analysis_files(store, settings, doc)
 
 

@@ -112,12 +112,14 @@ def _drop_replaced_media(store: Store, resource: Resource, old: Doc, new: Doc) -
 
 
 def insert(store: Store, resource: Resource, payload: Sequence[object], *,
-           forced_id: str | None = None) -> list[Doc]:
+           forced_id: str | None = None, stamp: Mapping[str, Any] | None = None) -> list[Doc]:
     """Validate ``payload`` (one entry per document) and insert all of it or none.
 
     Returns the stored documents (with ``_id``, ``_created``, ``_updated``, ``_etag``).
     Writes the documents and their media uploads. With ``forced_id`` (a PUT that
     creates) the document gets that ``_id``; a body naming another raises ImmutableId.
+    ``stamp`` holds fields the server sets (read-only to clients: ``author``), put into
+    every document after validation.
     """
     if not payload:
         raise EmptyBulk
@@ -134,7 +136,7 @@ def insert(store: Store, resource: Resource, payload: Sequence[object], *,
             body["_id"] = forced_id
         doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
         results.append(issues or None)
-        valid.append(doc)
+        valid.append({**doc, **(stamp or {})})
     if any(results):
         raise InvalidDocuments(results, on_insert=True)
     with _media_stored(store, resource, valid):
@@ -182,11 +184,13 @@ def patch(store: Store, resource: Resource, item_id: str, payload: object, *,
 
 
 def replace(store: Store, resource: Resource, item_id: str, payload: object, *,
-            etag: str | None, settings: Settings | None = None) -> tuple[Doc, bool]:
+            etag: str | None, settings: Settings | None = None,
+            stamp: Mapping[str, Any] | None = None) -> tuple[Doc, bool]:
     """Replace the stored document by ``payload`` (its etag must be ``etag``), or create it.
 
     Returns ``(document, created)``. A replacement keeps the server-managed fields it
-    leaves out (:data:`._cascade.SERVER_MANAGED`), since the files they describe stay;
+    leaves out (:data:`._cascade.SERVER_MANAGED`), since the files they describe stay,
+    and the stored values of the ``stamp`` fields (a created document gets ``stamp``'s);
     writes as :func:`patch` does.
     """
     current = store.get(resource.url, item_id)
@@ -194,7 +198,7 @@ def replace(store: Store, resource: Resource, item_id: str, payload: object, *,
         if isinstance(payload, list):
             raise InvalidDocuments([{"validator exception": _not_a_document(payload)}],
                                    on_insert=False)
-        return insert(store, resource, [payload], forced_id=item_id)[0], True
+        return insert(store, resource, [payload], forced_id=item_id, stamp=stamp)[0], True
     etag = check_etag(current, etag)
     body = _changes(item_id, payload)
     body["_id"] = item_id
@@ -202,6 +206,7 @@ def replace(store: Store, resource: Resource, item_id: str, payload: object, *,
     doc, issues = resource.validator.validate(body, lookup=store.existing_ids)
     if issues:
         raise InvalidDocuments([issues], on_insert=False)
+    doc.update({name: current.get(name, value) for name, value in (stamp or {}).items()})
     with _media_stored(store, resource, [doc]):
         new, _ = store.replace(resource.url, item_id, doc, etag=etag, validate=False)
     _drop_replaced_media(store, resource, current, new)

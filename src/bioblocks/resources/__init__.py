@@ -1,7 +1,7 @@
-"""The five Eve resources and their schemas.
+"""The Eve resources and their schemas.
 
 Each resource module (``analysis``, ``dataset``, ``job``, ``vignette``,
-``visualization``) holds one ``SCHEMA`` dict of Cerberus rules (as Eve declared them;
+``visualization``, ``annotation``, ``geneset``) holds one ``SCHEMA`` dict of Cerberus rules (as Eve declared them;
 see :mod:`bioblocks.resources._schema`) and a :class:`Resource` built from it.
 Add an optional field by adding one entry to the module's ``SCHEMA``.
 
@@ -12,7 +12,7 @@ returns ``(normalised doc, _issues)`` with Eve's exact texts (validated by Cerbe
 
 from __future__ import annotations
 
-from . import analysis, dataset, job, vignette, visualization
+from . import analysis, annotation, dataset, geneset, job, vignette, visualization
 from ._schema import (
     DATE_FORMAT,
     META_FIELDS,
@@ -42,6 +42,8 @@ RESOURCES: dict[str, Resource] = {
         job.RESOURCE,
         vignette.RESOURCE,
         visualization.RESOURCE,
+        annotation.RESOURCE,
+        geneset.RESOURCE,
     )
 }
 

@@ -114,11 +114,15 @@ class Resource:
 
     ``relations`` maps a (possibly dotted) field path to its :class:`Relation`
     and whether the field is a list of references; ``media_fields`` and
-    ``datetime_fields`` list the top-level fields of those types.
+    ``datetime_fields`` list the top-level fields of those types. ``own_routes`` names
+    the generic routes the Eve router leaves to the resource's own module (``"GET"``,
+    ``"POST"``, ``"DELETE"`` of the collection; ``"GET item"``, ``"PATCH item"``,
+    ``"PUT item"``, ``"DELETE item"``).
     """
 
     url: str
     schema: Schema
+    own_routes: frozenset[str] = frozenset()
     relations: dict[str, tuple[Relation, bool]] = field(init=False)
     media_fields: tuple[str, ...] = field(init=False)
     datetime_paths: tuple[tuple[str, ...], ...] = field(init=False)
