@@ -6,9 +6,10 @@ import {
 } from "./data.js";
 import { Scatter } from "./scatter.js";
 import {
-  PlotLabels, cellFacts, centroids, csvText, downloadText, layoutFamily, nearestCell, showTooltip,
+  PlotLabels, cellFacts, centroids, layoutFamily, nearestCell, showTooltip,
 } from "./explore.js";
 import { setupDiffexp } from "./diffexp.js";
+import { setupSelectionFiles } from "./selection.js";
 
 const $ = (id) => document.getElementById(id);
 const JOB_POLL_MS = 2000;
@@ -445,6 +446,7 @@ function resetTracks() {
   $("categorical-select").replaceChildren(el("option", { value: "" }, "—"));
   $("continuous-select").replaceChildren(el("option", { value: "" }, "—"));
   $("legend").replaceChildren();
+  $("categorical-refused").hidden = true;
 }
 
 /** The status line under the plot: the number of cells and what the colours show. */
@@ -852,7 +854,7 @@ function ensureScatter() {
   new ResizeObserver(() => scatter.requestRender()).observe(canvas);
 }
 
-// ---- the selection's uses: DE groups, barcodes, annotations ---------------------------
+// ---- the selection's uses: DE groups (barcodes and annotations: selection.js) ----------
 
 /** Keep the current selection as DE group `side` ("a" or "b"). */
 function keepSelection(side) {
@@ -860,72 +862,6 @@ function keepSelection(side) {
   if (!view) return;
   view.groups[side] = selectedCells();
   state.diffexp.refresh();
-}
-
-/**
- * The track naming each cell, for the barcodes file: a refused track with a distinct label
- * per cell (one called like a barcode first), or null when the analysis records none.
- */
-function barcodeTrack(view) {
-  const unique = Object.entries(view.refused).filter(([, { levels }]) => levels === view.n);
-  unique.sort(([a], [b]) => Number(!/barcode|cell/i.test(a)) - Number(!/barcode|cell/i.test(b)));
-  return unique.length ? unique[0] : null;
-}
-
-/** Download the selected cells as CSV: `cell` (index in the layout), and their barcodes. */
-function downloadSelection() {
-  const view = state.view;
-  const cells = selectedCells();
-  if (!cells) {
-    $("annotation-status").textContent = "Select cells first (box or lasso).";
-    return;
-  }
-  const named = barcodeTrack(view);
-  const header = named ? ["cell", named[0]] : ["cell"];
-  const rows = Array.from(cells, (i) => (named ? [i, named[1].track.label_list[i]] : [i]));
-  downloadText(`${view.analysis.name || view.analysis._id} selection.csv`.replace(/[^\w .-]+/g, "_"),
-    csvText(header, rows));
-  $("annotation-status").textContent = named ? ""
-    : "This analysis records no cell barcodes: the file lists the cells' indices.";
-}
-
-/**
- * Save the selection as an annotation (`POST /annotation`): one category, the name typed,
- * holding the selected cells; a token is needed to write.
- */
-async function saveAnnotation() {
-  const view = state.view;
-  const status = $("annotation-status");
-  const cells = selectedCells();
-  const name = $("annotation-name").value.trim();
-  const category = $("annotation-category").value.trim();
-  if (!cells) {
-    status.textContent = "Select cells first (box or lasso).";
-    return;
-  }
-  if (!api.getToken()) {
-    status.textContent = "Saving needs an API token: enter it at the top of the page.";
-    return;
-  }
-  status.textContent = "Saving…";
-  try {
-    const saved = await api.postJSON("/annotation", {
-      analysis: view.analysis._id,
-      name,
-      categories: [{ name: category, color: "#d47800" }],
-      cells: { [category]: Array.from(cells) },
-    });
-    status.dataset.annotation = saved._id;
-    // the annotation is now a categorical track of these cells: read the tracks again
-    view.categorical = {};
-    view.refused = {};
-    view.continuous = new Map();
-    view.highlight.clear();
-    await loadTracks(view, name);
-    status.textContent = `Saved “${name}” (${formatCount(cells.length)} cells): it is a track now.`;
-  } catch (error) {
-    status.textContent = `Could not save the annotation: ${error.message}`;
-  }
 }
 
 // ---- wiring --------------------------------------------------------------------------
@@ -955,10 +891,17 @@ function init() {
   $("layout-select").addEventListener("change", (event) => switchLayout(event.target.value));
   $("keep-a").addEventListener("click", () => keepSelection("a"));
   $("keep-b").addEventListener("click", () => keepSelection("b"));
-  $("selection-download").addEventListener("click", downloadSelection);
-  $("annotation-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    saveAnnotation();
+  setupSelectionFiles({
+    view: () => state.view,
+    selectedCells,
+    reloadTracks: (view, prefer) => {
+      view.categorical = {};
+      view.refused = {};
+      view.continuous = new Map();
+      view.highlight.clear();
+      return loadTracks(view, prefer);
+    },
+    formatCount,
   });
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();

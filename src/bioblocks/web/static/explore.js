@@ -114,8 +114,12 @@ export function showTooltip(tooltip, facts, px, py) {
   });
   tooltip.replaceChildren(...rows);
   tooltip.hidden = false;
-  tooltip.style.left = `${Math.round(px + 12)}px`;
-  tooltip.style.top = `${Math.round(py + 12)}px`;
+  // below right of the pointer, or on the other side where the plot ends
+  const parent = tooltip.parentElement;
+  const left = px + 12 + tooltip.offsetWidth <= parent.clientWidth ? px + 12 : px - 12 - tooltip.offsetWidth;
+  const top = py + 12 + tooltip.offsetHeight <= parent.clientHeight ? py + 12 : py - 12 - tooltip.offsetHeight;
+  tooltip.style.left = `${Math.round(Math.max(0, left))}px`;
+  tooltip.style.top = `${Math.round(Math.max(0, top))}px`;
 }
 
 /**
