@@ -259,4 +259,13 @@ def test_saving_the_selection_as_an_annotation(page: Any, site: tuple[str, Path]
     counts = dict(zip(page.locator("#legend button span:nth-child(2)").all_text_contents(),
                       page.locator("#legend .count").all_text_contents(), strict=True))  # fmt: skip
     assert counts == {"left": str(len(cells)), "Unlabelled": str(N_CELLS - len(cells))}
+    # and its label is a group for differential expression
+    page.locator("#de-panel summary").click()
+    page.locator("#de-a").select_option("label:left")
+    page.locator("#de-b").select_option("rest")
+    page.locator("#de-run").click()
+    wait_for_rows(page, "#de-table")
+    answer = post_diffexp(url, {"groups": [{"cells": cells}, "rest"], "method": "wilcoxon",
+                                "top": 50})  # fmt: skip
+    assert table(page, "#de-table") == [shown(r) for r in answer["genes"]]
     assert page.errors == []
