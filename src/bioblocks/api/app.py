@@ -40,6 +40,7 @@ from . import (
     page,
     spring,
     upload,
+    vitessce,
 )
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
 
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 #: Routers of the other areas, included before the generic Eve router (their paths win).
 EXTRA_ROUTERS = [
     files.router, upload.router, expression.router, spring.router, jobs.router, page.router,
-    diffexp.router, annotations.router, genesets.router,
+    diffexp.router, annotations.router, genesets.router, vitessce.router,
+    vitessce.page_router,
 ]
 
 _OVERRIDABLE = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

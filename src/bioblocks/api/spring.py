@@ -414,6 +414,12 @@ async def get_analysis_files(analysis_id: str, request: Request) -> Response:
     """List the downloadable files of an analysis (those of its folder format that exist)."""
     data_dir = _settings(request).resolved_data_dir
     answer = await run_in_threadpool(analysis_files, request.app.state.store, data_dir, analysis_id)
+    if answer["coordinates"] is not None:  # an analysis with a layout opens in Vitessce too
+        from .vitessce import visualization_links
+
+        doc = request.app.state.store.get("analysis", analysis_id) or {}
+        if links := visualization_links(request, doc):
+            answer["_links"]["visualization"] = links
     return Response(dumps(answer), media_type=JSON)
 
 

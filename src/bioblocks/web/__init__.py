@@ -7,5 +7,7 @@ The page is static HTML, CSS and JavaScript modules in ``static/``;
 from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: The Vitessce page (:mod:`bioblocks.api.vitessce`) and its build recipe; ``dist/`` once built.
+VITESSCE_DIR = Path(__file__).resolve().parent / "vitessce"
 
-__all__ = ["STATIC_DIR"]
+__all__ = ["STATIC_DIR", "VITESSCE_DIR"]
