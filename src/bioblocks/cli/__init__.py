@@ -2,9 +2,10 @@
 
 One module per command group: :mod:`.db`, :mod:`.token`, :mod:`.serve` (``serve``,
 ``worker``), :mod:`.metadata` (``populate``, ``export``, ``import-mongo``),
-:mod:`.dataset`, :mod:`.analyze`, :mod:`.diffexp`, :mod:`.job`, :mod:`.pipeline`, :mod:`.hca` and
-:mod:`.demo`; what they share (console, settings, logging, one-line errors) is in
-:mod:`._base`. A failing command prints one line: exit code 2 for bad input
+:mod:`.dataset`, :mod:`.analyze`, :mod:`.diffexp`, :mod:`.annotation` (``annotation``,
+``geneset``), :mod:`.job`, :mod:`.pipeline`, :mod:`.hca` and :mod:`.demo`; what they
+share (console, settings, logging, one-line errors) is in :mod:`._base`. A failing
+command prints one line: exit code 2 for bad input
 (:class:`bioblocks.errors.BioblocksError`, invalid settings), 1 for anything else,
 with the traceback only under ``--debug`` or ``BIOBLOCKS_DEBUG=1``.
 """
@@ -15,6 +16,7 @@ import typer
 
 from . import (
     analyze,
+    annotation,
     dataset,
     db,
     demo,
@@ -48,6 +50,8 @@ app.command("import-mongo")(metadata.import_mongo)
 app.add_typer(dataset.group, name="dataset")
 app.command()(analyze.analyze)
 app.command()(diffexp.diffexp)
+app.add_typer(annotation.group, name="annotation")
+app.add_typer(annotation.geneset_group, name="geneset")
 app.add_typer(job.group, name="job")
 app.add_typer(pipeline.group, name="pipeline")
 app.command()(serve.worker)
