@@ -303,4 +303,9 @@ def test_differential_expression_takes_an_annotation_as_a_track(hpc_spring,
     assert by_annotation.status_code == 200, by_annotation.text
     assert by_annotation.json()["genes"] == by_cells.json()["genes"]
     assert by_annotation.json()["sizes"] == [len(cells), leiden.size - len(cells)]
+    markers = client.get(f"/analysis/{HPC_ANALYSIS_ID}/markers", params={"track": "my cluster"})
+    assert markers.status_code == 200, markers.text
+    mine = markers.json()["tracks"]["my cluster"]["mine"]
+    assert mine["size"] == len(cells)
+    assert [g["gene"] for g in mine["genes"][:10]] == [g["gene"] for g in by_cells.json()["genes"]]
     app.state.store.close()

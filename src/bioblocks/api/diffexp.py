@@ -315,6 +315,18 @@ def _markers(request: Request, analysis_id: str, track: str | None) -> Response:
 
     markers = _cache(request).get(folder, "markers", make)
     tracks = markers["tracks"]
+    if track is not None and track not in tracks:  # a saved annotation: computed on request
+        from ..analysis.explore import subplot_cells
+        from .annotations import label_arrays
+
+        n_cells = subplot_cells(subplot)
+        saved = label_arrays(request.app.state.store, settings.resolved_data_dir, analysis_id,
+                             n_cells)
+        if track in saved:
+            if n_cells > settings.diffexp_max_interactive_cells:
+                raise _too_large(n_cells, settings.diffexp_max_interactive_cells)
+            data = _matrix(request, folder, subplot)
+            tracks = compute_markers(data.ranked, data.genes, {track: saved[track]})["tracks"]
     if track is not None:
         if track not in tracks:
             raise EveHTTPError(
