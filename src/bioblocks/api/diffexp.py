@@ -16,7 +16,9 @@
   "genes": [...]}}}}``. Read from the analysis folder's ``markers.json``; analyses made
   before SPRING wrote that file get them computed on the first request (then cached).
 
-The tracks are the categorical tracks of the subplot's ``categorical_coloring_data.json``.
+The tracks are the categorical tracks of the subplot's ``categorical_coloring_data.json``
+and the analysis's saved annotations (:mod:`bioblocks.api.annotations`; their markers are
+computed on request).
 A t-SNE or UMAP analysis uses the SPRING analysis it was computed from (same cells,
 same order). The ranked matrix of an analysis is kept in a small LRU cache per
 application, keyed by the folder's identity (a replaced folder is read again).
