@@ -21,9 +21,22 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import documents
+from ..access import (
+    NOTHING_HIDDEN,
+    Hidden,
+    Principal,
+    WriteRefused,
+    audit,
+    authorize_bulk_delete,
+    authorize_write,
+    combine,
+    hidden_for,
+    restrict,
+    visible,
+)
 from ..config import Settings
 from ..resources import RESOURCES, UUID_PATTERN, UUID_RE, Resource, format_date, json_schema
-from ..store import Store
+from ..store import Store, acting_as
 from ._body import parse_body
 from ._params import (
     Query as EveQuery,
@@ -37,7 +50,7 @@ from ._params import (
     parse_where,
     raw_query,
 )
-from .auth import require_read, require_write, writer_name
+from .auth import principal, require_read, require_write, writer_name
 from .errors import ENVELOPE, JSON, EveHTTPError, dumps
 
 EPOCH = datetime(1970, 1, 1)
@@ -118,10 +131,12 @@ def _item_links(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
-           paths: Iterable[str]) -> list[tuple[Resource, list[dict[str, Any]]]]:
+           paths: Iterable[str], hidden: Hidden = NOTHING_HIDDEN,
+           ) -> list[tuple[Resource, list[dict[str, Any]]]]:
     """Replace references named by ``paths`` with :class:`_Embedded` documents, in place.
 
     Returns the embedded documents, grouped by their resource (nested ones too).
+    References to ``hidden`` documents are dropped as dangling ones are.
     """
     paths = list(paths)
     embedded: list[tuple[Resource, list[dict[str, Any]]]] = []
@@ -140,10 +155,12 @@ def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
             elif isinstance(value, str):
                 ids.add(value)
         found = store.get_many(target.url, ids) if ids else {}
+        if hidden:
+            found = {k: v for k, v in found.items() if visible(target.url, v, hidden)}
         embedded.append((target, list(found.values())))
         nested = [p[len(path) + 1:] for p in paths if p.startswith(path + ".")]
         if nested and found:
-            embedded.extend(_embed(store, target, list(found.values()), nested))
+            embedded.extend(_embed(store, target, list(found.values()), nested, hidden))
         for doc in docs:
             value = _get_path(doc, path)
             if isinstance(value, list):
@@ -214,11 +231,14 @@ class _Renderer:
         out["_created"] = self.date(doc.get("_created") or EPOCH)
         out["_updated"] = self.date(doc.get("_updated") or EPOCH)
         out["_etag"] = doc["_etag"]
+        if "_updatedBy" in doc:
+            out["_updatedBy"] = doc["_updatedBy"]
         return out
 
 
 def _prepare(store: Store, resource: Resource, docs: list[dict[str, Any]],
-             query: EveQuery) -> tuple[list[dict[str, Any]], _Renderer]:
+             query: EveQuery, hidden: Hidden = NOTHING_HIDDEN,
+             ) -> tuple[list[dict[str, Any]], _Renderer]:
     """Compute links, embed, check media; return ``(links per doc, renderer)``."""
     links = [_item_links(resource, d) for d in docs]
     embedded_text = query.get("embedded")
@@ -226,7 +246,7 @@ def _prepare(store: Store, resource: Resource, docs: list[dict[str, Any]],
     if embedded_text is not None:
         paths = parse_embedded(embedded_text)
         if paths:
-            embedded = _embed(store, resource, docs, paths)
+            embedded = _embed(store, resource, docs, paths, hidden)
     projection_text = query.get("projection")
     projection = (
         parse_projection(projection_text, resource) if projection_text is not None else None
@@ -250,13 +270,18 @@ def _parse_filters(query: EveQuery) -> tuple[dict[str, Any] | None, list[tuple[s
     return where, sort
 
 
-def get_collection(store: Store, resource: Resource, query: EveQuery) -> Response:
-    """Collection GET: one page of ``_items`` with ``_links`` and ``_meta``."""
+def get_collection(store: Store, resource: Resource, query: EveQuery,
+                   hidden: Hidden = NOTHING_HIDDEN) -> Response:
+    """Collection GET: one page of ``_items`` with ``_links`` and ``_meta``.
+
+    ``hidden`` documents are left out by the store query itself (items and total).
+    """
     where, sort = _parse_filters(query)
+    where = combine(where, restrict(resource.url, hidden))
     page, size = query.paging()
     docs = store.find(resource.url, where, sort=sort, skip=(page - 1) * size, limit=size)
     total = store.count(resource.url, where)
-    links, renderer = _prepare(store, resource, docs, query)
+    links, renderer = _prepare(store, resource, docs, query, hidden)
     items = []
     for doc, item_links in zip(docs, links, strict=True):
         body = renderer.doc(resource, doc)
@@ -294,15 +319,16 @@ def get_collection(store: Store, resource: Resource, query: EveQuery) -> Respons
 
 
 def get_item(store: Store, resource: Resource, item_id: str, query: EveQuery,
-             if_none_match: str | None, if_modified_since: str | None) -> Response:
-    """Item GET with ETag/Last-Modified and conditional 304."""
+             if_none_match: str | None, if_modified_since: str | None,
+             hidden: Hidden = NOTHING_HIDDEN) -> Response:
+    """Item GET with ETag/Last-Modified and conditional 304 (404 for a ``hidden`` one)."""
     _check_id(item_id)
     doc = store.get(resource.url, item_id)
-    if doc is None:
+    if doc is None or not visible(resource.url, doc, hidden):
         raise EveHTTPError(404)
     etag = doc["_etag"]
     updated = doc.get("_updated") or EPOCH
-    links, renderer = _prepare(store, resource, [doc], query)
+    links, renderer = _prepare(store, resource, [doc], query, hidden)
     for value in doc.values():
         if isinstance(value, _Embedded) and value.doc.get("_updated"):
             updated = max(updated, value.doc["_updated"])
@@ -499,6 +525,56 @@ def _stamp(request: Request, resource: Resource) -> dict[str, Any]:
     return {"author": writer_name(request)} if "author" in resource.schema else {}
 
 
+def _hidden(request: Request) -> Hidden:
+    """What the request's principal may not see (:func:`bioblocks.access.hidden_for`)."""
+    return hidden_for(_store(request), principal(request))
+
+
+def _authorize(request: Request, resource: Resource, item_id: str | None,
+               payload: Any) -> bool:
+    """Check a write (:func:`bioblocks.access.authorize_write`); return False when its
+    target is hidden from the principal (answered as a missing document), raise a 403
+    when it may see but not write it. A new dataset of a user gets its group and
+    visibility added to ``payload``."""
+    store, who = _store(request), principal(request)
+    current = store.get(resource.url, item_id) if item_id is not None else None
+    if item_id is not None and current is None and request.method in ("PATCH", "DELETE"):
+        return True  # the write itself answers for a missing document
+    bodies = payload if isinstance(payload, list) else [payload]
+    try:
+        if item_id is None and payload is None:
+            authorize_bulk_delete(who, resource.url)
+        for body in bodies:
+            extra = authorize_write(store, who, resource.url, current,
+                                    body if isinstance(body, dict) else None)
+            if extra and isinstance(body, dict):
+                body.update(extra)
+    except WriteRefused as exc:
+        if exc.hidden:
+            return False
+        raise EveHTTPError(403, exc.message) from None
+    return True
+
+
+def _as(who: Principal, action: str, resource: Resource, item_id: str | None,
+        write: Callable[..., Response], *args: Any) -> Response:
+    """Run ``write`` recording ``who``'s user as ``_updatedBy`` (server-wide tokens write
+    documents as they always did); log one audit line when it works."""
+    with acting_as(who.user):
+        response = write(*args)
+    if response.status_code < 400:
+        target = item_id or response.headers.get("location", "").rpartition("/")[2] or "?"
+        audit(who, action, resource.url, target)
+    return response
+
+
+async def _checked(request: Request, resource: Resource, item_id: str | None,
+                   payload: Any) -> None:
+    """The async handlers' :func:`_authorize`: a hidden target is a 404."""
+    if not await run_in_threadpool(_authorize, request, resource, item_id, payload):
+        raise EveHTTPError(404)
+
+
 def _register(router: APIRouter, resource: Resource) -> None:
     name = resource.url
     read = [Depends(require_read)]
@@ -515,7 +591,8 @@ def _register(router: APIRouter, resource: Resource) -> None:
         embedded: str | None = Query(None, description=EMBEDDED_DOC),
     ) -> Response:
         return get_collection(_store(request), resource,
-                              EveQuery(raw_query(request.scope["query_string"])))
+                              EveQuery(raw_query(request.scope["query_string"])),
+                              _hidden(request))
 
     def item_get(
         request: Request,
@@ -527,11 +604,14 @@ def _register(router: APIRouter, resource: Resource) -> None:
             _store(request), resource, item_id,
             EveQuery(raw_query(request.scope["query_string"])),
             request.headers.get("if-none-match"), request.headers.get("if-modified-since"),
+            _hidden(request),
         )
 
     async def collection_post(request: Request) -> Response:
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+        await _checked(request, resource, None, payload)
         return await run_in_threadpool(
+            _as, principal(request), "POST", resource, None,
             post, _store(request), resource, payload, str(request.base_url),
             _stamp(request, resource),
         )
@@ -539,14 +619,18 @@ def _register(router: APIRouter, resource: Resource) -> None:
     def collection_delete(
         request: Request, where: str | None = Query(None, description=WHERE_DOC)
     ) -> Response:
-        return delete_collection(_store(request), resource,
-                                 EveQuery(raw_query(request.scope["query_string"])),
-                                 request.app.state.settings)
+        _authorize(request, resource, None, None)
+        return _as(principal(request), "DELETE", resource, "(matching)", delete_collection,
+                   _store(request), resource,
+                   EveQuery(raw_query(request.scope["query_string"])),
+                   request.app.state.settings)
 
     async def item_patch(request: Request, item_id: str = _item_path()) -> Response:
         _check_id(item_id)
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+        await _checked(request, resource, item_id, payload)
         return await run_in_threadpool(
+            _as, principal(request), "PATCH", resource, item_id,
             patch, _store(request), resource, item_id, payload, request.headers.get("if-match"),
             request.app.state.settings,
         )
@@ -554,14 +638,20 @@ def _register(router: APIRouter, resource: Resource) -> None:
     async def item_put(request: Request, item_id: str = _item_path()) -> Response:
         _check_id(item_id)
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+        await _checked(request, resource, item_id, payload)
         return await run_in_threadpool(
+            _as, principal(request), "PUT", resource, item_id,
             put, _store(request), resource, item_id, payload, request.headers.get("if-match"),
             str(request.base_url), request.app.state.settings, _stamp(request, resource),
         )
 
     def item_delete(request: Request, item_id: str = _item_path()) -> Response:
-        return delete_item(_store(request), resource, item_id, request.headers.get("if-match"),
-                           request.app.state.settings)
+        _check_id(item_id)
+        if not _authorize(request, resource, item_id, None):
+            return Response(status_code=204, media_type=JSON)  # as for a missing one
+        return _as(principal(request), "DELETE", resource, item_id, delete_item,
+                   _store(request), resource, item_id, request.headers.get("if-match"),
+                   request.app.state.settings)
 
     etag_header = {
         "parameters": [{

@@ -5,6 +5,9 @@
 it. ``cell_types``, ``tissues``, ``diseases``, ``assays`` and ``ontology_term_ids`` are the
 distinct values of a CELLxGENE Discover file's ontology columns, lists a ``where`` filter
 matches by element (``{"cell_types": "T cell"}``).
+
+``visibility`` (``"public"`` when absent, or ``"private"``) and ``group`` say who may
+read and write it (:mod:`bioblocks.access`); analyses, jobs and files follow it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,10 @@ SCHEMA: Schema = {
     "species": {"type": "string", "allowed": SPECIES},
     "hca": {"type": "dict"},
     "cellMetadata": {"type": "list", "schema": {"type": "string", "maxlength": 256}},
+    # access control (bioblocks.access): absent visibility is public; a private dataset
+    # is seen by its group only
+    "visibility": {"type": "string", "allowed": ["public", "private"]},
+    "group": {"type": "string", "minlength": 1, "maxlength": 128, "nullable": True},
 }
 
 RESOURCE = Resource("dataset", SCHEMA)

@@ -79,6 +79,7 @@ from ._principals import (
 )
 from ._query import QueryError, nesting_depth
 from ._store import (
+    ACTING_USER,
     INT64_MAX,
     INT64_MIN,
     MAX_DOCUMENT_DEPTH,
@@ -89,6 +90,7 @@ from ._store import (
     Store,
     TokenInfo,
     ValidationError,
+    acting_as,
     check_document_values,
     compute_etag,
     make_engine,
@@ -99,6 +101,8 @@ from ._store import (
 from ._verbs import find_docs, get_doc, insert_doc, patch_doc, require_doc, update_with_retry
 
 __all__ = [
+    "ACTING_USER",
+    "acting_as",
     "ROLES",
     "SCOPES",
     "ShareInfo",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import logging
 import os
@@ -85,6 +86,27 @@ class TokenInfo:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+#: Who is writing (the API sets it per request): every document written while it is set
+#: records the name in ``_updatedBy``.
+ACTING_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "bioblocks_acting_user", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(name: str | None) -> Iterator[None]:
+    """Record ``name`` as ``_updatedBy`` of the documents written inside the block."""
+    token = ACTING_USER.set(name)
+    try:
+        yield
+    finally:
+        ACTING_USER.reset(token)
+
+
+def _stamp_writer(fields: dict[str, Any]) -> dict[str, Any]:
+    name = ACTING_USER.get()
+    return {**fields, "_updatedBy": name} if name is not None else fields
 
 
 def _json_dumps(value: Any) -> str:
@@ -359,10 +381,11 @@ class Store:
     # -- documents: writing --------------------------------------------------------------
 
     def _prepare(self, document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-        body = {k: v for k, v in document.items() if k not in ("_created", "_updated", "_etag")}
+        body = {k: v for k, v in document.items()
+                if k not in ("_created", "_updated", "_etag", "_updatedBy")}
         doc_id = body.pop("_id", None) or str(uuid.uuid4())
         check_document_values(body)
-        fields = _to_json(body)
+        fields = _stamp_writer(_to_json(body))
         etag = compute_etag(
             {**fields, "_id": doc_id, "_created": to_iso(now), "_updated": to_iso(now)}
         )
@@ -465,7 +488,7 @@ class Store:
         res = _resource(resource)
         now = _now()
         check_document_values(fields)
-        fields = _to_json(fields)
+        fields = _stamp_writer(_to_json(fields))
         etag_source = {
             **fields, "_id": doc_id, "_created": to_iso(created), "_updated": to_iso(now),
         }
@@ -552,7 +575,7 @@ class Store:
         Same compare-and-swap rules as :meth:`patch`.
         """
         body = {k: v for k, v in document.items() if k not in ("_id", "_created", "_updated",
-                                                               "_etag")}
+                                                               "_etag", "_updatedBy")}
         current = self.get(resource, doc_id)
         if current is None:
             if not upsert:
