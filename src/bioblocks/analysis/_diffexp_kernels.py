@@ -113,23 +113,32 @@ def rank_stats(
     return rank_sum, nnz, n_negative, value_sum, log_sum, log_ss, tie_term
 
 
-@numba.njit(parallel=True, cache=True)
-def global_ranks(
-    data: np.ndarray, indptr: np.ndarray, n_cells: int, ranks: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fill ``ranks`` with every nonzero's average rank among *all* ``n_cells`` cells of
-    its (value-sorted) column, zeros included; return ``(tie_term, n_negative, value_sum)``
-    per gene, ``tie_term`` summing ``t**3 - t`` over every tie run, the zeros' included."""
+@numba.njit(cache=True)
+def rows_with_ranks(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_cells: int,
+    ranks: np.ndarray, values: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Transpose a value-sorted CSC matrix to CSR, writing into ``ranks`` each nonzero's
+    average rank among *all* ``n_cells`` cells of its gene (zeros included) and into
+    ``values`` its value. Returns ``(row_ptr, genes, tie_term, n_negative, value_sum)``:
+    per gene the sum of ``t**3 - t`` over every tie run (the zeros' included), the count
+    of negative values and the sum of the values."""
     n_genes = indptr.shape[0] - 1
+    row_ptr = np.zeros(n_cells + 1, dtype=np.int64)
+    for k in range(indices.shape[0]):
+        row_ptr[indices[k] + 1] += 1
+    for r in range(n_cells):
+        row_ptr[r + 1] += row_ptr[r]
+    fill = row_ptr[:-1].copy()
+    genes = np.empty(indices.shape[0], dtype=np.int32)
     tie_term = np.zeros(n_genes)
     n_negative = np.zeros(n_genes, dtype=np.int64)
     value_sum = np.zeros(n_genes)
-    for j in numba.prange(n_genes):
+    for j in range(n_genes):
         start, stop = indptr[j], indptr[j + 1]
         zeros = float(n_cells - (stop - start))
         position = 0.0
         ties = zeros * zeros * zeros - zeros
-        negatives = 0
         i = start
         while i < stop:
             value = data[i]
@@ -141,39 +150,19 @@ def global_ranks(
             if value > 0:
                 average += zeros
             else:
-                negatives += run_end - i
+                n_negative[j] += run_end - i
             for k in range(i, run_end):
-                ranks[k] = average
+                slot = fill[indices[k]]
+                genes[slot] = j
+                ranks[slot] = average
+                values[slot] = value
+                fill[indices[k]] = slot + 1
             value_sum[j] += t * np.float64(value)
             ties += t * t * t - t
             position += t
             i = run_end
         tie_term[j] = ties
-        n_negative[j] = negatives
-    return tie_term, n_negative, value_sum
-
-
-@numba.njit(cache=True)
-def columns_to_rows(
-    indptr: np.ndarray, cells: np.ndarray, n_cells: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Transpose a CSC structure: return ``(row_ptr, genes, order)`` of the CSR form, where
-    ``order[k]`` is the CSC position of the ``k``-th CSR entry (rows in gene order)."""
-    row_ptr = np.zeros(n_cells + 1, dtype=np.int64)
-    for k in range(cells.shape[0]):
-        row_ptr[cells[k] + 1] += 1
-    for r in range(n_cells):
-        row_ptr[r + 1] += row_ptr[r]
-    fill = row_ptr[:-1].copy()
-    genes = np.empty(cells.shape[0], dtype=np.int32)
-    order = np.empty(cells.shape[0], dtype=np.int64)
-    for j in range(indptr.shape[0] - 1):
-        for k in range(indptr[j], indptr[j + 1]):
-            slot = fill[cells[k]]
-            genes[slot] = j
-            order[slot] = k
-            fill[cells[k]] = slot + 1
-    return row_ptr, genes, order
+    return row_ptr, genes, tie_term, n_negative, value_sum
 
 
 @numba.njit(parallel=True, cache=True)

@@ -51,11 +51,10 @@ import scipy.sparse as sp
 from scipy import special, stats
 
 from bioblocks.analysis._diffexp_kernels import (
-    columns_to_rows,
-    global_ranks,
     pair_keys,
     rank_stats,
     row_sums,
+    rows_with_ranks,
     scan_pair_keys,
     sort_columns_by_value,
 )
@@ -124,12 +123,12 @@ class RankedMatrix:
                 # float32 holds every rank (a multiple of 1/2) exactly below 2**23 cells
                 dtype = np.float32 if self.n_cells < 2**23 else np.float64
                 ranks = np.empty(self.data.shape[0], dtype=dtype)
-                tie_term, n_negative, value_sum = global_ranks(self.data, self.indptr,
-                                                               self.n_cells, ranks)  # fmt: skip
-                row_ptr, genes, order = columns_to_rows(self.indptr, self.indices, self.n_cells)
-                rows = _RowRanks(row_ptr, genes, ranks[order], self.data[order], tie_term,
-                                 n_negative, np.diff(self.indptr), value_sum)  # fmt: skip
-                del order, ranks
+                values = np.empty_like(self.data)
+                row_ptr, genes, tie_term, n_negative, value_sum = rows_with_ranks(
+                    self.data, self.indices, self.indptr, self.n_cells, ranks, values
+                )
+                rows = _RowRanks(row_ptr, genes, ranks, values, tie_term, n_negative,
+                                 np.diff(self.indptr), value_sum)  # fmt: skip
                 self._rows["rows"] = rows
             return rows
 
