@@ -184,3 +184,67 @@ def hpc_spring(hpc: HpcData, tmp_path_factory: pytest.TempPathFactory) -> HpcSpr
                         params=SpringParams(**HPC_SPRING_PARAMS),
                         cell_metadata=pd.DataFrame({"library": hpc.library}))  # fmt: skip
     return HpcSpring(data_dir, folder, result)
+
+
+@dataclass(frozen=True)
+class HpcFamily:
+    """The HPC SPRING analysis (``hpc_spring``, hard-linked into a data folder of its own)
+    registered in a store beside its imported dataset, with a t-SNE and a UMAP of it run by
+    the pipeline: what an export reads."""
+
+    settings: object
+    store: object
+    dataset_id: str
+    spring_id: str
+    tsne_id: str
+    umap_id: str
+    barcodes: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def hpc_family(
+    hpc: HpcData, hpc_spring: HpcSpring, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HpcFamily]:
+    """``hpc_spring`` as a store's analysis of the HPC dataset (imported from an ``.h5ad`` of
+    the same counts, barcodes ``<library>_<n>``), plus t-SNE (250 iterations) and UMAP."""
+    import shutil
+
+    import anndata
+
+    from bioblocks.config import Settings
+    from bioblocks.pipeline.operations import append_analysis, import_dataset, run_analysis
+    from bioblocks.storage import analysis_dir
+    from bioblocks.store import insert_doc, open_store
+
+    root = tmp_path_factory.mktemp("hpc-family")
+    barcodes = np.array([f"{lib}_{i}" for i, lib in enumerate(hpc.library)])
+    source = root / "hpc.h5ad"
+    anndata.AnnData(
+        X=sp.csr_matrix(hpc.counts, dtype=np.int32),
+        obs=pd.DataFrame({"library": pd.Categorical(hpc.library)}, index=barcodes),
+        var=pd.DataFrame(index=hpc.genes),
+    ).write_h5ad(source)
+    settings = Settings(data_dir=root / "files", job_workers=1)
+    store = open_store(settings)
+    try:
+        dataset = import_dataset(store, settings, [source], name="HPC", species="mus_musculus")
+        folder = analysis_dir(settings.resolved_data_dir, dataset["_id"], HPC_ANALYSIS_ID)
+        shutil.copytree(hpc_spring.folder, folder, copy_function=os.link)
+        params = hpc_spring.result.params  # type: ignore[attr-defined]
+        n_cells = int(hpc.counts.shape[0])
+        insert_doc(store, "analysis", {
+            "_id": HPC_ANALYSIS_ID, "name": "HPC", "processType": "SPRING",
+            "parameters": {**params.to_dict(), "seed": params.seed, "subsample": n_cells,
+                           "subplot": "HPC"},
+            "dataset": dataset["_id"], "subsample": n_cells, "seed": params.seed,
+            "status": "COMPLETE",
+        })  # fmt: skip
+        append_analysis(store, dataset["_id"], HPC_ANALYSIS_ID)
+        tsne = run_analysis(store, settings, dataset["_id"], process="TSNE",
+                            params={"n_iter": 250, "springAnalysis": HPC_ANALYSIS_ID, "seed": 4})
+        umap = run_analysis(store, settings, dataset["_id"], process="UMAP",
+                            params={"springAnalysis": HPC_ANALYSIS_ID, "seed": 5})
+        yield HpcFamily(settings, store, dataset["_id"], HPC_ANALYSIS_ID, tsne["_id"],
+                        umap["_id"], barcodes)
+    finally:
+        store.close()

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from _cellxgene import cellxgene_problems
 
+from _cellxgene import cellxgene_problems
 from bioblocks.errors import InputError, NotFoundError
 from bioblocks.pipeline.export import ExportSummary, export_analysis
 from bioblocks.storage import analysis_dir

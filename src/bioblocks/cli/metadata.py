@@ -48,10 +48,25 @@ def export(
         "bioblocks-export/metadata.json",
         help="Where to write the metadata JSON; icons go to icons/ beside it.",
     ),
+    analysis: str | None = typer.Option(
+        None, "--analysis", help="Export this analysis's cells as AnnData instead (a SPRING "
+        "analysis, or a t-SNE/UMAP one: its SPRING analysis, with every embedding of it).",
+    ),
+    fmt: str = typer.Option("h5ad", "--format", help="With --analysis: h5ad or zarr (a zip "
+                            "of the AnnData-Zarr store)."),
+    output: str | None = typer.Option(
+        None, "-o", "--output", help="With --analysis: the file to write (default: named "
+        "after the analysis, in the current folder).",
+    ),
 ) -> None:
-    """Write all metadata to a JSON file that `bioblocks populate` loads back."""
+    """Write all metadata to a JSON file that `bioblocks populate` loads back; with
+    --analysis, write an analysis as an .h5ad or zipped AnnData-Zarr file for scanpy,
+    cellxgene and Vitessce."""
     from pathlib import Path
 
+    if analysis is not None:
+        _export_analysis(analysis, fmt, output)
+        return
     from ..metadata import export_metadata
 
     config = settings()
@@ -60,6 +75,30 @@ def export(
     for resource, count in report.counts.items():
         console.print(f"{resource}: {count} document(s)")
     console.print(f"wrote {report.path} and {report.media_written} icon file(s)")
+
+
+def _export_analysis(analysis: str, fmt: str, output: str | None) -> None:
+    """``bioblocks export --analysis``: write the AnnData file and say what it holds."""
+    from pathlib import Path
+
+    from ..pipeline.export import analysis_family, check_format, export_analysis
+    from ._base import Bar, open_configured_store
+
+    fmt = check_format(fmt)
+    config, store = open_configured_store()
+    try:
+        path = Path(output) if output else Path(analysis_family(store, analysis).file_name(fmt))
+        with Bar("export") as bar:
+            summary = export_analysis(store, config, analysis, path, format=fmt, progress=bar)
+    finally:
+        store.close()
+    console.print(
+        f"wrote {summary.path}: {summary.cells:,} cells x {summary.genes:,} genes, obsm "
+        f"{', '.join(summary.embeddings)}" + ("" if summary.counts else " (view-only: no counts)"),
+        highlight=False,
+    )
+    for analysis_id, reason in summary.skipped.items():
+        console.print(f"left out analysis {analysis_id}: {reason}", highlight=False)
 
 
 @friendly_errors
