@@ -21,8 +21,10 @@ from fastapi.testclient import TestClient
 from tests.api.test_concurrency import server_url  # noqa: F401 - the fixture
 from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
+from bioblocks import documents
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
+from bioblocks.resources import RESOURCES
 
 DATASET = "1a2b3c4d-0000-4000-8000-000000000001"
 ANALYSIS = "1a2b3c4d-0000-4000-8000-000000000002"
@@ -235,6 +237,12 @@ def test_delete_takes_every_version_and_an_analysis_takes_its_annotations(
                          ).status_code == 204  # fmt: skip
     assert client.get(f"/annotation/{second['_id']}").status_code == 404
     assert _label_files(sub) == []
+    third = _create(client)  # a deleted dataset (through the document service) takes it too
+    app = client.app
+    dataset = app.state.store.get("dataset", DATASET)
+    documents.delete(app.state.store, RESOURCES["dataset"], DATASET, etag=dataset["_etag"],
+                     settings=app.state.settings)  # fmt: skip
+    assert client.get(f"/annotation/{third['_id']}").status_code == 404
 
 
 def test_32_concurrent_updates_one_wins_every_version_retrievable(

@@ -4,7 +4,7 @@ The invariants, for every way a document is deleted or replaced (:mod:`._write`,
 the API and populate call):
 
 * a deleted **dataset** takes its folder (``datasets/<id>/``: matrix and every analysis
-  folder) and its analysis documents with it
+  folder), its analysis documents and their annotations with it
   (:func:`bioblocks.pipeline.operations.delete_dataset_files`);
 * a deleted **analysis** takes its folder (``datasets/<dataset>/analyses/<id>/``) with it,
   its annotations (documents and label files) too, and its id leaves the ``analyses``
@@ -117,8 +117,10 @@ def delete_annotations_of(store: Store, data_dir: Path, analysis_id: str) -> int
 def after_delete(store: Store, settings: Settings, resource: str, doc: Doc) -> None:
     """Remove what the deleted document ``doc`` of ``resource`` owned (see module doc)."""
     if resource == "dataset":
-        delete_dataset_files(store, settings, doc["_id"],
-                             analysis_ids=list(doc.get("analyses") or []))
+        gone = delete_dataset_files(store, settings, doc["_id"],
+                                    analysis_ids=list(doc.get("analyses") or []))
+        for analysis_id in gone:
+            delete_annotations_of(store, settings.resolved_data_dir, analysis_id)
     elif resource == "analysis":
         delete_annotations_of(store, settings.resolved_data_dir, doc["_id"])
         delete_analysis_files(store, settings, doc)
