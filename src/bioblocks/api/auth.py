@@ -73,11 +73,11 @@ def principal(request: Request) -> Principal:
 
 
 def writer_name(request: Request) -> str:
-    """Return the name of the request's (already checked) Bearer token: a document's author."""
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
-    name = request.app.state.store.token_name(token) if token else None
+    """Return who writes ``request``, a document's ``author``: the user of a user token, the
+    name of a server-wide token (401 without credentials)."""
+    name = principal(request).name
     if name is None:
-        raise EveHTTPError(401, _HINT, headers={"WWW-Authenticate": "Bearer"})
+        raise _unauthorized()
     return name
 
 

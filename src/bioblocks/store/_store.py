@@ -741,15 +741,6 @@ class Store:
             raise NotFoundError(f"no active token named {name!r}; see `bioblocks token list`")
         return int(count)
 
-    def token_name(self, token: str) -> str | None:
-        """Return the name of the active token ``token`` (None if unknown or revoked)."""
-        with self.engine.connect() as conn:
-            name = conn.execute(
-                sa.select(tokens.c.name)
-                .where(tokens.c.hash == self._hash(token), tokens.c.revoked.is_(None))
-            ).scalar()
-        return None if name is None else str(name)
-
     def check_token(self, token: str) -> bool:
         """Return True if ``token`` is an active token (answers cached for 2 seconds)."""
         digest = self._hash(token)
