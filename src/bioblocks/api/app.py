@@ -9,8 +9,8 @@ OPTIONS, the catch-all 500 envelope) and CORS.
 Run it with ``bioblocks serve`` or ``uvicorn --factory bioblocks.api.app:create_app``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the name ``annotations`` is the
+# annotation router imported below (every annotation in this module is valid at run time).
 import logging
 import re
 from collections.abc import AsyncIterator
