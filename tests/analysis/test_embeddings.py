@@ -238,3 +238,33 @@ def test_bad_matrix_is_refused(matrix: np.ndarray, tmp_path: Path) -> None:
     assert info.value.field == "pca"
     with pytest.raises(AnalysisInputError):
         run_umap(matrix, out_dir=tmp_path, params=UmapParams(n_neighbors=2))
+
+
+def test_cells_and_spring_analysis_are_written_beside_the_result(
+    pca: np.ndarray, tsne: TsneResult, tmp_path: Path
+) -> None:
+    """Given the cells' ids and the SPRING analysis, t-SNE writes ``cells.txt`` (one id per
+    row of ``tsne_output.csv``) and names the analysis in ``run_info.json``; the rest is
+    the same as without them."""
+    cells = [f"cell-{i}" for i in range(pca.shape[0])]
+    result = run_tsne(pca, out_dir=tmp_path, params=TSNE_FAST, cells=cells, spring_analysis="s1")
+    assert [p.name for p in result.files] == [
+        "tsne_output.csv", "tsne_matrix.csv", "run_info.json", "cells.txt"]
+    assert (tmp_path / "cells.txt").read_text() == "".join(f"{c}\n" for c in cells)
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["springAnalysis"] == "s1"
+    plain = tsne.files[0].parent
+    for name in ("tsne_output.csv", "tsne_matrix.csv"):
+        assert (tmp_path / name).read_bytes() == (plain / name).read_bytes()
+    before = json.loads((plain / "run_info.json").read_text())
+    assert {k: v for k, v in info.items() if k not in ("springAnalysis", "date")} == {
+        k: v for k, v in before.items() if k != "date"}
+
+
+@pytest.mark.parametrize("run", [run_tsne, run_umap])
+def test_cell_ids_of_another_length_are_refused_before_any_work(
+    run: object, pca: np.ndarray, tmp_path: Path
+) -> None:
+    with pytest.raises(AnalysisInputError, match="299 cell ids for a matrix of 300 rows") as error:
+        run(pca, out_dir=tmp_path / "out", cells=["c"] * 299)  # type: ignore[operator]
+    assert error.value.field == "cells" and not (tmp_path / "out").exists()

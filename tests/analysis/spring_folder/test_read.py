@@ -129,3 +129,43 @@ def test_missing_files_name_what_is_missing(tmp_path: Path) -> None:
     np.save(tmp_path / "cell_filter.npy", np.array([2, -1]))
     with pytest.raises(ConflictError, match="negative"):
         sf.read_cell_filter(tmp_path)
+
+
+def test_export_readers_read_back_what_the_writers_wrote(
+    written: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    """The readers an export uses: the selected genes, the totals SPRING normalised by, the
+    continuous tracks (names may hold commas), a t-SNE/UMAP result and its cells."""
+    folder, sub, arrays = written
+    np.testing.assert_array_equal(sf.read_gene_filter(sub), np.arange(4))
+    np.testing.assert_array_equal(sf.read_total_counts(folder), arrays["dense"].sum(1))
+    n = arrays["cell_filter"].size
+    assert list(sf.read_color_tracks(sub, n)) == ["Uniform"]
+    np.testing.assert_array_equal(sf.read_color_tracks(sub, n)["Uniform"], np.zeros(n))
+    values = np.linspace(-1, 2, n)
+    sf.write_subplot(
+        tmp_path / "s", gene_names=GENES, cell_filter=arrays["cell_filter"],
+        coordinates=arrays["coordinates"], edges=np.array([[0, 1]]), epca=arrays["epca"],
+        gene_filter=np.arange(2), total_counts=np.ones(n), louvain=arrays["louvain"],
+        categorical=arrays["categorical"], tracks={"a,b": values, "Total Counts": values * 3},
+        stats=arrays["stats"], run_info={},
+    )  # fmt: skip
+    tracks = sf.read_color_tracks(tmp_path / "s", n)
+    assert list(tracks) == ["Total Counts", "a,b"]
+    np.testing.assert_allclose(tracks["a,b"], values, atol=5e-4)
+    with pytest.raises(ConflictError, match="of 12 values for 30 cells"):
+        sf.read_color_tracks(tmp_path / "s", 30)
+
+    result = tmp_path / "umap"
+    result.mkdir()
+    xy = np.array([[0.25, -1.5], [3.0, 4.125], [1e-6, 2.0]])
+    sf.write_rows(result / sf.UMAP_OUTPUT, xy, "%.6f")
+    np.testing.assert_array_equal(sf.read_embedding(result, sf.UMAP_OUTPUT), xy)
+    assert sf.read_cells(result) is None
+    sf.write_cells(result, ["AAAC-1", "lib 2_ü", "x,y"])
+    assert sf.read_cells(result) == ["AAAC-1", "lib 2_ü", "x,y"]
+    with pytest.raises(AnalysisInputError, match="line break") as error:
+        sf.write_cells(result, ["a\nb"])
+    assert error.value.field == "cells"
+    with pytest.raises(NotFoundError, match="has no tsne_output.csv"):
+        sf.read_embedding(result, sf.TSNE_OUTPUT)

@@ -109,7 +109,7 @@ def read_color_tracks(subplot: Path, n_cells: int) -> dict[str, np.ndarray]:
     tracks: dict[str, np.ndarray] = {}
     for line in text.splitlines():
         parts = line.split(",")
-        if len(parts) != n_cells + 1:
+        if len(parts) < n_cells + 1:
             raise ConflictError(
                 f"{N.COLOR_TRACKS} has a line of {len(parts) - 1} values for {n_cells} cells."
             )
