@@ -106,7 +106,7 @@ def test_writes(store: Store) -> None:
     with pytest.raises(WriteRefused, match="admin role"):
         authorize_write(store, LAB_WRITER, "dataset", lab, {"visibility": "public"})
     authorize_write(store, LAB_ADMIN, "dataset", lab, {"visibility": "public"})
-    with pytest.raises(WriteRefused, match="name the dataset"):
+    with pytest.raises(WriteRefused, match="names its dataset"):
         authorize_write(store, LAB_WRITER, "analysis", None, {"name": "orphan"})
     with pytest.raises(WriteRefused):
         authorize_write(store, LAB_WRITER, "analysis", None,

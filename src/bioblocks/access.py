@@ -237,7 +237,7 @@ class WriteRefused(Exception):  # noqa: N818 - a verdict, not a failure of the c
 
 _NOT_YOURS = ("this token may not write this dataset or what belongs to it: writes need "
               "the writer role in the dataset's group (`bioblocks group add GROUP USER "
-              "--role writer`) and a token of scope write")
+              "--role writer`) and a token of scope write; a new document names its dataset")
 _GOVERN = ("moving a dataset to another group or changing its visibility needs the admin "
            "role in its group (and writer in the group it moves to)")
 
@@ -268,12 +268,10 @@ def authorize_write(store: Store, principal: Principal, resource: str,
         return _authorize_dataset(principal, current, body)
     merged = {**(current or {}), **body}
     owner = owning_dataset(store, resource, merged)
-    if owner is None:
-        if not everywhere:
-            raise WriteRefused(_NOT_YOURS + f"; name the dataset the {resource} belongs to")
-    elif not can_read(principal, owner):
-        raise WriteRefused(_NOT_YOURS)
-    elif not can_write(principal, owner):
+    if owner is None and everywhere:
+        return {}
+    # a missing, a hidden and a read-only dataset get the same answer (nothing to probe)
+    if owner is None or not can_read(principal, owner) or not can_write(principal, owner):
         raise WriteRefused(_NOT_YOURS)
     return {}
 

@@ -39,6 +39,7 @@ from . import (
     jobs,
     media,
     page,
+    share,
     spring,
     upload,
     vitessce,
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 #: Routers of the other areas, included before the generic Eve router (their paths win).
 EXTRA_ROUTERS = [
-    files.router, upload.router, expression.router, spring.router, jobs.router, page.router,
+    files.router, upload.router, share.router, expression.router, spring.router, jobs.router, page.router,
     diffexp.router, annotations.router, genesets.router, export.router, vitessce.router,
     vitessce.page_router,
 ]

@@ -42,11 +42,13 @@ from ..store import Doc, Store
 from ._body import load_json, read_body
 from .auth import require_read
 from .errors import ERROR_RESPONSES, EveHTTPError, dumps
+from .guard import hide_analysis
 
 if TYPE_CHECKING:
     from ..analysis.explore import ExploreMatrix
 
-router = APIRouter(tags=["diffexp"], dependencies=[Depends(require_read)])
+router = APIRouter(tags=["diffexp"],
+                   dependencies=[Depends(require_read), Depends(hide_analysis)])
 
 #: Largest ``top`` of one request.
 MAX_TOP = 1000

@@ -25,10 +25,7 @@ from ..access import (
     NOTHING_HIDDEN,
     Hidden,
     Principal,
-    WriteRefused,
     audit,
-    authorize_bulk_delete,
-    authorize_write,
     combine,
     hidden_for,
     restrict,
@@ -52,6 +49,7 @@ from ._params import (
 )
 from .auth import principal, require_read, require_write, writer_name
 from .errors import ENVELOPE, JSON, EveHTTPError, dumps
+from .guard import authorize, checked
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -530,32 +528,6 @@ def _hidden(request: Request) -> Hidden:
     return hidden_for(_store(request), principal(request))
 
 
-def _authorize(request: Request, resource: Resource, item_id: str | None,
-               payload: Any) -> bool:
-    """Check a write (:func:`bioblocks.access.authorize_write`); return False when its
-    target is hidden from the principal (answered as a missing document), raise a 403
-    when it may see but not write it. A new dataset of a user gets its group and
-    visibility added to ``payload``."""
-    store, who = _store(request), principal(request)
-    current = store.get(resource.url, item_id) if item_id is not None else None
-    if item_id is not None and current is None and request.method in ("PATCH", "DELETE"):
-        return True  # the write itself answers for a missing document
-    bodies = payload if isinstance(payload, list) else [payload]
-    try:
-        if item_id is None and payload is None:
-            authorize_bulk_delete(who, resource.url)
-        for body in bodies:
-            extra = authorize_write(store, who, resource.url, current,
-                                    body if isinstance(body, dict) else None)
-            if extra and isinstance(body, dict):
-                body.update(extra)
-    except WriteRefused as exc:
-        if exc.hidden:
-            return False
-        raise EveHTTPError(403, exc.message) from None
-    return True
-
-
 def _as(who: Principal, action: str, resource: Resource, item_id: str | None,
         write: Callable[..., Response], *args: Any) -> Response:
     """Run ``write`` recording ``who``'s user as ``_updatedBy`` (server-wide tokens write
@@ -566,13 +538,6 @@ def _as(who: Principal, action: str, resource: Resource, item_id: str | None,
         target = item_id or response.headers.get("location", "").rpartition("/")[2] or "?"
         audit(who, action, resource.url, target)
     return response
-
-
-async def _checked(request: Request, resource: Resource, item_id: str | None,
-                   payload: Any) -> None:
-    """The async handlers' :func:`_authorize`: a hidden target is a 404."""
-    if not await run_in_threadpool(_authorize, request, resource, item_id, payload):
-        raise EveHTTPError(404)
 
 
 def _register(router: APIRouter, resource: Resource) -> None:
@@ -609,7 +574,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
 
     async def collection_post(request: Request) -> Response:
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
-        await _checked(request, resource, None, payload)
+        await checked(request, resource.url, None, payload)
         return await run_in_threadpool(
             _as, principal(request), "POST", resource, None,
             post, _store(request), resource, payload, str(request.base_url),
@@ -619,7 +584,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
     def collection_delete(
         request: Request, where: str | None = Query(None, description=WHERE_DOC)
     ) -> Response:
-        _authorize(request, resource, None, None)
+        authorize(request, resource.url, None, None)
         return _as(principal(request), "DELETE", resource, "(matching)", delete_collection,
                    _store(request), resource,
                    EveQuery(raw_query(request.scope["query_string"])),
@@ -628,7 +593,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
     async def item_patch(request: Request, item_id: str = _item_path()) -> Response:
         _check_id(item_id)
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
-        await _checked(request, resource, item_id, payload)
+        await checked(request, resource.url, item_id, payload)
         return await run_in_threadpool(
             _as, principal(request), "PATCH", resource, item_id,
             patch, _store(request), resource, item_id, payload, request.headers.get("if-match"),
@@ -638,7 +603,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
     async def item_put(request: Request, item_id: str = _item_path()) -> Response:
         _check_id(item_id)
         payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
-        await _checked(request, resource, item_id, payload)
+        await checked(request, resource.url, item_id, payload)
         return await run_in_threadpool(
             _as, principal(request), "PUT", resource, item_id,
             put, _store(request), resource, item_id, payload, request.headers.get("if-match"),
@@ -647,7 +612,7 @@ def _register(router: APIRouter, resource: Resource) -> None:
 
     def item_delete(request: Request, item_id: str = _item_path()) -> Response:
         _check_id(item_id)
-        if not _authorize(request, resource, item_id, None):
+        if not authorize(request, resource.url, item_id, None):
             return Response(status_code=204, media_type=JSON)  # as for a missing one
         return _as(principal(request), "DELETE", resource, item_id, delete_item,
                    _store(request), resource, item_id, request.headers.get("if-match"),

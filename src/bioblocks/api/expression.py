@@ -34,11 +34,13 @@ from ..storage import PathOutsideDataDir, analysis_dir
 from ..store import Doc, Store
 from .auth import require_read
 from .errors import ERROR_RESPONSES, eve_error
+from .guard import hide_analysis
 
 if TYPE_CHECKING:
     from ..analysis import ExpressionStore
 
-router = APIRouter(tags=["expression"], dependencies=[Depends(require_read)])
+router = APIRouter(tags=["expression"],
+                   dependencies=[Depends(require_read), Depends(hide_analysis)])
 
 #: Most genes one expression request may ask for (1,000,000 cells × 20 genes = 80 MB).
 MAX_GENES_PER_REQUEST = 20

@@ -37,6 +37,7 @@ from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSati
 from ..storage import PathOutsideDataDir, safe_resolve
 from .auth import require_read
 from .errors import ERROR_RESPONSES, eve_error
+from .guard import dataset_hidden
 
 router = APIRouter()
 
@@ -178,6 +179,9 @@ def _serve(request: Request, path: str) -> Response:
         target = safe_resolve(root, path, decode=True)
     except PathOutsideDataDir:
         return eve_error(404, _NOT_FOUND)
+    parts = target.relative_to(root).parts if target.is_relative_to(root) else ()
+    if parts and dataset_hidden(request, parts[0]):
+        return eve_error(404, _NOT_FOUND)  # a private dataset's files, as missing ones
     if target.name == CATEGORICAL_TRACKS:
         from .annotations import merged_categorical  # the annotations join the folder's tracks
 

@@ -31,6 +31,7 @@ from . import eve
 from ._body import parse_body
 from .auth import require_write
 from .errors import EveHTTPError
+from .guard import checked
 
 router = APIRouter(tags=["job"])
 
@@ -94,7 +95,12 @@ async def post_job(request: Request) -> Response:
     """Queue a job of ``kind`` for ``dataset`` with ``parameters``; answer 201 with the job."""
     payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
     if isinstance(payload, dict) and "kind" in payload:
+        associated = payload.get("associatedDataset")
+        dataset = payload.get("dataset") or (
+            associated.get("dataset") if isinstance(associated, dict) else None)
+        await checked(request, "job", None, {"associatedDataset": {"dataset": dataset}})
         return await run_in_threadpool(_submit, request, payload)
+    await checked(request, "job", None, payload)
     return await run_in_threadpool(
         eve.post, request.app.state.store, _JOB, payload, str(request.base_url)
     )
@@ -125,6 +131,7 @@ async def patch_job(request: Request, item_id: str) -> Response:
     """Cancel the job with ``{"state": "cancelled"}``; any other PATCH is Eve's."""
     eve._check_id(item_id)  # noqa: SLF001
     payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+    await checked(request, "job", item_id, payload)
     if isinstance(payload, dict) and "state" in payload:
         return await run_in_threadpool(_cancel, request, item_id, payload)
     return await run_in_threadpool(

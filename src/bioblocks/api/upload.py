@@ -37,7 +37,8 @@ from ..store import Store
 from . import eve
 from ._params import clean_etag
 from .auth import require_write
-from .errors import ERROR_RESPONSES, EveHTTPError
+from .errors import ERROR_RESPONSES, JSON, EveHTTPError
+from .guard import dataset_writable, write_dataset
 
 router = APIRouter(tags=["dataset"])
 
@@ -174,7 +175,8 @@ def _check_matrix_etag(
                                 "read it again and send its new _etag in If-Match")
 
 
-@router.put("/dataset/{item_id}/matrix", dependencies=[Depends(require_write)],
+@router.put("/dataset/{item_id}/matrix", dependencies=[Depends(require_write),
+                                                       Depends(write_dataset)],
             response_class=Response, summary="Upload a dataset's count matrix (streamed)",
             responses=ERROR_RESPONSES)
 async def put_matrix(
@@ -227,6 +229,8 @@ async def delete_dataset(request: Request, item_id: str) -> Response:
     """Eve's item DELETE, then the dataset's folder and analyses are removed too."""
     store = request.app.state.store
     eve._check_id(item_id)  # noqa: SLF001
+    if not await run_in_threadpool(dataset_writable, request, item_id):
+        return Response(status_code=204, media_type=JSON)  # hidden: as a missing one
     current = store.get("dataset", item_id) or {}
     response = await run_in_threadpool(
         eve.delete_item, store, _DATASET, item_id, request.headers.get("if-match")
