@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
-from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
 from bioblocks.analysis import ExpressionStore
 from bioblocks.analysis.diffexp import PSEUDOCOUNT
 from bioblocks.analysis.markers import MARKERS_JSON, read_markers, write_markers
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
+from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
 URL = f"/analysis/{HPC_ANALYSIS_ID}/diffexp"
 TSNE_ID = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"

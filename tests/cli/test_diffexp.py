@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
-from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 from typer.testing import CliRunner
 
 from bioblocks import cli
@@ -18,6 +17,7 @@ from bioblocks.analysis import ExpressionStore
 from bioblocks.config import Settings
 from bioblocks.progress import ConsoleLogHandler
 from bioblocks.store import open_store
+from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
 RUNNER = CliRunner()
 
