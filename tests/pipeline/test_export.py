@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from _cellxgene import cellxgene_problems
 from bioblocks.errors import InputError, NotFoundError
 from bioblocks.pipeline.export import ExportSummary, export_analysis
 from bioblocks.storage import analysis_dir
+from tests._cellxgene import cellxgene_problems
 
 #: Cells per block in these tests: the HPC's 4,790 cells are written in five blocks.
 BLOCK = 1_000
@@ -217,3 +217,34 @@ def test_unknown_analysis_and_format_are_refused(hpc_family: Any, tmp_path: Path
                         tmp_path / "x.loom", format="loom")
     assert info.value.field == "format" and "h5ad, zarr" in str(info.value)
     assert not list(tmp_path.iterdir())
+
+
+def test_an_imported_h5ad_is_exported_as_it_came_in(store: Any, settings: Any, tmp_path: Path
+                                                    ) -> None:
+    """scanpy's ``10x_pbmc68k_reduced.h5ad`` (view-only: scaled ``X``, ``X_pca``, ``X_umap``,
+    Louvain labels and colours), imported and exported again, is the file's own data."""
+    scanpy_datasets = pytest.importorskip("scanpy.datasets")
+    from bioblocks.pipeline.operations import import_dataset
+
+    source = Path(scanpy_datasets.__file__).parent / "10x_pbmc68k_reduced.h5ad"
+    original = anndata.read_h5ad(source)
+    doc = import_dataset(store, settings, [source], name="pbmc68k")
+    analyses = {store.get("analysis", a)["processType"]: a for a in doc["analyses"]}
+    summary = export_analysis(store, settings, analyses["UMAP"], tmp_path / "again.h5ad")
+    again = anndata.read_h5ad(tmp_path / "again.h5ad")
+    assert not summary.counts and "counts" not in again.layers
+    assert summary.embeddings == ["X_pca", "X_umap"]
+    assert list(again.obs_names) == list(original.obs_names)
+    assert list(again.var_names) == list(original.var_names)
+    np.testing.assert_array_equal(again.X.toarray(), original.X)
+    for key in ("X_pca", "X_umap"):
+        np.testing.assert_array_equal(again.obsm[key], original.obsm[key])
+    for column in ("louvain", "bulk_labels", "phase"):
+        assert list(again.obs[column]) == list(original.obs[column]), column
+        assert list(again.obs[column].cat.categories) == list(original.obs[column].cat.categories)
+    for column in ("louvain", "bulk_labels"):
+        assert list(again.uns[f"{column}_colors"]) == list(original.uns[f"{column}_colors"])
+    for column in ("n_genes", "percent_mito", "n_counts", "S_score", "G2M_score"):
+        np.testing.assert_array_equal(again.obs[column].to_numpy(), original.obs[column].to_numpy())
+    assert again.uns["bioblocks"]["view_only"]
+    assert cellxgene_problems(again) == []

@@ -9,14 +9,17 @@ stands for the SPRING analysis it embeds) as scanpy, cellxgene and Vitessce read
   and no ``counts`` layer;
 * ``obs`` (index: the cells' barcodes): the dataset's per-cell metadata, every categorical
   track of ``categorical_coloring_data.json`` (clusters, labels) as a pandas categorical
-  with its colours in ``uns["<track>_colors"]``, the continuous tracks of
+  with its colours in ``uns["<track>_colors"]`` (categories in the order of the ``obs``
+  column the track was made from, clusters in numeric order), the continuous tracks of
   ``color_data_gene_sets.csv`` as float columns (a metadata column of the same name keeps
   its exact values; ``Uniform``, the viewer's all-zero track, is left out);
 * ``var`` (index: gene names): the dataset's genes (``gene_ids`` when known) and
   ``highly_variable``, the genes SPRING selected for its PCA;
 * ``obsm``: ``X_pca`` (SPRING's z-scored PCA), ``X_spring`` (``coordinates.txt``) and
   ``X_tsne``/``X_umap`` of every complete t-SNE/UMAP analysis built on it
-  (``parameters.springAnalysis``), later ones of a kind as ``X_tsne_2``, …;
+  (``parameters.springAnalysis``), later ones of a kind as ``X_tsne_2``, …; a layout
+  imported with an ``.h5ad`` keeps its own key (``X_draw_graph_fa`` …; an imported
+  ``X_pca`` is ``X_pca`` whole), and an imported one without PCA has no ``X_pca``;
 * ``uns``: ``spring``, ``tsne``, ``umap`` (scanpy's places) with each analysis's id, name,
   seed, ``params`` and ``run_info``, and ``bioblocks`` (dataset, analyses, version).
 
@@ -204,9 +207,15 @@ def _column_name(name: str) -> str:
     return name.replace("/", "_")
 
 
-def _categorical(track: Mapping[str, object], n_cells: int, name: str) -> tuple[pd.Categorical, list[str]]:
-    """A categorical track as a pandas categorical (categories in the track's colour
-    order) and one colour per category."""
+def _categorical(
+    track: Mapping[str, object], n_cells: int, name: str, column: pd.Series | None
+) -> tuple[pd.Categorical, list[str]]:
+    """A categorical track as a pandas categorical and one colour per category.
+
+    The categories keep the order of the dataset's categorical ``obs`` column the track
+    was made from (``column``, when it holds the same labels); integer labels (clusters)
+    are in numeric order; others in the track's colour order.
+    """
     labels = [str(v) for v in track.get("label_list") or []]  # type: ignore[attr-defined]
     if len(labels) != n_cells:
         raise ConflictError(
@@ -215,10 +224,33 @@ def _categorical(track: Mapping[str, object], n_cells: int, name: str) -> tuple[
         )
     colors = {str(k): str(v) for k, v in dict(track.get("label_colors") or {}).items()}  # type: ignore[call-overload]
     present = set(labels)
-    categories = [label for label in colors if label in present]
+    if (column is not None and isinstance(column.dtype, pd.CategoricalDtype)
+            and column.astype(str).tolist() == labels):
+        order = [str(c) for c in column.cat.categories]
+    elif all(re.fullmatch(r"-?\d{1,18}", label) for label in present):
+        order = sorted(present, key=int)
+    else:
+        order = list(colors)
+    categories = [label for label in order if label in present]
     categories += sorted(present.difference(categories))
     return (pd.Categorical(labels, categories=categories),
             [colors.get(label, "#808080") for label in categories])
+
+
+def _layout_key(spring: Doc) -> str | None:
+    """The ``obsm`` key of a SPRING analysis's layout: ``X_spring``, or for an imported one
+    the key it came from (None for an imported ``X_pca``, which ``X_pca`` holds whole)."""
+    parameters = spring.get("parameters") or {}
+    key = parameters.get("embedding") if spring.get("imported") else None
+    if key is None:
+        return "X_spring"
+    return None if key == "X_pca" else str(key)
+
+
+def _has_pca(spring: Doc) -> bool:
+    """Whether the analysis's ``intermediates.npz`` holds a PCA (an imported layout holds
+    one only when its file had ``X_pca``: ``parameters.pcs`` > 0)."""
+    return not spring.get("imported") or bool((spring.get("parameters") or {}).get("pcs"))
 
 
 @dataclass(kw_only=True)
@@ -287,8 +319,8 @@ def _parts(settings: Settings, family: Family) -> _Parts:
     barcodes = list(obs.index)
     uns: dict[str, Any] = {}
     for name, track in sf.read_categorical(subplot).items():
-        values, colors = _categorical(track, n_cells, name)
         column = _column_name(name)
+        values, colors = _categorical(track, n_cells, name, obs.get(column))
         obs[column] = values
         uns[f"{column}_colors"] = np.array(colors, dtype=object)
     for name, values in sf.read_color_tracks(subplot, n_cells).items():
@@ -305,8 +337,12 @@ def _parts(settings: Settings, family: Family) -> _Parts:
     hvg[sf.read_gene_filter(subplot)] = True
     var["highly_variable"] = hvg
 
-    obsm = {"X_pca": np.ascontiguousarray(sf.read_pca(subplot)[0], dtype=np.float64),
-            "X_spring": sf.read_coordinates(subplot)}
+    obsm: dict[str, np.ndarray] = {}
+    if _has_pca(spring):
+        obsm["X_pca"] = np.ascontiguousarray(sf.read_pca(subplot)[0], dtype=np.float64)
+    layout = _layout_key(spring)
+    if layout is not None:
+        obsm[layout] = sf.read_coordinates(subplot)
     uns["spring"] = _analysis_uns(spring, _read_json(subplot / sf.RUN_INFO))
     skipped: dict[str, str] = {}
     counters: dict[str, int] = {}
