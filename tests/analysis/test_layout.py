@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _fa2_reference import reference_forceatlas2
 from scipy.spatial import procrustes
 from scipy.spatial.distance import cdist
 from scipy.stats import spearmanr
@@ -14,6 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 from bioblocks.analysis import _fa2_kernels as kernels
 from bioblocks.analysis.layout import MAX_EXACT_NODES, forceatlas2
 from bioblocks.errors import AnalysisInputError, Cancelled
+from tests.analysis._fa2_reference import reference_forceatlas2
 
 
 def knn_edges(points: np.ndarray, k: int) -> np.ndarray:

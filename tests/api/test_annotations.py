@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.api.test_concurrency import server_url  # noqa: F401 - the fixture
-from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
 from bioblocks import documents
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
 from bioblocks.resources import RESOURCES
+from tests.api.test_concurrency import server_url  # noqa: F401 - the fixture
+from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
 DATASET = "1a2b3c4d-0000-4000-8000-000000000001"
 ANALYSIS = "1a2b3c4d-0000-4000-8000-000000000002"

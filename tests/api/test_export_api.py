@@ -12,9 +12,9 @@ import anndata
 import pytest
 from fastapi.testclient import TestClient
 
-from _cellxgene import cellxgene_problems
 from bioblocks.api import create_app
 from bioblocks.storage import analysis_dir
+from tests._cellxgene import cellxgene_problems
 
 URL = "/analysis/{}/export"
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
 from tests.api.test_spring_viewer import ANALYSIS, DATASET, GENES, SUBPLOT, write_spring_folder
 
 URL = f"/analysis/{ANALYSIS}/score"

@@ -11,11 +11,11 @@ import h5py
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from tests.ingest._formats import reference
-from tests.ingest.test_hdf5_sealed import ATTACKS, CANARY, FORMATS, hostile_file
 
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
+from tests.ingest._formats import reference
+from tests.ingest.test_hdf5_sealed import ATTACKS, CANARY, FORMATS, hostile_file
 
 
 @pytest.fixture

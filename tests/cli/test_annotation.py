@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.test_annotations import ANALYSIS, N_CELLS, _body, _write_analysis
 from typer.testing import CliRunner
 
 from bioblocks import cli
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
 from bioblocks.progress import ConsoleLogHandler
+from tests.api.test_annotations import ANALYSIS, N_CELLS, _body, _write_analysis
 
 RUNNER = CliRunner()
 

@@ -8,10 +8,10 @@ import anndata
 import h5py
 import numpy as np
 import pandas as pd
-from tests.ingest._formats import reference, write_h5ad
 from typer.testing import CliRunner
 
 from bioblocks import cli
+from tests.ingest._formats import reference, write_h5ad
 
 
 def test_import_prints_renamed_and_dropped_columns(tmp_path: Path) -> None:

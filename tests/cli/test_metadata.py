@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.metadata._example import HPC, write_mongo_export
 from typer.testing import CliRunner
 
 from bioblocks import cli
+from tests.metadata._example import HPC, write_mongo_export
 
 
 def test_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

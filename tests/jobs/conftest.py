@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _testkinds import KIND, install
 
 from bioblocks.config import Settings
 from bioblocks.jobs import install_kinds, register_kind
 from bioblocks.pipeline.kinds import register_kinds
 from bioblocks.store import open_store
+from tests.jobs._testkinds import KIND, install
 
 
 @pytest.fixture(autouse=True, scope="session")

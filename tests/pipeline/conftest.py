@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pipeline_data import N_CELLS
 
 from bioblocks.config import Settings
 from bioblocks.ingest import make_example_dataset
 from bioblocks.jobs import install_kinds
 from bioblocks.pipeline.kinds import register_kinds
 from bioblocks.store import open_store
+from tests.pipeline._pipeline_data import N_CELLS
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -8,8 +8,8 @@ from typing import Any
 from bioblocks.config import Settings
 from bioblocks.pipeline.steps import run_pipeline
 from bioblocks.store import find_docs
-from sources.hca.fake_azul import KIDNEY_H5AD, KIDNEY_PROJECT, FakeAzul, make_h5ad_bytes
-from sources.hca.fake_azul import fake_azul as fake_azul  # noqa: F401 - the fixture
+from tests.sources.hca.fake_azul import KIDNEY_H5AD, KIDNEY_PROJECT, FakeAzul, make_h5ad_bytes
+from tests.sources.hca.fake_azul import fake_azul as fake_azul  # noqa: F401 - the fixture
 
 
 def test_hca_sync_imports_matching_projects_once(

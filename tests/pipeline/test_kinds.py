@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pipeline_data import FAST_SPRING
 
 from bioblocks.config import Settings
 from bioblocks.errors import InputError
@@ -21,6 +20,7 @@ from bioblocks.jobs import submit_job, wait_for
 from bioblocks.jobs._runner import HOLD_ENV
 from bioblocks.pipeline.operations import import_dataset
 from bioblocks.store import get_doc
+from tests.pipeline._pipeline_data import FAST_SPRING
 
 
 def _worker(settings: Settings, log: Path, *, hold: str | None = None) -> subprocess.Popen[bytes]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _pipeline_data import FAST_SPRING
 from fastapi.testclient import TestClient
 from scipy import stats
 
@@ -17,6 +16,7 @@ from bioblocks.analysis.markers import MARKERS_CSV, MARKERS_JSON, TOP
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
 from bioblocks.pipeline.operations import import_dataset, run_analysis
+from tests.pipeline._pipeline_data import FAST_SPRING
 
 
 def test_spring_writes_markers_of_every_track(store: Any, settings: Settings,

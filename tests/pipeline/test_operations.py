@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _pipeline_data import FAST_SPRING, N_CELLS
 
 from bioblocks.config import Settings
 from bioblocks.errors import AnalysisInputError, IngestError, InputError
@@ -25,6 +24,7 @@ from bioblocks.pipeline.operations import (
     run_analysis,
     validate_params,
 )
+from tests.pipeline._pipeline_data import FAST_SPRING, N_CELLS
 
 
 def _import(store: Any, settings: Settings, example_dir: Path, **options: Any) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _pipeline_data import FAST, N_CELLS
 
 from bioblocks.config import Settings
 from bioblocks.jobs import LocalWorkers, claim, submit_job, wait_for
@@ -22,6 +21,7 @@ from bioblocks.jobs._celery import send_run_job
 from bioblocks.pipeline.operations import import_dataset
 from bioblocks.pipeline.steps import plan_step, run_pipeline, subsample_sizes
 from bioblocks.store import find_docs, open_store
+from tests.pipeline._pipeline_data import FAST, N_CELLS
 
 STEPS = ["fetch-matrices", "spring", "tsne", "umap"]
 

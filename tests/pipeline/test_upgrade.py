@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pipeline_data import FAST_SPRING
 from typer.testing import CliRunner
 
 from bioblocks import cli
@@ -17,6 +16,7 @@ from bioblocks.config import Settings
 from bioblocks.pipeline import upgrade
 from bioblocks.pipeline.operations import import_dataset, run_analysis
 from bioblocks.store import open_store
+from tests.pipeline._pipeline_data import FAST_SPRING
 
 
 def _old_analysis(store: Any, settings: Settings, dataset_name: str, analysis_name: str,

@@ -6,13 +6,13 @@ prefixes rewritten to itself, and serves the matrix files a test registers with
 
 Use it from any test module::
 
-    from sources.hca.fake_azul import FakeAzul, fake_azul, make_h5ad_bytes  # noqa: F401
+    from tests.sources.hca.fake_azul import FakeAzul, fake_azul, make_h5ad_bytes  # noqa: F401
 
     def test_something(fake_azul: FakeAzul) -> None:
         fake_azul.serve_file(KIDNEY_H5AD, make_h5ad_bytes(n_cells=50, n_genes=30))
         settings = get_settings(hca_url=fake_azul.base_url, hca_requests_per_second=0)
 
-(``tests/`` is on ``sys.path`` because it holds the root ``conftest.py``.)
+(``tests`` is a package: the test modules import each other as ``tests.<area>.<module>``.)
 
 Endpoints: ``GET /index/catalogs``; ``GET /index/projects`` (two pages, the second
 matched by the fixture's ``search_after``; ``project``/``projectId``/``genusSpecies``/
