@@ -9,7 +9,8 @@
   score (see :mod:`bioblocks.analysis.diffexp` for the statistics). Bad groups, method or
   top are a 422 whose ``_issues`` name the field (``groups.0.cells``, ``groups.1``,
   ``method``, ``top``...); an analysis above ``Settings.diffexp_max_interactive_cells``
-  cells is a 413. A read: it needs a token only when reads do.
+  cells is a 413 naming the ``diffexp`` job kind, which runs the same request at any size.
+  A read: it needs a token only when reads do.
 * ``GET /analysis/{id}/markers?track=T``: the marker genes of every label of track ``T``
   (every track without ``track``), one label against the rest, Wilcoxon, top 50:
   ``{"analysis", "method", "top", "pseudocount", "tracks": {T: {label: {"size",
@@ -114,8 +115,9 @@ def _too_large(n_cells: int, limit: int) -> EveHTTPError:
     return EveHTTPError(
         413,
         f"The analysis has {n_cells:,} cells, more than this server tests within a request "
-        f"({limit:,}, setting diffexp_max_interactive_cells); run it from the command line "
-        "(`bioblocks diffexp ANALYSIS ...`) or raise the setting.",
+        f"({limit:,}, setting diffexp_max_interactive_cells): submit a `diffexp` job (POST "
+        '/job {"kind": "diffexp", "parameters": {"analysis": id, "groups": [...], ...}}), '
+        "run `bioblocks diffexp ANALYSIS ...`, or raise the setting.",
         extra={"_issues": {"groups": f"at most {limit} cells per interactive test"}},
     )
 

@@ -1,5 +1,5 @@
 """The job kinds: what runs for ``import``, ``fetch-matrix``, ``SPRING``, ``TSNE``, ``UMAP``,
-``hca-sync`` and ``pipeline`` jobs, and how their submissions are checked.
+``hca-sync``, ``pipeline`` and ``diffexp`` jobs, and how their submissions are checked.
 
 The composition roots hand them to :mod:`bioblocks.jobs` with
 ``install_kinds(register_kinds)`` (:func:`register_kinds`).
@@ -18,6 +18,9 @@ TSNE, UMAP     ``seed``, ``springAnalysis`` (id; default: the whole-data SPRING 
 hca-sync       ``project`` (uuid or short name) and ``file``; without ``project``:
                ``species``, ``organ``, ``format``, ``maxCells``, ``limit`` select projects
 pipeline       ``steps``, ``datasets``, ``limit``, ``params`` (see :func:`run_pipeline`)
+diffexp        ``analysis`` (id) and the body of ``POST /analysis/{id}/diffexp``: ``groups``,
+               ``method``, ``top`` (:mod:`bioblocks.pipeline.diffexp`); any size; the
+               results are that route's answer (non-finite numbers as null)
 =============  ===========================================================================
 
 Kinds are matched in any case (``spring`` is ``SPRING``). An analysis's
@@ -29,12 +32,13 @@ retry uses the same.
 
 from __future__ import annotations
 
+import math
 import shutil
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import AnalysisInputError, InputError
+from ..errors import AnalysisInputError, InputError, NotFoundError
 from ..jobs import JobContext, JobKind
 from ..resources.analysis import PROCESS_TYPES
 from ..storage import PathOutsideDataDir, analysis_dir, dataset_dir, safe_resolve
@@ -224,6 +228,56 @@ def _run_pipeline(ctx: JobContext) -> Doc:
     return {"steps": [r.to_dict() for r in reports]}
 
 
+# ---- diffexp -----------------------------------------------------------------------------
+
+_DIFFEXP_KEYS = frozenset({"analysis"})
+
+
+def _validate_diffexp(store: Store, settings: Settings, dataset_id: str | None,
+                      params: Doc) -> Doc:  # fmt: skip
+    from .diffexp import GroupsError, analysis_folders, check_request
+
+    analysis = params.get("analysis")
+    if not isinstance(analysis, str) or not analysis:
+        raise InputError("give `analysis`: the id of the analysis to test",
+                         field="parameters.analysis")  # fmt: skip
+    try:
+        check_request(params, extra_keys=_DIFFEXP_KEYS)
+        analysis_folders(store, settings.resolved_data_dir, analysis)
+    except GroupsError as exc:
+        raise InputError(exc.message, field=f"parameters.{exc.field}") from None
+    except NotFoundError as exc:
+        raise InputError(str(exc), field="parameters.analysis") from None
+    return params
+
+
+def _finite(value: object) -> object:
+    """The answer with every NaN or infinity as None (job documents are JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _run_diffexp(ctx: JobContext) -> Doc:
+    from ..analysis.explore import open_explore_matrix
+    from .diffexp import analysis_folders, answer, check_request, group_masks
+
+    params = ctx.parameters
+    spec_a, spec_b, method, top = check_request(params, extra_keys=_DIFFEXP_KEYS)
+    ctx.progress(0.0, "reading and ranking the normalised matrix")
+    folder, subplot = analysis_folders(ctx.store, ctx.settings.resolved_data_dir,
+                                       params["analysis"])  # fmt: skip
+    data = open_explore_matrix(folder, subplot)
+    ctx.progress(0.9, f"testing {len(data.genes):,} genes ({method})")
+    masks = group_masks(spec_a, spec_b, method, data.n_cells, data.tracks)
+    result = answer(data, params["analysis"], masks, method, top)
+    return _finite(result)  # type: ignore[return-value]
+
+
 def register_kinds(register: Callable[[JobKind], object]) -> None:
     """Call ``register`` with each job kind (a :data:`bioblocks.jobs.KindInstaller`).
 
@@ -240,5 +294,6 @@ def register_kinds(register: Callable[[JobKind], object]) -> None:
         ),
         JobKind("hca-sync", _run_hca, _validate_hca, needs_dataset=False),
         JobKind("pipeline", _run_pipeline, _validate_pipeline, needs_dataset=False),
+        JobKind("diffexp", _run_diffexp, _validate_diffexp, needs_dataset=False),
     ):
         register(kind)

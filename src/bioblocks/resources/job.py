@@ -10,7 +10,7 @@ from ._schema import Resource, Schema
 from .analysis import PROCESS_TYPES
 
 #: The kinds of job (``kind``); the analyses' kinds are their process types.
-KINDS = ("import", "fetch-matrix", *PROCESS_TYPES, "hca-sync", "pipeline")
+KINDS = ("import", "fetch-matrix", *PROCESS_TYPES, "hca-sync", "pipeline", "diffexp")
 #: A job's life: ``queued`` -> ``running`` -> ``complete`` | ``error`` | ``cancelled``.
 STATES = ("queued", "running", "complete", "error", "cancelled")
 #: The states of a job that has not finished (it may still be claimed or cancelled).
