@@ -30,8 +30,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotFoundError
-from ..storage import PathOutsideDataDir, analysis_dir
-from ..store import Doc, Store
+from ..pipeline.folders import analysis_folders
+from ..store import Store
 from .auth import require_read
 from .errors import ERROR_RESPONSES, eve_error
 from .guard import hide_analysis
@@ -102,44 +102,15 @@ def _cache(request: Request) -> StoreCache:
     return cache
 
 
-def _analysis_doc(store: Store, analysis_id: str) -> Doc:
-    doc = store.get("analysis", analysis_id)
-    if doc is None:
-        raise _Problem(404, f"Analysis {analysis_id!r} does not exist.")
-    return doc
-
-
 def expression_folder(store: Store, data_dir: Path, analysis_id: str) -> Path:
     """Return the folder holding the expression store that serves ``analysis_id``.
 
     SPRING analyses use their own folder; t-SNE and UMAP analyses the folder of the
-    SPRING analysis named by ``parameters.springAnalysis``. Raises ``_Problem`` (404)
+    SPRING analysis named by ``parameters.springAnalysis``
+    (:func:`bioblocks.pipeline.folders.analysis_folders`). Raises NotFoundError (404)
     when the analysis, its dataset link or its folder is missing.
     """
-    doc = _analysis_doc(store, analysis_id)
-    if doc.get("processType") in ("TSNE", "UMAP"):
-        spring_id = (doc.get("parameters") or {}).get("springAnalysis")
-        if not spring_id:
-            raise _Problem(
-                404, f"Analysis {analysis_id!r} names no SPRING analysis to read expression from."
-            )
-        doc = _analysis_doc(store, str(spring_id))
-    dataset_id = doc.get("dataset")
-    if not dataset_id:
-        # Older documents only appear in their dataset's ``analyses`` list.
-        owners = list(store.find("dataset", {"analyses": doc["_id"]}, limit=1))
-        dataset_id = owners[0]["_id"] if owners else None
-    if not dataset_id:
-        raise _Problem(404, f"Analysis {doc['_id']!r} is not linked to a dataset.")
-    try:
-        folder = analysis_dir(data_dir, str(dataset_id), str(doc["_id"]))
-    except PathOutsideDataDir as exc:
-        raise _Problem(404, f"Analysis {doc['_id']!r} has no folder.") from exc
-    if not folder.is_dir():
-        raise _Problem(
-            404, f"Analysis {doc['_id']!r} has no expression data yet (is it still running?)."
-        )
-    return folder
+    return analysis_folders(store, data_dir, analysis_id)[0]
 
 
 def _open_store(request: Request, analysis_id: str) -> ExpressionStore:

@@ -42,7 +42,8 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from ..config import Settings
 from ..errors import Cancelled, NotFoundError
-from ..storage import PathOutsideDataDir, analysis_dir, safe_resolve
+from ..pipeline.folders import dataset_of, folders_of
+from ..storage import PathOutsideDataDir, safe_resolve
 from ..store import Store
 from ._body import read_body
 from .auth import require_read
@@ -369,14 +370,12 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
     2-D layout (:data:`bioblocks.analysis.spring_folder.DOWNLOADS` lists the files).
     Raises NotFoundError for an unknown analysis.
     """
-    from ..analysis.spring_folder import DOWNLOADS, LAYOUTS, RUN_INFO, subplot_dir
+    from ..analysis.spring_folder import DOWNLOADS, LAYOUTS, RUN_INFO
 
     doc = store.get("analysis", analysis_id)
     if doc is None:
         raise NotFoundError(f"Analysis {analysis_id!r} does not exist.")
-    dataset_id = doc.get("dataset")
-    owners = [] if dataset_id else list(store.find("dataset", {"analyses": analysis_id}, limit=1))
-    dataset = store.get("dataset", str(dataset_id)) if dataset_id else next(iter(owners), None)
+    dataset = dataset_of(store, doc)
     answer: dict[str, Any] = {
         "_id": analysis_id, "_items": [], "coordinates": None, "subplot": None, "annotations": [],
         "_links": {"self": {"title": "files", "href": f"analysis/{quote(analysis_id)}/files"}},
@@ -384,12 +383,11 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
     if dataset is None:
         return answer
     try:
-        folder = analysis_dir(data_dir, str(dataset["_id"]), analysis_id)
+        folder, sub = folders_of(data_dir, doc, dataset)
     except PathOutsideDataDir:
         return answer
     process = str(doc.get("processType"))
     sub_names, main_names = DOWNLOADS.get(process, ((), ()))
-    sub = subplot_dir(folder, doc.get("parameters"), str(dataset.get("name") or dataset["_id"]))
     if process == "SPRING" and (sub / RUN_INFO).is_file():
         answer["subplot"] = _href(sub, data_dir)
     paths = [sub / n for n in sub_names] + [folder / n for n in main_names]

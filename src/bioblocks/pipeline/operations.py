@@ -46,6 +46,7 @@ from ..storage import (
     staging_path,
 )
 from ..store import Doc, Store, find_docs, get_doc, insert_doc, require_doc, update_with_retry
+from .folders import folders_of
 
 if TYPE_CHECKING:
     from ..analysis._params import Params
@@ -649,12 +650,9 @@ def spring_subplot(settings: Settings, spring: Doc, dataset: Doc) -> Path:
     """Return the subplot folder of the SPRING analysis ``spring`` of ``dataset``.
 
     The folder named by the analysis's ``parameters["subplot"]`` (else by the dataset's
-    name, spec §10), found by :func:`bioblocks.analysis.subplot_dir`; it may not exist.
+    name, spec §10), found by :func:`bioblocks.pipeline.folders.folders_of`; it may not exist.
     """
-    from ..analysis import subplot_dir
-
-    folder = analysis_dir(settings.resolved_data_dir, dataset["_id"], spring["_id"])
-    return subplot_dir(folder, spring.get("parameters"), str(dataset.get("name") or dataset["_id"]))
+    return folders_of(settings.resolved_data_dir, spring, dataset)[1]
 
 
 def spring_pca(subplot: Path) -> tuple[np.ndarray, np.ndarray | None]:
