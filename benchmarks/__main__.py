@@ -1,6 +1,6 @@
 """Run every benchmark in turn: ``python -m benchmarks [--quick] [--only NAME ...]``.
 
-Each benchmark module (api, ingest, analysis, expression, web, jobs — those
+Each benchmark module (api, ingest, analysis, export, expression, web, jobs — those
 present) runs as its own process, ``python -m benchmarks.<name> [--quick]``, so
 one that fails or runs out of memory does not stop the others. Their tables
 are printed as they come; at the end a summary (module, exit code, seconds)
@@ -20,7 +20,7 @@ from benchmarks._common import machine_line, print_table
 
 REPO = Path(__file__).resolve().parents[1]
 #: The benchmark modules, in the order they run.
-MODULES = ("api", "ingest", "analysis", "expression", "web", "jobs")
+MODULES = ("api", "ingest", "analysis", "export", "expression", "web", "jobs")
 
 
 def available() -> list[str]:
