@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,21 +15,9 @@ from typer.testing import CliRunner
 from bioblocks import cli
 from bioblocks.api.app import create_app
 from bioblocks.config import Settings
-from bioblocks.progress import ConsoleLogHandler
 from tests.api.test_annotations import ANALYSIS, N_CELLS, _body, _write_analysis
 
 RUNNER = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Take the CLI's log handler off the root logger after each test."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    for handler in [h for h in root.handlers if isinstance(h, ConsoleLogHandler)]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,6 @@ from typer.testing import CliRunner
 
 from bioblocks import cli
 from bioblocks.config import Settings
-from bioblocks.progress import ConsoleLogHandler
 from bioblocks.store import open_store
 
 RUNNER = CliRunner()
@@ -24,17 +21,6 @@ def _env(tmp_path: Path, **extra: str | None) -> dict[str, str | None]:
     return {"BIOBLOCKS_DATA_DIR": str(tmp_path / "files"), "BIOBLOCKS_LOG_LEVEL": "INFO",
             "BIOBLOCKS_BROKER_URL": None, "BIOBLOCKS_DATABASE_URL": None, "COLUMNS": None,
             "BIOBLOCKS_DEBUG": None, **extra}
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Take the CLI's log handler off the root logger after each test (and its level back)."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    for handler in [h for h in root.handlers if isinstance(h, ConsoleLogHandler)]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture

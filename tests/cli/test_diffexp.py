@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +13,10 @@ from typer.testing import CliRunner
 from bioblocks import cli
 from bioblocks.analysis import ExpressionStore
 from bioblocks.config import Settings
-from bioblocks.progress import ConsoleLogHandler
 from bioblocks.store import open_store
 from tests.conftest import HPC_ANALYSIS_ID, HPC_DATASET_ID
 
 RUNNER = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Take the CLI's log handler off the root logger after each test."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    for handler in [h for h in root.handlers if isinstance(h, ConsoleLogHandler)]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture
