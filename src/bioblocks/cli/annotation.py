@@ -11,13 +11,16 @@ import csv
 import getpass
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..errors import NotFoundError
 from ..output import FORMAT_HELP, Column, OutputFormat, render_rows
 from ._base import console, friendly_errors, open_configured_store
+
+if TYPE_CHECKING:
+    from ..store import Doc, Store
 
 group = typer.Typer(help="Saved annotations of analyses: list, show, export.",
                     no_args_is_help=True)
@@ -34,7 +37,7 @@ GENESET_COLUMNS = [Column("_id", "id"), Column("name"), Column("species"), Colum
                    Column("genes")]
 
 
-def _annotation(store: Any, annotation_id: str, version: int | None) -> dict[str, Any]:
+def _annotation(store: Store, annotation_id: str, version: int | None) -> Doc:
     from ..documents import annotation_version
 
     doc = store.get("annotation", annotation_id)
