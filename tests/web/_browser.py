@@ -326,6 +326,24 @@ def build_site(
     store.close()
 
 
+def site_fixture(
+    name: str, *, n_cells: int = 400, embedding_cells: int | None = None, tsne: bool = False
+) -> Any:
+    """Return a module-scoped fixture yielding ``(url, data_dir)``: a fresh data directory
+    filled by :func:`build_site` and served by :func:`serve` (skips without chromium)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+        require_chromium()
+        data_dir = tmp_path_factory.mktemp(name) / "files"
+        build_site(data_dir, n_cells=n_cells, embedding_cells=embedding_cells, tsne=tsne)
+        with serve(data_dir) as url:
+            yield url, data_dir
+
+    return site
+
+
 def create_token(data_dir: Path, name: str = "page tests") -> str:
     """Return a new write token of the site in ``data_dir``."""
     from bioblocks.config import Settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,12 @@ import pytest
 
 from ._browser import (
     SPRING_ID,
-    build_site,
     categorical,
     create_token,
-    launch_browser,
     layout,
-    new_page,
     open_analysis,
-    require_chromium,
     select_box,
-    serve,
+    site_fixture,
 )
 
 pytestmark = pytest.mark.browser
@@ -33,26 +28,7 @@ N_CELLS = 400
 COLUMNS = ["gene", "logfoldchange", "padj", "frac_a", "frac_b"]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    require_chromium()
-    data_dir = tmp_path_factory.mktemp("diffexp") / "files"
-    build_site(data_dir, n_cells=N_CELLS, embedding_cells=N_CELLS)
-    with serve(data_dir) as url:
-        yield url, data_dir
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require_chromium()
-    with launch_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    with new_page(browser) as page:
-        yield page
+site = site_fixture("diffexp", n_cells=N_CELLS, embedding_cells=N_CELLS)
 
 
 def table(page: Any, selector: str) -> list[list[str]]:
@@ -217,11 +193,16 @@ def test_the_marker_table_of_the_current_track(page: Any, site: tuple[str, Path]
     assert page.errors == []
 
 
-def test_selected_cells_download_with_their_barcodes(page: Any, site: tuple[str, Path]) -> None:
-    url, data_dir = site
+def select_left_half(page: Any, url: str) -> list[int]:
+    """Open the SPRING analysis, box-select the left half of the plot; return the cells."""
     open_analysis(page, url, SPRING_ID, N_CELLS)
     select_box(page, 0.01, 0.01, 0.5, 0.99)
-    cells = page.evaluate("() => Array.from(window.bioblocksState.view.selection.cells)")
+    return page.evaluate("() => Array.from(window.bioblocksState.view.selection.cells)")
+
+
+def test_selected_cells_download_with_their_barcodes(page: Any, site: tuple[str, Path]) -> None:
+    url, data_dir = site
+    cells = select_left_half(page, url)
     name, text = read_download(page, "#selection-download")
     assert name == "Example cells selection.csv"
     barcodes = categorical(data_dir)["barcode"]["label_list"]
@@ -234,9 +215,7 @@ def test_selected_cells_download_with_their_barcodes(page: Any, site: tuple[str,
 
 def test_saving_the_selection_as_an_annotation(page: Any, site: tuple[str, Path]) -> None:
     url, data_dir = site
-    open_analysis(page, url, SPRING_ID, N_CELLS)
-    select_box(page, 0.01, 0.01, 0.5, 0.99)
-    cells = page.evaluate("() => Array.from(window.bioblocksState.view.selection.cells)")
+    cells = select_left_half(page, url)
     page.locator("#annotation-name").fill("left side")
     page.locator("#annotation-category").fill("left")
     page.locator("#annotation-save").click()

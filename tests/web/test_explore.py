@@ -4,7 +4,6 @@ tooltip, the layouts of the same cells switched in place, refused categorical tr
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,12 @@ from ._browser import (
     EMBEDDING_ID,
     SPRING_ID,
     TSNE_ID,
-    build_site,
     categorical,
-    launch_browser,
     layout,
-    new_page,
     open_analysis,
-    require_chromium,
     select_box,
-    serve,
     settle,
+    site_fixture,
     to_screen,
 )
 
@@ -35,26 +30,7 @@ pytestmark = pytest.mark.browser
 N_CELLS = 400
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    require_chromium()
-    data_dir = tmp_path_factory.mktemp("explore") / "files"
-    build_site(data_dir, n_cells=N_CELLS, embedding_cells=N_CELLS, tsne=True)
-    with serve(data_dir) as url:
-        yield url, data_dir
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require_chromium()
-    with launch_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    with new_page(browser) as page:
-        yield page
+site = site_fixture("explore", n_cells=N_CELLS, embedding_cells=N_CELLS, tsne=True)
 
 
 def isolated_cell(xy: np.ndarray, among: np.ndarray | None = None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,12 @@ from ._browser import (
     SPRING_ID,
     build_site,
     canvas_pixels,
-    launch_browser,
     new_page,
     non_background_fraction,
     open_analysis,
-    require_chromium,
     serve,
     settle,
+    site_fixture,
 )
 
 pytestmark = pytest.mark.browser
@@ -34,31 +32,12 @@ pytestmark = pytest.mark.browser
 N_CELLS = 400
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    require_chromium()
-    data_dir = tmp_path_factory.mktemp("site") / "files"
-    build_site(data_dir, n_cells=N_CELLS, embedding_cells=N_CELLS)
-    with serve(data_dir) as url:
-        yield url, data_dir
+site = site_fixture("site", n_cells=N_CELLS, embedding_cells=N_CELLS)
 
 
 @pytest.fixture(scope="module")
 def base_url(site: tuple[str, Path]) -> str:
     return site[0]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require_chromium()
-    with launch_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Any, base_url: str) -> Iterator[Any]:
-    with new_page(browser) as page:
-        yield page
 
 
 def test_page_lists_the_dataset_with_analyses_and_jobs(page: Any, base_url: str) -> None:

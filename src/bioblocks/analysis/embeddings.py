@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypeVar
 
 import numpy as np
 
@@ -302,26 +302,38 @@ def _affinities(matrix: np.ndarray, *, kind: str, perplexity: float, k_neighbors
     )
 
 
-def _check_cells(cells: Sequence[str] | None, n_cells: int) -> None:
-    """Refuse cell ids that do not name the input's rows one to one (before any work)."""
+_P = TypeVar("_P", "TsneParams", "UmapParams")
+
+
+def _prepare(pca: np.ndarray, cells: Sequence[str] | None, params: _P) -> tuple[np.ndarray, int, _P]:
+    """Return the checked matrix, its number of cells and ``params`` chosen for them; refuse
+    cell ids that do not name the rows one to one (before any work)."""
+    matrix = _check_matrix(pca, min_cells=4)
+    n_cells = matrix.shape[0]
     if cells is not None and len(cells) != n_cells:
         raise AnalysisInputError(
             f"{len(cells)} cell ids for a matrix of {n_cells} rows; give one id per row",
             field="cells",
         )
+    return matrix, n_cells, params.for_cells(n_cells)
 
 
-def _source(spring_analysis: str | None) -> dict[str, object]:
-    """The ``run_info.json`` entry naming the SPRING analysis embedded (none when unknown)."""
-    return {} if spring_analysis is None else {"springAnalysis": str(spring_analysis)}
-
-
-def _write_cells(out_dir: Path, cells: Sequence[str] | None) -> list[Path]:
-    """Write ``cells.txt`` when the ids are known; return the paths written."""
-    if cells is None:
-        return []
-    write_cells(out_dir, cells)
-    return [out_dir / CELLS]
+def _write(
+    out_dir: Path, output: str, coordinates: np.ndarray, parameters: dict[str, object],
+    cells: Sequence[str] | None, spring_analysis: str | None,
+) -> list[Path]:
+    """Write ``output`` (the coordinates), ``run_info.json`` (the parameters, the SPRING
+    analysis embedded and the date) and ``cells.txt`` when the ids are known into
+    ``out_dir`` (created if missing); return the paths written, in that order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / output, out_dir / RUN_INFO]
+    write_rows(files[0], coordinates, "%.6f")
+    source = {} if spring_analysis is None else {"springAnalysis": str(spring_analysis)}
+    write_json(files[1], {**parameters, **source, "date": _now()})
+    if cells is not None:
+        write_cells(out_dir, cells)
+        files.append(out_dir / CELLS)
+    return files
 
 
 def run_tsne(
@@ -378,10 +390,7 @@ def run_tsne(
     from openTSNE import TSNE
     from openTSNE import __version__ as opentsne_version
 
-    matrix = _check_matrix(pca, min_cells=4)
-    n_cells = matrix.shape[0]
-    _check_cells(cells, n_cells)
-    params = params.for_cells(n_cells)
+    matrix, n_cells, params = _prepare(pca, cells, params)
     seed, affinity, n_iter = params.seed, params.affinity, params.n_iter
     perplexity = DEFAULT_PERPLEXITY if params.perplexity is None else params.perplexity
     n_jobs = _n_jobs() if params.n_jobs is None else params.n_jobs
@@ -445,13 +454,9 @@ def run_tsne(
     log.info("t-SNE: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
 
     progress(0.95, "t-SNE: writing files")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = [out_dir / TSNE_OUTPUT, out_dir / TSNE_MATRIX, out_dir / RUN_INFO]
-    write_rows(files[0], coordinates, "%.6f")
+    files = _write(Path(out_dir), TSNE_OUTPUT, coordinates, parameters, cells, spring_analysis)
+    files.insert(1, Path(out_dir) / TSNE_MATRIX)
     write_rows(files[1], matrix, "%.3f")
-    write_json(files[2], {**parameters, **_source(spring_analysis), "date": _now()})
-    files += _write_cells(out_dir, cells)
     progress(1.0, "t-SNE done")
     return TsneResult(coordinates=coordinates, parameters=parameters, files=files)
 
@@ -467,35 +472,13 @@ def run_umap(
 ) -> UmapResult:
     """Embed the cells in 2-D with UMAP (umap-learn) and write the files.
 
-    Parameters
-    ----------
-    pca
-        ``(n_cells, n_pcs)`` input matrix (SPRING's z-scored PCA).
-    out_dir
-        Folder to write into (created if missing): ``umap_output.csv``,
-        ``run_info.json``.
-    params
-        The seed and the method's parameters (:class:`UmapParams`); an ``init`` left
-        None is chosen for the number of cells (:meth:`UmapParams.for_cells`).
-    progress
-        Called at the start and end (umap-learn has no iteration callback).
-    cells, spring_analysis
-        As for :func:`run_tsne`: ``cells.txt`` and ``springAnalysis`` in ``run_info.json``.
-
-    Returns
-    -------
-    UmapResult
-        Coordinates, parameters and written files.
-
-    Raises
-    ------
-    AnalysisInputError
-        For a bad matrix or parameter; ``field`` names it.
+    As :func:`run_tsne`, with :class:`UmapParams` (an ``init`` left None is chosen for the
+    number of cells, :meth:`UmapParams.for_cells`): writes ``umap_output.csv`` and
+    ``run_info.json`` (and ``cells.txt``) into ``out_dir``, reports progress at the start and
+    the end only (umap-learn has no iteration callback), returns a :class:`UmapResult` and
+    raises AnalysisInputError (``field`` naming it) for a bad matrix or parameter.
     """
-    matrix = _check_matrix(pca, min_cells=4)
-    n_cells = matrix.shape[0]
-    _check_cells(cells, n_cells)
-    params = params.for_cells(n_cells)
+    matrix, n_cells, params = _prepare(pca, cells, params)
     seed, n_neighbors, min_dist, init = (params.seed, params.n_neighbors, params.min_dist,
                                          str(params.init))
 
@@ -534,11 +517,6 @@ def run_umap(
     log.info("UMAP: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
 
     progress(0.95, "UMAP: writing files")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = [out_dir / UMAP_OUTPUT, out_dir / RUN_INFO]
-    write_rows(files[0], coordinates, "%.6f")
-    write_json(files[1], {**parameters, **_source(spring_analysis), "date": _now()})
-    files += _write_cells(out_dir, cells)
+    files = _write(Path(out_dir), UMAP_OUTPUT, coordinates, parameters, cells, spring_analysis)
     progress(1.0, "UMAP done")
     return UmapResult(coordinates=coordinates, parameters=parameters, files=files)
