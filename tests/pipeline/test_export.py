@@ -248,3 +248,6 @@ def test_an_imported_h5ad_is_exported_as_it_came_in(store: Any, settings: Any, t
         np.testing.assert_array_equal(again.obs[column].to_numpy(), original.obs[column].to_numpy())
     assert again.uns["bioblocks"]["view_only"]
     assert cellxgene_problems(again) == []
+    umap = analysis_dir(settings.resolved_data_dir, doc["_id"], analyses["UMAP"])
+    assert (umap / "cells.txt").read_text().splitlines() == list(original.obs_names)
+    assert json.loads((umap / "run_info.json").read_text())["springAnalysis"] == analyses["SPRING"]
