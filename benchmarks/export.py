@@ -20,6 +20,7 @@ Usage::
     .venv/bin/python benchmarks/export.py --quick                 # the HPC data only
     .venv/bin/python benchmarks/export.py --sizes hpc,100000
     .venv/bin/python benchmarks/export.py --sizes 1000000         # the million-cell run
+    .venv/bin/python benchmarks/export.py --sizes 1000000 --force-iter 20   # its layout shortened
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _settings(data_dir: Path):  # noqa: ANN202 - Settings, imported lazily
 
 
 def worker(step: str, data_dir: Path, *, source: Path | None, fmt: str, hpc: bool,
-           embeddings: bool) -> None:
+           embeddings: bool, force_iter: int | None = None) -> None:
     """Run one step in this process; the ids go to ``<data_dir>/bench.json``."""
     from bioblocks.jobs import install_kinds
     from bioblocks.pipeline.export import export_analysis
@@ -76,8 +77,11 @@ def worker(step: str, data_dir: Path, *, source: Path | None, fmt: str, hpc: boo
             return
         state = json.loads(state_path.read_text())
         if step == "analysis":
+            params = dict(HPC_PARAMS) if hpc else {}
+            if force_iter is not None:
+                params["n_force_iter"] = force_iter
             spring = run_analysis(store, settings, state["dataset"], process="SPRING",
-                                  params=dict(HPC_PARAMS) if hpc else None)
+                                  params=params or None)
             state["spring"] = spring["_id"]
             if embeddings:
                 for process in ("TSNE", "UMAP"):
@@ -94,11 +98,12 @@ def worker(step: str, data_dir: Path, *, source: Path | None, fmt: str, hpc: boo
 
 
 def _run(step: str, data_dir: Path, *, source: Path, fmt: str = "h5ad", hpc: bool,
-         embeddings: bool, timeout: float) -> tuple[float, int]:
+         embeddings: bool, timeout: float, force_iter: int | None) -> tuple[float, int]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", step, "--data-dir",
            str(data_dir), "--input", str(source), "--format", fmt]
     cmd += ["--hpc"] if hpc else []
     cmd += ["--embeddings"] if embeddings else []
+    cmd += [] if force_iter is None else ["--force-iter", str(force_iter)]
     code, seconds, peak = run_with_peak_memory(cmd, timeout=timeout)
     if code != 0:
         raise SystemExit(f"the {step} worker failed with exit code {code}")
@@ -117,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", action="store_true",
                         help="run t-SNE and UMAP too (their coordinates are exported)")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per worker")
+    parser.add_argument("--force-iter", type=int, default=None,
+                        help="SPRING's ForceAtlas2 iterations (default: the parameters above); "
+                        "fewer shorten the analysis without changing what is exported")
     parser.add_argument("--worker", choices=["import", "analysis", "export"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
@@ -126,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker, args.data_dir, source=args.input, fmt=args.format, hpc=args.hpc,
-               embeddings=args.embeddings)
+               embeddings=args.embeddings, force_iter=args.force_iter)
         return 0
 
     sizes = ["hpc"] if args.quick else [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -139,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
         common = {"source": inputs[name], "hpc": name == "hpc", "embeddings": args.embeddings,
-                  "timeout": args.timeout}
+                  "timeout": args.timeout, "force_iter": args.force_iter}
         try:
             _run("import", data_dir, **common)  # type: ignore[arg-type]
             analysis_s, analysis_peak = _run("analysis", data_dir, **common)  # type: ignore[arg-type]
