@@ -32,16 +32,7 @@ from typing import ClassVar, Self, TypeVar
 import numpy as np
 
 from bioblocks.analysis._params import Params
-from bioblocks.analysis.spring_folder import (
-    CELLS,
-    RUN_INFO,
-    TSNE_MATRIX,
-    TSNE_OUTPUT,
-    UMAP_OUTPUT,
-    write_cells,
-    write_json,
-    write_rows,
-)
+from bioblocks.analysis.spring_folder import write_embedding
 from bioblocks.errors import AnalysisInputError
 from bioblocks.progress import Progress, null_progress
 
@@ -318,22 +309,10 @@ def _prepare(pca: np.ndarray, cells: Sequence[str] | None, params: _P) -> tuple[
     return matrix, n_cells, params.for_cells(n_cells)
 
 
-def _write(
-    out_dir: Path, output: str, coordinates: np.ndarray, parameters: dict[str, object],
-    cells: Sequence[str] | None, spring_analysis: str | None,
-) -> list[Path]:
-    """Write ``output`` (the coordinates), ``run_info.json`` (the parameters, the SPRING
-    analysis embedded and the date) and ``cells.txt`` when the ids are known into
-    ``out_dir`` (created if missing); return the paths written, in that order."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = [out_dir / output, out_dir / RUN_INFO]
-    write_rows(files[0], coordinates, "%.6f")
+def _run_info(parameters: dict[str, object], spring_analysis: str | None) -> dict[str, object]:
+    """``run_info.json``: the parameters, the SPRING analysis embedded (when known), the date."""
     source = {} if spring_analysis is None else {"springAnalysis": str(spring_analysis)}
-    write_json(files[1], {**parameters, **source, "date": _now()})
-    if cells is not None:
-        write_cells(out_dir, cells)
-        files.append(out_dir / CELLS)
-    return files
+    return {**parameters, **source, "date": _now()}
 
 
 def run_tsne(
@@ -454,9 +433,8 @@ def run_tsne(
     log.info("t-SNE: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
 
     progress(0.95, "t-SNE: writing files")
-    files = _write(Path(out_dir), TSNE_OUTPUT, coordinates, parameters, cells, spring_analysis)
-    files.insert(1, Path(out_dir) / TSNE_MATRIX)
-    write_rows(files[1], matrix, "%.3f")
+    files = write_embedding(Path(out_dir), "TSNE", coordinates, matrix=matrix, cells=cells,
+                            run_info=_run_info(parameters, spring_analysis))
     progress(1.0, "t-SNE done")
     return TsneResult(coordinates=coordinates, parameters=parameters, files=files)
 
@@ -517,6 +495,7 @@ def run_umap(
     log.info("UMAP: %d cells in %.1f s", n_cells, time.perf_counter() - t0)
 
     progress(0.95, "UMAP: writing files")
-    files = _write(Path(out_dir), UMAP_OUTPUT, coordinates, parameters, cells, spring_analysis)
+    files = write_embedding(Path(out_dir), "UMAP", coordinates, cells=cells,
+                            run_info=_run_info(parameters, spring_analysis))
     progress(1.0, "UMAP done")
     return UmapResult(coordinates=coordinates, parameters=parameters, files=files)

@@ -123,6 +123,8 @@ class _Shared:
     pca: np.ndarray | None
     source: str
     view_only: bool
+    #: The cells' ids (the canonical matrix's barcodes), in matrix order.
+    barcodes: list[str]
 
 
 def _expression(X: sp.csr_matrix, *, view_only: bool) -> tuple[sp.csr_matrix, np.ndarray | None]:
@@ -192,7 +194,7 @@ def _shared(settings: Settings, dataset: Doc, parts: ViewerParts, *, source: str
     from ..analysis import gene_color_stats, track_color_stats
     from ..ingest import read_canonical
 
-    X, genes, _barcodes, obs = read_canonical(
+    X, genes, barcodes, obs = read_canonical(
         matrix_path(settings.resolved_data_dir, dataset["_id"]), dtype=np.float32)
     n_cells = X.shape[0]
     expression, totals = _expression(X, view_only=parts.view_only)
@@ -206,7 +208,8 @@ def _shared(settings: Settings, dataset: Doc, parts: ViewerParts, *, source: str
     return _Shared(
         expression=expression, gene_names=gene_names, totals=totals, categorical=categorical,
         tracks=tracks, stats=stats, clusters=clusters, preview_labels=labels,
-        pca=parts.embeddings.get("X_pca"), source=source, view_only=parts.view_only)
+        pca=parts.embeddings.get("X_pca"), source=source, view_only=parts.view_only,
+        barcodes=[str(b) for b in barcodes])
 
 
 # ---- the folders --------------------------------------------------------------------------
@@ -272,26 +275,18 @@ def _write_layout(
 
 
 def _write_embedding(folder: Path, embedding: Embedding, coordinates: np.ndarray,
-                     shared: _Shared) -> None:
-    """Write a t-SNE or UMAP analysis folder (spec §11), coordinates written exactly."""
-    from ..analysis.spring_folder import (
-        RUN_INFO,
-        TSNE_MATRIX,
-        TSNE_OUTPUT,
-        UMAP_OUTPUT,
-        write_json,
-        write_rows,
-    )
+                     shared: _Shared, *, spring_id: str | None) -> None:
+    """Write a t-SNE or UMAP analysis folder (spec §11), coordinates written exactly, with
+    ``cells.txt`` (the cell of each row) and ``run_info.json`` naming ``spring_id``."""
+    from ..analysis.spring_folder import write_embedding
 
     xy = coordinates[:, :2]
-    if embedding.process == "TSNE":
-        write_rows(folder / TSNE_OUTPUT, xy, "%r")
-        write_rows(folder / TSNE_MATRIX, xy if shared.pca is None else shared.pca, "%.3f")
-    else:
-        write_rows(folder / UMAP_OUTPUT, xy, "%r")
     info = {"imported": {"file": shared.source, "embedding": embedding.key},
             "n_cells": int(xy.shape[0]), "date": datetime.now(UTC).isoformat(timespec="seconds")}
-    write_json(folder / RUN_INFO, info)
+    if spring_id is not None:
+        info["springAnalysis"] = spring_id
+    write_embedding(folder, embedding.process, xy, run_info=info, cells=shared.barcodes,
+                    matrix=shared.pca, fmt="%r")
 
 
 @dataclass
@@ -350,7 +345,7 @@ def write_imported_analyses(
                     _write_layout(staging, embedding, coordinates, shared, subplot=subplot,
                                   like=main)
                 else:
-                    _write_embedding(staging, embedding, coordinates, shared)
+                    _write_embedding(staging, embedding, coordinates, shared, spring_id=spring_id)
                 write_preview(coordinates[:, :2], shared.preview_labels, staging / "preview.png")
             parameters: Doc = {"embedding": embedding.key, "source": source}
             if embedding.process == "SPRING":

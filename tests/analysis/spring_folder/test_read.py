@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,26 @@ def test_export_readers_read_back_what_the_writers_wrote(
     assert error.value.field == "cells"
     with pytest.raises(NotFoundError, match="has no tsne_output.csv"):
         sf.read_embedding(result, sf.TSNE_OUTPUT)
+
+
+@pytest.mark.parametrize("process", ["TSNE", "UMAP"])
+def test_embedding_results_read_back_as_written(process: str, tmp_path: Path) -> None:
+    """write_embedding and its readers as a pair: coordinates exactly with ``%r``, the t-SNE
+    input matrix to 3 decimals, run_info.json and the cells, the paths in writing order."""
+    xy = np.array([[0.1, -1.5], [3.0, 1 / 3], [1e-7, 2.0]])
+    pca = np.array([[1.0, 2.0004, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    folder = tmp_path / "result"
+    files = sf.write_embedding(folder, process, xy, run_info={"seed": 3}, cells=["a", "b", "c"],
+                               matrix=pca, fmt="%r")  # fmt: skip
+    output = sf.TSNE_OUTPUT if process == "TSNE" else sf.UMAP_OUTPUT
+    matrix = [sf.TSNE_MATRIX] if process == "TSNE" else []
+    assert [p.name for p in files] == [output, *matrix, sf.RUN_INFO, sf.CELLS]
+    np.testing.assert_array_equal(sf.read_embedding(folder, output), xy)
+    if process == "TSNE":
+        np.testing.assert_array_equal(np.loadtxt(folder / sf.TSNE_MATRIX, delimiter=","),
+                                      np.round(pca, 3))  # fmt: skip
+    assert json.loads((folder / sf.RUN_INFO).read_text()) == {"seed": 3}
+    assert sf.read_cells(folder) == ["a", "b", "c"]
+    assert [p.name for p in sf.write_embedding(tmp_path / "bare", process, xy, run_info={})] == [
+        output, *matrix, sf.RUN_INFO]
+    np.testing.assert_allclose(sf.read_embedding(tmp_path / "bare", output), xy, atol=5e-7)

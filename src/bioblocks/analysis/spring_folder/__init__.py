@@ -49,6 +49,7 @@ from bioblocks.analysis.spring_folder._read import (
 from bioblocks.analysis.spring_folder._write import (
     remove_main_rows,
     write_cells,
+    write_embedding,
     write_json,
     write_main_columns,
     write_main_rows,
@@ -63,6 +64,6 @@ __all__ = [
     "mean_expression", "read_categorical", "read_cell_filter", "read_cells", "read_color_stats",
     "read_color_tracks", "read_coordinates", "read_embedding", "read_gene_filter", "read_genes",
     "read_pca", "read_total_counts", "remove_main_rows", "subplot_dir", "subplot_name",
-    "write_cells", "write_grouped_datasets", "write_json", "write_main_columns", "write_main_rows",
+    "write_cells", "write_embedding", "write_grouped_datasets", "write_json", "write_main_columns", "write_main_rows",
     "write_mutability", "write_rows", "write_subplot",
 ]

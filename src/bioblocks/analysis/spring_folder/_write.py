@@ -132,6 +132,39 @@ def write_cells(folder: Path, cells: Sequence[str]) -> None:
     _write_text(folder / N.CELLS, "".join(f"{c}\n" for c in names))
 
 
+def write_embedding(
+    folder: Path,
+    process: str,
+    coordinates: np.ndarray,
+    *,
+    run_info: Mapping[str, object],
+    cells: Sequence[str] | None = None,
+    matrix: np.ndarray | None = None,
+    fmt: str = "%.6f",
+) -> list[Path]:
+    """Write a t-SNE or UMAP result into ``folder`` (created if missing); return the paths
+    written, in this order.
+
+    ``process`` ``"TSNE"`` writes ``tsne_output.csv`` (the ``(n_cells, 2)`` coordinates,
+    each value with ``fmt``) and ``tsne_matrix.csv`` (``matrix``, its input, ``%.3f``),
+    ``"UMAP"`` ``umap_output.csv``; then ``run_info.json`` and, when ``cells`` are given,
+    ``cells.txt``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    tsne = process == "TSNE"
+    files = [folder / (N.TSNE_OUTPUT if tsne else N.UMAP_OUTPUT)]
+    write_rows(files[0], coordinates, fmt)
+    if tsne:
+        files.append(folder / N.TSNE_MATRIX)
+        write_rows(files[-1], coordinates if matrix is None else matrix, "%.3f")
+    files.append(folder / N.RUN_INFO)
+    write_json(files[-1], dict(run_info))
+    if cells is not None:
+        write_cells(folder, cells)
+        files.append(folder / N.CELLS)
+    return files
+
+
 def write_mutability(folder: Path) -> None:
     """Write an empty ``mutability.txt`` into the subplot ``folder``: read-only for the viewer."""
     _write_text(folder / N.MUTABILITY_FILE, "")
