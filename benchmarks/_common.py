@@ -128,8 +128,8 @@ def print_table(
     print(format_table(headers, rows, title=title), flush=True)
 
 
-def _rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` in bytes (0 when the process is gone)."""
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident memory of ``pid`` (default: this process) in bytes (0 when it is gone)."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
@@ -187,7 +187,7 @@ class PeakMemorySampler:
     def sample(self) -> int:
         """Take one sample now; return the current total RSS in bytes."""
         pids = [self.pid] + (_children(self.pid) if self.include_children else [])
-        total = sum(_rss_bytes(p) for p in pids)
+        total = sum(rss_bytes(p) for p in pids)
         self.peak_bytes = max(self.peak_bytes, total)
         self.samples += 1
         return total

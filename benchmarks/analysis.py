@@ -55,7 +55,12 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import format_bytes, machine_line, print_table  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    format_bytes,
+    machine_line,
+    print_table,
+    rss_bytes,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 HPC_LIBRARIES = {"P9A": 900, "P11A": 700, "P11B": 800, "P12A": 800}
@@ -79,14 +84,6 @@ SPRING_MESSAGES = {
 # ---- measuring ---------------------------------------------------------------------------
 
 
-def _rss() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 class StageMeter:
     """Seconds and peak RSS of this process per named stage (a sampler thread)."""
 
@@ -103,19 +100,19 @@ class StageMeter:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
-            rss = _rss()
+            rss = rss_bytes()
             with self._lock:
                 self._peak = max(self._peak, rss)
 
     def start(self, name: str) -> None:
         self.stop()
         with self._lock:
-            self._name, self._t0, self._peak = name, time.perf_counter(), _rss()
+            self._name, self._t0, self._peak = name, time.perf_counter(), rss_bytes()
 
     def stop(self) -> None:
         with self._lock:
             if self._name is not None:
-                self._peak = max(self._peak, _rss())
+                self._peak = max(self._peak, rss_bytes())
                 old = self.results.get(self._name, {"seconds": 0.0, "peak": 0})
                 self.results[self._name] = {
                     "seconds": old["seconds"] + time.perf_counter() - self._t0,

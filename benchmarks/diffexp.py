@@ -41,7 +41,12 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import format_bytes, machine_line, print_table  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    format_bytes,
+    machine_line,
+    print_table,
+    rss_bytes,
+)
 
 N_CLUSTERS = 20
 SCANPY_MARKERS_MAX_CELLS = 100_000
@@ -70,23 +75,15 @@ def make_matrix(n_cells: int, n_genes: int, *, seed: int = 0) -> tuple[sp.csc_ma
     return matrix, clusters
 
 
-def _rss() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def timed(fn: Callable[[], object]) -> tuple[object, float, int]:
     """Run ``fn``; return ``(result, seconds, peak RSS above the start in bytes)``."""
-    base = _rss()
+    base = rss_bytes()
     peak = [base]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.01):
-            peak[0] = max(peak[0], _rss())
+            peak[0] = max(peak[0], rss_bytes())
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -97,7 +94,7 @@ def timed(fn: Callable[[], object]) -> tuple[object, float, int]:
         seconds = time.perf_counter() - start
         stop.set()
         thread.join()
-    return result, seconds, max(peak[0], _rss()) - base
+    return result, seconds, max(peak[0], rss_bytes()) - base
 
 
 def _max_rel(p: np.ndarray, ref: np.ndarray) -> float:
