@@ -125,9 +125,7 @@ def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
         if imax > INT32_MAX:
             return data.astype(np.float32), zeros
         return data.astype(np.int32, copy=False), zeros
-    if data.dtype != np.float32 and data.dtype != np.float64:
-        data = data.astype(np.float64)
-    first_nonfinite, first_negative, integral, vmax, zeros = _kernels.scan_values(data)
+    data, (first_nonfinite, first_negative, integral, vmax, zeros) = _scan(data)
     if first_nonfinite >= 0:
         raise IngestError(
             f"the matrix holds a non-finite value ({data[first_nonfinite]}); "
@@ -149,13 +147,20 @@ def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
     return data.astype(np.float32, copy=False), zeros
 
 
+def _scan(data: np.ndarray) -> tuple[np.ndarray, tuple[int, int, bool, float, int]]:
+    """Return ``data`` as float32 or float64 (other dtypes as float64) and its
+    :func:`_kernels.scan_values`: first non-finite and first negative index (-1: none),
+    whether all are integral, the largest value, the number of zeros."""
+    if data.dtype != np.float32 and data.dtype != np.float64:
+        data = data.astype(np.float64)
+    return data, _kernels.scan_values(data)
+
+
 def holds_counts(data: np.ndarray) -> bool:
     """Return whether matrix values are counts: finite, non-negative integers (of any dtype)."""
     if data.dtype.kind in "biu":
         return not data.size or data.dtype.kind == "b" or int(data.min()) >= 0
-    if data.dtype != np.float32 and data.dtype != np.float64:
-        data = data.astype(np.float64)
-    first_nonfinite, first_negative, integral, _vmax, _zeros = _kernels.scan_values(data)
+    _, (first_nonfinite, first_negative, integral, _vmax, _zeros) = _scan(data)
     return first_nonfinite < 0 and first_negative < 0 and integral
 
 
@@ -167,9 +172,7 @@ def finish_view_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]
     :class:`IngestError` for NaN/infinite values and for values that are not real numbers.
     """
     check_values(data, name=name)
-    if data.dtype != np.float32 and data.dtype != np.float64:
-        data = data.astype(np.float64)
-    first_nonfinite, _negative, _integral, _vmax, zeros = _kernels.scan_values(data)
+    data, (first_nonfinite, _negative, _integral, _vmax, zeros) = _scan(data)
     if first_nonfinite >= 0:
         raise IngestError(
             f"the matrix holds a non-finite value ({data[first_nonfinite]}); "
