@@ -55,12 +55,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
-    format_bytes,
-    machine_line,
-    print_table,
-    rss_bytes,
-)
+from benchmarks._common import format_bytes, machine_line, print_table, rss_bytes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HPC_LIBRARIES = {"P9A": 900, "P11A": 700, "P11B": 800, "P12A": 800}

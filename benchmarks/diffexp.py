@@ -41,12 +41,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
-    format_bytes,
-    machine_line,
-    print_table,
-    rss_bytes,
-)
+from benchmarks._common import format_bytes, machine_line, print_table, rss_bytes  # noqa: E402
 
 N_CLUSTERS = 20
 SCANPY_MARKERS_MAX_CELLS = 100_000
