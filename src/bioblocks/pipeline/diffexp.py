@@ -4,22 +4,20 @@ the ``diffexp`` job kind and ``bioblocks diffexp``.
 A request is ``{"groups": [A, B], "method": "wilcoxon" | "t-test", "top": 50}``: A is
 ``{"cells": [i, ...]}`` (indices into the analysis's cells, in the order of its
 coordinates) or ``{"track": "<categorical track>", "label": "<label>"}``; B the same or
-``"rest"``. :func:`analysis_folders` finds the analysis's files, :func:`check_request`
-checks a request's shape, :func:`group_masks` its groups against the analysis's tracks and
-:func:`answer` runs the test; a wrong request raises :class:`GroupsError`, whose
+``"rest"``. :func:`~bioblocks.pipeline.folders.analysis_folders` finds the analysis's files
+(re-exported here), :func:`check_request` checks a request's shape, :func:`group_masks` its
+groups against the analysis's tracks and :func:`answer` runs the test; a wrong request raises :class:`GroupsError`, whose
 ``issues`` name every field at fault (``groups.0.cells``, ``groups.1``, ``method``, ...).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError, NotFoundError
-from ..storage import PathOutsideDataDir, analysis_dir
-from ..store import Doc, Store
+from ..errors import InputError
+from .folders import analysis_folders
 
 if TYPE_CHECKING:
     from ..analysis.explore import ExploreMatrix
@@ -38,49 +36,6 @@ class GroupsError(InputError):
         field, message = next(iter(issues.items()))
         super().__init__(message, field=field)
         self.issues = issues
-
-
-def _doc(store: Store, analysis_id: str) -> Doc:
-    doc = store.get("analysis", analysis_id)
-    if doc is None:
-        raise NotFoundError(f"Analysis {analysis_id!r} does not exist.")
-    return doc
-
-
-def analysis_folders(store: Store, data_dir: Path, analysis_id: str) -> tuple[Path, Path]:
-    """Return ``(folder, subplot)``: the SPRING analysis folder serving ``analysis_id`` (its
-    own, or for t-SNE/UMAP that of ``parameters.springAnalysis``) and its subplot folder.
-
-    Raises
-    ------
-    NotFoundError
-        When the analysis, its SPRING analysis, its dataset or its folder is missing.
-    """
-    from ..analysis.spring_folder import subplot_dir
-
-    doc = _doc(store, analysis_id)
-    if doc.get("processType") in ("TSNE", "UMAP"):
-        spring_id = (doc.get("parameters") or {}).get("springAnalysis")
-        if not spring_id:
-            raise NotFoundError(f"Analysis {analysis_id!r} names no SPRING analysis.")
-        doc = _doc(store, str(spring_id))
-    dataset_id = doc.get("dataset")
-    if not dataset_id:
-        owners = list(store.find("dataset", {"analyses": doc["_id"]}, limit=1))
-        dataset_id = owners[0]["_id"] if owners else None
-    dataset = store.get("dataset", str(dataset_id)) if dataset_id else None
-    if not dataset:
-        raise NotFoundError(f"Analysis {doc['_id']!r} is not linked to a dataset.")
-    try:
-        folder = analysis_dir(data_dir, str(dataset["_id"]), str(doc["_id"]))
-    except PathOutsideDataDir as exc:
-        raise NotFoundError(f"Analysis {doc['_id']!r} has no folder.") from exc
-    if not folder.is_dir():
-        raise NotFoundError(
-            f"Analysis {doc['_id']!r} has no files yet (is it still running?)."
-        )
-    subplot = subplot_dir(folder, doc.get("parameters"), str(dataset.get("name") or dataset["_id"]))
-    return folder, subplot
 
 
 def _is_int(value: object) -> bool:
