@@ -50,4 +50,6 @@ def test_export_refuses_unknown_analysis_and_format(runner: CliRunner, tmp_path:
     assert missing.exit_code == 2 and "'nope' does not exist" in missing.output
     bad = runner.invoke(cli.app, ["export", "--analysis", "nope", "--format", "loom"])
     assert bad.exit_code == 2 and "format: unknown export format 'loom'" in " ".join(bad.output.split())
+    alone = runner.invoke(cli.app, ["export", "--format", "zarr"])
+    assert alone.exit_code == 2 and "go with --analysis ID" in " ".join(alone.output.split())
     assert not list(tmp_path.iterdir())

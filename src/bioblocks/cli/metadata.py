@@ -67,6 +67,11 @@ def export(
     if analysis is not None:
         _export_analysis(analysis, fmt, output)
         return
+    if output is not None or fmt != "h5ad":
+        from ..errors import InputError
+
+        raise InputError("--format and -o go with --analysis ID (an AnnData export); the "
+                         "metadata JSON is written to FILE", field="--analysis")
     from ..metadata import export_metadata
 
     config = settings()
