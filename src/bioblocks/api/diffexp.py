@@ -27,9 +27,6 @@ application, keyed by the folder's identity (a replaced folder is read again).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..pipeline.diffexp import GroupsError, analysis_folders, answer, check_request, group_masks
 from ._body import load_json, read_body
+from ._cache import FolderCache, app_cache
 from .auth import require_read
 from .errors import ERROR_RESPONSES, EveHTTPError, dumps
 from .guard import hide_analysis
@@ -52,58 +50,18 @@ router = APIRouter(tags=["diffexp"],
 CACHE_SIZE = 2
 
 
-class ExploreCache:
+class ExploreCache(FolderCache):
     """A thread-safe LRU cache of ranked analyses (:class:`ExploreMatrix`) and their
-    markers; one analysis is ranked by one thread while the others wait for it."""
+    markers (:class:`~bioblocks.api._cache.FolderCache`)."""
 
     def __init__(self, *, size: int = CACHE_SIZE) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[tuple[object, ...], threading.Lock] = {}
-
-    @staticmethod
-    def _key(folder: Path) -> tuple[str, int, int]:
-        stat = folder.stat()
-        return (str(folder), stat.st_ino, stat.st_mtime_ns)
-
-    def get(self, folder: Path, name: str, make: Callable[[], Any]) -> Any:
-        """Return the cached ``name`` of ``folder``, made by ``make()`` on first use."""
-        key = self._key(folder)
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is not None and name in entry:
-                self._items.move_to_end(key)
-                return entry[name]
-            loading = self._loading.setdefault((*key, name), threading.Lock())
-        with loading:
-            with self._lock:
-                entry = self._items.get(key)
-                if entry is not None and name in entry:
-                    return entry[name]
-            value = make()
-            with self._lock:
-                self._items.setdefault(key, {})[name] = value
-                self._items.move_to_end(key)
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
-                self._loading.pop((*key, name), None)
-        return value
-
-
-def _cache(request: Request) -> ExploreCache:
-    state = request.app.state
-    cache = getattr(state, "explore_cache", None)
-    if cache is None:
-        cache = ExploreCache()
-        state.explore_cache = cache
-    return cache
+        super().__init__(size=size)
 
 
 def _matrix(request: Request, folder: Path, subplot: Path) -> ExploreMatrix:
     from ..analysis.explore import open_explore_matrix
 
-    return _cache(request).get(folder, "matrix", lambda: open_explore_matrix(folder, subplot))
+    return app_cache(request, "explore_cache", ExploreCache).get(folder, "matrix", lambda: open_explore_matrix(folder, subplot))
 
 
 def _issues(exc: GroupsError) -> EveHTTPError:
@@ -167,7 +125,7 @@ def _markers(request: Request, analysis_id: str, track: str | None) -> Response:
         data = _matrix(request, folder, subplot)
         return compute_markers(data.ranked, data.genes, data.tracks)
 
-    markers = _cache(request).get(folder, "markers", make)
+    markers = app_cache(request, "explore_cache", ExploreCache).get(folder, "markers", make)
     tracks = markers["tracks"]
     if track is not None and track not in tracks:  # a saved annotation: computed on request
         from ..analysis.explore import subplot_cells

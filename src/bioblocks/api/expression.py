@@ -17,8 +17,6 @@ identity (inode and modification time), so a replaced analysis folder is reopene
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -32,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import NotFoundError
 from ..pipeline.folders import analysis_folders
 from ..store import Store
+from ._cache import FolderCache, app_cache
 from .auth import require_read
 from .errors import ERROR_RESPONSES, eve_error
 from .guard import hide_analysis
@@ -62,44 +61,19 @@ class _Problem(Exception):
         self.message = message
 
 
-class StoreCache:
-    """A thread-safe LRU cache of open :class:`ExpressionStore` objects."""
+class StoreCache(FolderCache):
+    """A thread-safe LRU cache of open :class:`ExpressionStore` objects
+    (:class:`~bioblocks.api._cache.FolderCache`)."""
 
     def __init__(self, *, size: int = STORE_CACHE_SIZE) -> None:
-        self._size = size
-        self._stores: OrderedDict[tuple[str, int, int], ExpressionStore] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(size=size)
 
     def open(self, folder: Path) -> ExpressionStore:
         """Return the store of ``folder``, opening it (and evicting the oldest) if needed."""
-        stat = folder.stat()
-        key = (str(folder), stat.st_ino, stat.st_mtime_ns)
-        with self._lock:
-            store = self._stores.get(key)
-            if store is not None:
-                self._stores.move_to_end(key)
-                return store
         from ..analysis import ExpressionStore  # the science package loads on first use
 
-        store = ExpressionStore.open(folder)
-        with self._lock:
-            self._stores[key] = store
-            self._stores.move_to_end(key)
-            while len(self._stores) > self._size:
-                _, old = self._stores.popitem(last=False)
-                close = getattr(old, "close", None)
-                if close is not None:
-                    close()
+        store: ExpressionStore = self.get(folder, "store", lambda: ExpressionStore.open(folder))
         return store
-
-
-def _cache(request: Request) -> StoreCache:
-    state = request.app.state
-    cache = getattr(state, "expression_stores", None)
-    if cache is None:
-        cache = StoreCache()
-        state.expression_stores = cache
-    return cache
 
 
 def expression_folder(store: Store, data_dir: Path, analysis_id: str) -> Path:
@@ -117,7 +91,7 @@ def _open_store(request: Request, analysis_id: str) -> ExpressionStore:
     settings = request.app.state.settings
     folder = expression_folder(request.app.state.store, settings.resolved_data_dir, analysis_id)
     try:
-        return _cache(request).open(folder)
+        return app_cache(request, "expression_stores", StoreCache).open(folder)
     except (FileNotFoundError, NotFoundError) as exc:
         raise _Problem(
             404, f"Analysis {analysis_id!r} has no expression store ({exc})."
