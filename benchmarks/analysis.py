@@ -192,6 +192,20 @@ def _synthetic(
     return matrix, library[source]
 
 
+def add_input_options(
+    parser: argparse.ArgumentParser, *, quick: str, sizes: str, work_dir: str, work_help: str
+) -> None:
+    """Add the options naming the inputs of :func:`prepare_inputs`: ``--quick`` (help
+    ``quick``), ``--sizes`` (default ``sizes``), ``--hpc-dir`` and ``--work-dir`` (default
+    ``work_dir`` in the temporary directory)."""
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--sizes", default=sizes,
+                        help="comma separated: hpc and/or numbers of synthetic cells")
+    parser.add_argument("--hpc-dir", type=Path, default=REPO.parent / "shared" / "data" / "hpc")
+    parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / work_dir,
+                        help=work_help)
+
+
 def prepare_inputs(sizes: list[str], hpc_dir: Path, work_dir: Path) -> dict[str, Path]:
     """Write (once, cached in ``work_dir``) the ``.h5ad`` input of every dataset."""
     paths = {name: work_dir / f"{name}.h5ad" for name in sizes}
@@ -385,13 +399,9 @@ def _run_worker(pipeline: str, path: Path, warm: Path, *, hpc: bool, work_dir: P
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the HPC data only (the small size)")
-    parser.add_argument("--sizes", default="hpc,50000,200000,1000000",
-                        help="comma separated: hpc and/or synthetic cell counts")
-    parser.add_argument("--hpc-dir", type=Path, default=REPO.parent / "shared" / "data" / "hpc")
-    parser.add_argument("--work-dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "bioblocks-bench",
-                        help="where generated inputs are cached")
+    add_input_options(parser, quick="the HPC data only (the small size)",
+                      sizes="hpc,50000,200000,1000000", work_dir="bioblocks-bench",
+                      work_help="where generated inputs are cached")
     parser.add_argument("--no-scanpy", action="store_true", help="skip the scanpy baseline")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per worker")
     parser.add_argument("--worker", choices=["ours", "scanpy"], help=argparse.SUPPRESS)

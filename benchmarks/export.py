@@ -29,7 +29,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,7 +39,7 @@ from benchmarks._common import (  # noqa: E402
     print_table,
     run_with_peak_memory,
 )
-from benchmarks.analysis import prepare_inputs  # noqa: E402
+from benchmarks.analysis import add_input_options, prepare_inputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: The issue's SPRING parameters of the HPC data; other sizes use spec §9's defaults.
@@ -112,13 +111,9 @@ def _run(step: str, data_dir: Path, *, source: Path, fmt: str = "h5ad", hpc: boo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the HPC data only")
-    parser.add_argument("--sizes", default="hpc,100000,1000000",
-                        help="comma separated: hpc and/or numbers of synthetic cells")
-    parser.add_argument("--hpc-dir", type=Path, default=REPO.parent / "shared" / "data" / "hpc")
-    parser.add_argument("--work-dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "bioblocks-bench-analysis",
-                        help="where the inputs are cached (shared with benchmarks/analysis.py)")
+    add_input_options(parser, quick="the HPC data only", sizes="hpc,100000,1000000",
+                      work_dir="bioblocks-bench-analysis",
+                      work_help="where the inputs are cached (shared with benchmarks/analysis.py)")
     parser.add_argument("--embeddings", action="store_true",
                         help="run t-SNE and UMAP too (their coordinates are exported)")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per worker")
