@@ -111,3 +111,9 @@ def test_writes(store: Store) -> None:
     with pytest.raises(WriteRefused):
         authorize_write(store, LAB_WRITER, "analysis", None,
                         {"name": "a", "dataset": other["_id"]})
+
+
+def test_a_replacement_keeps_group_and_visibility(store: Store) -> None:
+    lab = store.insert("dataset", {"name": "lab", "visibility": "private", "group": "lab"})
+    assert authorize_write(store, LAB_WRITER, "dataset", lab, {"name": "renamed"}) == {
+        "group": "lab", "visibility": "private"}

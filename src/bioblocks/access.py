@@ -15,10 +15,10 @@ asks here; nothing else decides):
 * Moving a dataset to another group, or changing its visibility, needs ``admin`` of
   its group (and ``writer`` in the group it moves to); server admins may do it anywhere.
 * A token's scope caps its user's role: ``read`` → reader, ``write`` → writer.
-* What a principal may not read does not exist for it: its item GETs answer 404,
-  collections leave it out of items and totals (:func:`restrict`, a ``where`` the store
-  runs, so paging, ``where`` and ``sort`` never see it), embedding drops it as a
-  dangling reference.
+* What a principal may not read does not exist for it: the API sets the request's
+  :class:`Hidden` as the store's ``READ_FILTER``, so every read of the store leaves it
+  out (:func:`restrict`, a ``where`` the store runs, so paging, ``where`` and ``sort``
+  never see it) and every route answers for it exactly as for a missing document.
 """
 
 from __future__ import annotations
@@ -136,6 +136,14 @@ class Hidden:
 
     def __bool__(self) -> bool:
         return bool(self.dataset or self.analysis)
+
+    def where(self, resource: str) -> dict[str, Any] | None:
+        """The store filter leaving these documents of ``resource`` out (:func:`restrict`)."""
+        return restrict(resource, self)
+
+    def visible(self, resource: str, doc: Mapping[str, Any]) -> bool:
+        """Whether ``doc`` of ``resource`` is outside these ids (:func:`visible`)."""
+        return visible(resource, doc, self)
 
 
 NOTHING_HIDDEN = Hidden()
@@ -302,7 +310,8 @@ def _authorize_dataset(principal: Principal, current: Mapping[str, Any] | None,
     if (moved or visibility != _visibility(base.get("visibility"))) and not can_govern(
             principal, base, group if moved else None):
         raise WriteRefused(_GOVERN)
-    return extra
+    # a replacement that leaves them out keeps them (a PUT must not publish a dataset)
+    return {k: base[k] for k in ("group", "visibility") if k in base and k not in body}
 
 
 def authorize_bulk_delete(principal: Principal, resource: str) -> None:

@@ -117,7 +117,7 @@ def test_a_fresh_store_is_migrated_in_one_line_without_alembic_lines(tmp_path: P
     assert first.exit_code == 0, first.output
     assert "alembic" not in first.output and "Context impl" not in first.output
     assert [m for m in _messages(first.output) if "database" in m] == [
-        "database upgraded to 0001 (from an empty database)"
+        "database upgraded to 0002 (from an empty database)"
     ]
     again = RUNNER.invoke(cli.app, ["token", "list"], env=env)
     assert again.exit_code == 0, again.output

@@ -46,8 +46,9 @@ from ._body import parse_body
 from .auth import require_read, require_write, writer_name
 from .errors import ERROR_RESPONSES, JSON, EveHTTPError, dumps
 from .eve import _as_eve, _check_id, _created, _invalid, _item_path, _Renderer, _write_body
+from .guard import item_guard
 
-router = APIRouter(tags=["annotation"])
+router = APIRouter(tags=["annotation"], dependencies=[Depends(item_guard("annotation"))])
 
 _RESOURCE = RESOURCES["annotation"]
 BINARY = "application/octet-stream"

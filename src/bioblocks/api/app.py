@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
@@ -45,6 +45,7 @@ from . import (
     vitessce,
 )
 from .errors import DEFAULT_MESSAGES, dumps, eve_error, install_error_handlers
+from .guard import install_read_filter
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         redirect_slashes=False,
         docs_url=None,  # /docs and /redoc come from api/docs.py, with local assets
         redoc_url=None,
+        dependencies=[Depends(install_read_filter)],  # what the caller may not see is missing
     )
     app.state.settings = settings
     app.state.store = store

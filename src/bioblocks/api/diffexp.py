@@ -38,13 +38,11 @@ from ._body import load_json, read_body
 from ._cache import FolderCache, app_cache
 from .auth import require_read
 from .errors import ERROR_RESPONSES, EveHTTPError, dumps
-from .guard import hide_analysis
 
 if TYPE_CHECKING:
     from ..analysis.explore import ExploreMatrix
 
-router = APIRouter(tags=["diffexp"],
-                   dependencies=[Depends(require_read), Depends(hide_analysis)])
+router = APIRouter(tags=["diffexp"], dependencies=[Depends(require_read)])
 
 #: Ranked analyses kept per application (each holds a copy of its nonzeros).
 CACHE_SIZE = 2

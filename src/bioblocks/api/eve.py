@@ -27,7 +27,6 @@ from ..access import (
     Principal,
     audit,
     combine,
-    hidden_for,
     restrict,
     visible,
 )
@@ -49,7 +48,7 @@ from ._params import (
 )
 from .auth import principal, require_read, require_write, writer_name
 from .errors import ENVELOPE, JSON, EveHTTPError, dumps
-from .guard import authorize, checked
+from .guard import authorize, checked, request_hidden
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -524,8 +523,9 @@ def _stamp(request: Request, resource: Resource) -> dict[str, Any]:
 
 
 def _hidden(request: Request) -> Hidden:
-    """What the request's principal may not see (:func:`bioblocks.access.hidden_for`)."""
-    return hidden_for(_store(request), principal(request))
+    """What the request's principal may not see (the store's read filter leaves it out
+    already; rendering drops references to it as dangling)."""
+    return request_hidden(request)
 
 
 def _as(who: Principal, action: str, resource: Resource, item_id: str | None,

@@ -33,13 +33,11 @@ from ..store import Store
 from ._cache import FolderCache, app_cache
 from .auth import require_read
 from .errors import ERROR_RESPONSES, eve_error
-from .guard import hide_analysis
 
 if TYPE_CHECKING:
     from ..analysis import ExpressionStore
 
-router = APIRouter(tags=["expression"],
-                   dependencies=[Depends(require_read), Depends(hide_analysis)])
+router = APIRouter(tags=["expression"], dependencies=[Depends(require_read)])
 
 #: Most genes one expression request may ask for (1,000,000 cells × 20 genes = 80 MB).
 MAX_GENES_PER_REQUEST = 20

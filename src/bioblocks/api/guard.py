@@ -1,57 +1,71 @@
 """FastAPI dependencies that apply :mod:`bioblocks.access` to routes named by an id in
 their path, so the routers of the other areas need one ``Depends`` each.
 
-* :func:`hide_analysis` (``{analysis_id}``): an analysis the principal may not see is
-  answered as a missing one — the same ``NotFoundError`` text every analysis route
-  gives ("Analysis 'x' does not exist.").
+* :func:`install_read_filter` (app-wide): sets the store's ``READ_FILTER`` to what the
+  principal may not see, so every route answers for a hidden document (an analysis of a
+  private dataset, its jobs, ...) byte for byte as for a missing one.
 * :func:`dataset_hidden`: the files router's test (the tree is ``<dataset id>/...``; a
   file of a hidden dataset is the 404 of a missing file).
 * :func:`write_dataset` / :func:`dataset_writable` (``{item_id}`` of a dataset write
   outside the Eve router): a hidden dataset is a missing one, one the principal may
   read but not write a 403.
+* :func:`item_guard` (``{item_id}`` of a resource's own routes, e.g. annotations): a
+  hidden document is a 404, a write the principal may not make a 403.
 * :func:`authorize` / :func:`checked`: any write of a resource (the Eve router's, and the
   job routes'), through :func:`bioblocks.access.authorize_write`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from ..access import (
+    NOTHING_HIDDEN,
+    Hidden,
     WriteRefused,
     authorize_bulk_delete,
     authorize_write,
     can_read,
     hidden_for,
 )
-from ..errors import NotFoundError
+from ..store import READ_FILTER
 from .auth import principal
 from .errors import EveHTTPError
 
 
-async def hide_analysis(request: Request) -> None:
-    """Dependency: a hidden ``{analysis_id}`` is a missing analysis."""
-    analysis_id = request.path_params.get("analysis_id")
-    if not isinstance(analysis_id, str):
+async def install_read_filter(request: Request) -> None:
+    """App-wide dependency: make what the principal may not see missing to every store
+    read of this request (:data:`bioblocks.store.READ_FILTER`), before any route runs."""
+    store = getattr(request.app.state, "store", None)
+    if store is None:
         return
-    hidden = await run_in_threadpool(hidden_for, request.app.state.store, principal(request))
-    if analysis_id in hidden.analysis:
-        raise NotFoundError(f"Analysis {analysis_id!r} does not exist.")
+    READ_FILTER.set(None)
+    hidden = await run_in_threadpool(hidden_for, store, principal(request))
+    READ_FILTER.set(hidden if hidden else None)
+
+
+def request_hidden(request: Request) -> Hidden:
+    """What this request's principal may not see (set by :func:`install_read_filter`)."""
+    current = READ_FILTER.get()
+    if isinstance(current, Hidden):
+        return current
+    return NOTHING_HIDDEN
 
 
 def dataset_hidden(request: Request, dataset_id: str) -> bool:
     """True when the request's principal may not see dataset ``dataset_id`` (its files too)."""
-    if getattr(request.app.state, "store", None) is None:
-        return False  # a files router mounted without a store (tests): nothing is private
-    return dataset_id in hidden_for(request.app.state.store, principal(request)).dataset
+    return dataset_id in request_hidden(request).dataset
 
 
 def dataset_writable(request: Request, item_id: str) -> bool:
     """Return False when dataset ``item_id`` is hidden from the principal (answer as for a
     missing one), True when it may write it or the dataset does not exist; else a 403."""
+    if item_id in request_hidden(request).dataset:
+        return False  # the store would call it missing; its folder must stay too
     store, who = request.app.state.store, principal(request)
     current = store.get("dataset", item_id)
     if current is None:
@@ -106,3 +120,23 @@ async def checked(request: Request, resource: str, item_id: str | None,
     """The async handlers' :func:`authorize`: a hidden target is a 404."""
     if not await run_in_threadpool(authorize, request, resource, item_id, payload):
         raise EveHTTPError(404)
+
+
+def item_guard(resource: str) -> Callable[[Request], Awaitable[None]]:
+    """Return a dependency for ``{item_id}`` routes of ``resource`` outside the Eve router:
+    a document the principal may not see is a 404 (reads and writes alike), one it may see
+    but not write a 403 on writes."""
+
+    async def guard(request: Request) -> None:
+        item_id = request.path_params.get("item_id")
+        if not isinstance(item_id, str):
+            return
+        who = principal(request)
+        if request.method in ("GET", "HEAD"):
+            return  # the store's read filter hides it
+        if who.scope is None or not who.can_write_somewhere:
+            return  # require_write answers
+        if not await run_in_threadpool(authorize, request, resource, item_id, None):
+            raise EveHTTPError(404)
+
+    return guard

@@ -48,7 +48,6 @@ from ..store import Store
 from ._body import read_body
 from .auth import require_read
 from .errors import ERROR_RESPONSES, JSON, dumps, eve_error
-from .guard import hide_analysis
 
 logger = logging.getLogger(__name__)
 
@@ -405,8 +404,7 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
 
 
 @router.get(
-    "/analysis/{analysis_id}/files", dependencies=[Depends(require_read), Depends(hide_analysis)],
-    tags=["files"],
+    "/analysis/{analysis_id}/files", dependencies=[Depends(require_read)], tags=["files"],
     responses={200: {"description": "The analysis's files (`_items`: name, href, size), its "
                      "SPRING subplot folder and its layout file"}, **ERROR_RESPONSES},
 )

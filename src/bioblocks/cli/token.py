@@ -53,7 +53,8 @@ def token_create(
 def token_list(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
-    """List tokens: id, name, user, scope, state (active, expired, revoked), expiry."""
+    """List tokens: name, state (active, expired, revoked), creation and revocation times;
+    once users exist, also each token's user, scope, expiry and id (for ``revoke '#ID'``)."""
     from ..store import list_token_records, open_store
 
     store = open_store(settings())
@@ -61,11 +62,13 @@ def token_list(
         records = list_token_records(store)
     finally:
         store.close()
+    names = ["name", "state", "created", "revoked"]  # what scripts read before users existed
+    if any(r.user is not None for r in records):
+        names += ["user", "scope", "expires", "id"]
     rows = [{"id": r.id, "name": r.name, "user": r.user or "(server-wide)", "scope": r.scope,
              "state": r.state(), "created": r.created, "expires": r.expires,
              "revoked": r.revoked} for r in records]
-    columns = [Column(c) for c in ("id", "name", "user", "scope", "state", "created",
-                                   "expires", "revoked")]
+    columns = [Column(c) for c in names]
     render_rows(rows, columns, fmt, summary=f"{len(rows)} token(s)", notes=console)
     if not records:
         console.print("no tokens; create one with `bioblocks token create --user NAME`")

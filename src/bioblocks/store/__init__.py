@@ -83,10 +83,12 @@ from ._store import (
     INT64_MAX,
     INT64_MIN,
     MAX_DOCUMENT_DEPTH,
+    READ_FILTER,
     Doc,
     DuplicateId,
     EtagMismatch,
     MediaInfo,
+    ReadFilter,
     Store,
     TokenInfo,
     ValidationError,
@@ -102,6 +104,8 @@ from ._verbs import find_docs, get_doc, insert_doc, patch_doc, require_doc, upda
 
 __all__ = [
     "ACTING_USER",
+    "READ_FILTER",
+    "ReadFilter",
     "acting_as",
     "ROLES",
     "SCOPES",

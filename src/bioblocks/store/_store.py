@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
@@ -102,6 +102,24 @@ def acting_as(name: str | None) -> Iterator[None]:
         yield
     finally:
         ACTING_USER.reset(token)
+
+
+class ReadFilter(Protocol):
+    """What a request may not see (:class:`bioblocks.access.Hidden` is one)."""
+
+    def where(self, resource: str) -> Mapping[str, Any] | None:
+        """The filter that leaves the hidden documents of ``resource`` out (None: none)."""
+
+    def visible(self, resource: str, doc: Mapping[str, Any]) -> bool:
+        """Whether ``doc`` of ``resource`` may be seen."""
+
+
+#: What the current request may not see (the API sets it per request, before any
+#: route runs): while set, every read of the store (get, get_many, existing_ids, find,
+#: count) behaves as if the hidden documents did not exist, so each route answers for a
+#: hidden document exactly as for a missing one.
+READ_FILTER: contextvars.ContextVar[ReadFilter | None] = contextvars.ContextVar(
+    "bioblocks_read_filter", default=None)
 
 
 def _stamp_writer(fields: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +312,11 @@ class Store:
         )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else self._row_to_doc(res, row)
+        if row is None:
+            return None
+        doc = self._row_to_doc(res, row)
+        hidden = READ_FILTER.get()
+        return doc if hidden is None or hidden.visible(resource, doc) else None
 
     def get_many(self, resource: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Return ``{id: document}`` for those of ``ids`` that exist (one IN query)."""
@@ -307,7 +329,11 @@ class Store:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt, {"ids": wanted}).all()
-        return {row.id: self._row_to_doc(res, row) for row in rows}
+        docs = {row.id: self._row_to_doc(res, row) for row in rows}
+        hidden = READ_FILTER.get()
+        if hidden is not None:
+            docs = {k: d for k, d in docs.items() if hidden.visible(resource, d)}
+        return docs
 
     def existing_ids(self, resource: str, ids: Iterable[str]) -> set[str]:
         """Return the subset of ``ids`` that are documents of ``resource``."""
@@ -316,7 +342,7 @@ class Store:
         if not wanted:
             return set()
         stmt = sa.select(documents.c.id).where(
-            documents.c.resource == resource, documents.c.id.in_(_IDS)
+            self._where(resource, None), documents.c.id.in_(_IDS)
         )
         with self.engine.connect() as conn:
             return set(conn.execute(stmt, {"ids": wanted}).scalars())
@@ -325,6 +351,10 @@ class Store:
         clause = documents.c.resource == resource
         if where:
             clause = sa.and_(clause, self._compilers[resource].compile(dict(where)))
+        hidden = READ_FILTER.get()
+        extra = hidden.where(resource) if hidden is not None else None
+        if extra:
+            clause = sa.and_(clause, self._compilers[resource].compile(dict(extra)))
         return clause
 
     def find(
