@@ -20,6 +20,7 @@ Usage::
     .venv/bin/python benchmarks/export.py --quick                 # the HPC data only
     .venv/bin/python benchmarks/export.py --sizes hpc,100000
     .venv/bin/python benchmarks/export.py --sizes 1000000         # the million-cell run
+                                  # (needs ~60 GB of disk in --work-dir: input, analysis, export)
     .venv/bin/python benchmarks/export.py --sizes 1000000 --force-iter 20   # its layout shortened
 """
 
@@ -91,6 +92,7 @@ def worker(step: str, data_dir: Path, *, source: Path | None, fmt: str, hpc: boo
         out = data_dir / f"export.{fmt}"
         summary = export_analysis(store, settings, state["spring"], out, format=fmt)
         state[fmt] = {"bytes": out.stat().st_size, "obsm": summary.embeddings}
+        out.unlink()  # a million cells' export is ~14 GB: not kept beside the next one
         state_path.write_text(json.dumps(state))
     finally:
         store.close()
@@ -150,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             zarr_s, zarr_peak = _run("export", data_dir, fmt="zarr", **common)  # type: ignore[arg-type]
             state = json.loads((data_dir / "bench.json").read_text())
         finally:
-            for leftover in ("export.h5ad", "export.zarr"):
-                (data_dir / leftover).unlink(missing_ok=True)
+            shutil.rmtree(data_dir, ignore_errors=True)
         rows.append([
             name, f"{state['cells']:,}", f"{state['nonzeros']:,}",
             f"{analysis_s:.1f}", format_bytes(analysis_peak),
@@ -159,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{zarr_s:.1f}", format_bytes(zarr_peak), format_bytes(state["zarr"]["bytes"]),
             f"{h5ad_peak / analysis_peak:.2f}",
         ])
-        shutil.rmtree(data_dir, ignore_errors=True)
     analysis = "SPRING + t-SNE + UMAP" if args.embeddings else "SPRING"
     print_table(
         ["dataset", "cells", "nonzeros", f"{analysis} s", "peak RSS", "h5ad s", "peak RSS",
