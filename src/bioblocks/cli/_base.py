@@ -21,7 +21,7 @@ from ..errors import BioblocksError, InputError, NotFoundError
 from ..progress import ConsoleLogHandler, ProgressBar
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import Doc, Store
 
 console = Console(stderr=True, soft_wrap=True)  # messages never wrapped (or cut) at 80 columns
 F = TypeVar("F", bound=Callable[..., Any])
@@ -164,3 +164,18 @@ def open_configured_store() -> tuple[Settings, Store]:
     config = settings()
     setup_logging(config.log_level)
     return config, open_store(config)
+
+
+def find_configured(
+    resource: str, where: dict[str, Any] | None, *, sort: list[tuple[str, int]],
+    limit: int | None = None,
+) -> list[Doc]:
+    """Return the documents of ``resource`` matching ``where`` (sorted, at most ``limit``)
+    from the configured store, opened and closed here."""
+    from ..store import find_docs
+
+    _, store = open_configured_store()
+    try:
+        return find_docs(store, resource, where, sort=sort, limit=limit)
+    finally:
+        store.close()

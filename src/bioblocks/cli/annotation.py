@@ -17,7 +17,7 @@ import typer
 
 from ..errors import NotFoundError
 from ..output import FORMAT_HELP, Column, OutputFormat, render_rows
-from ._base import console, friendly_errors, open_configured_store
+from ._base import console, find_configured, friendly_errors, open_configured_store
 
 if TYPE_CHECKING:
     from ..store import Doc, Store
@@ -59,12 +59,8 @@ def list_annotations(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """List the saved annotations (newest first)."""
-    _, store = open_configured_store()
-    try:
-        docs = store.find("annotation", {"analysis": analysis} if analysis else None,
-                          sort=[("_updated", -1)])
-    finally:
-        store.close()
+    docs = find_configured("annotation", {"analysis": analysis} if analysis else None,
+                           sort=[("_updated", -1)])
     render_rows(docs, ANNOTATION_COLUMNS, fmt, summary=f"{len(docs)} annotation(s)",
                 notes=console)
 
@@ -162,9 +158,5 @@ def list_genesets(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """List the gene sets."""
-    _, store = open_configured_store()
-    try:
-        docs = store.find("geneset", None, sort=[("name", 1)])
-    finally:
-        store.close()
+    docs = find_configured("geneset", None, sort=[("name", 1)])
     render_rows(docs, GENESET_COLUMNS, fmt, summary=f"{len(docs)} gene set(s)", notes=console)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..output import FORMAT_HELP, Column, OutputFormat, render_rows
-from ._base import Bar, console, friendly_errors, open_configured_store
+from ._base import Bar, console, find_configured, friendly_errors, open_configured_store
 
 group = typer.Typer(help="Datasets: import count matrices, fetch remote ones, list them.",
                     no_args_is_help=True)
@@ -83,13 +83,7 @@ def dataset_list(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """List datasets: id, name, species, cells, genes, source format, analyses."""
-    from ..store import find_docs
-
-    _config, store = open_configured_store()
-    try:
-        docs = find_docs(store, "dataset", {}, sort=[("_created", 1)])
-    finally:
-        store.close()
+    docs = find_configured("dataset", {}, sort=[("_created", 1)])
     rows = []
     for doc in docs:
         info = doc.get("matrixInfo") or {}

@@ -9,7 +9,14 @@ import typer
 
 from ..config import Settings
 from ..output import FORMAT_HELP, Column, OutputFormat, render_rows
-from ._base import Bar, console, friendly_errors, open_configured_store, parse_params
+from ._base import (
+    Bar,
+    console,
+    find_configured,
+    friendly_errors,
+    open_configured_store,
+    parse_params,
+)
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -110,8 +117,6 @@ def job_list(
     fmt: OutputFormat | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """List jobs, newest first: id, kind, dataset, state, progress, message, attempts, created."""
-    from ..store import find_docs
-
     where: dict[str, Any] = {}
     if state:
         where["state"] = state
@@ -121,11 +126,7 @@ def job_list(
         where["kind"] = canonical_kind(kind)  # any case, as `job submit`
     if dataset:
         where["associatedDataset.dataset"] = dataset
-    _config, store = open_configured_store()
-    try:
-        docs = find_docs(store, "job", where, sort=[("_created", -1)], limit=limit)
-    finally:
-        store.close()
+    docs = find_configured("job", where, sort=[("_created", -1)], limit=limit)
     rows = [{"id": doc["_id"], "kind": doc.get("kind"),
              "dataset": (doc.get("associatedDataset") or {}).get("dataset"),
              "state": doc.get("state") or doc.get("status"),
