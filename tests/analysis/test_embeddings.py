@@ -10,14 +10,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from bioblocks.analysis import embeddings
-from bioblocks.analysis.embeddings import (
-    TsneParams,
-    TsneResult,
-    UmapParams,
-    UmapResult,
-    run_tsne,
-    run_umap,
-)
+from bioblocks.analysis.embeddings import TsneParams, UmapParams, run_tsne, run_umap
 from bioblocks.errors import AnalysisInputError, Cancelled
 
 # Quality threshold. Fraction of each cell's 15 nearest neighbours in PCA space
@@ -46,12 +39,12 @@ def pca() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def tsne(pca: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> TsneResult:
+def tsne(pca: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> embeddings.TsneResult:
     return run_tsne(pca, out_dir=tmp_path_factory.mktemp("tsne"), params=TSNE_FAST)
 
 
 @pytest.fixture(scope="module")
-def umap_result(pca: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> UmapResult:
+def umap_result(pca: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> embeddings.UmapResult:
     return run_umap(pca, out_dir=tmp_path_factory.mktemp("umap"), params=UmapParams(seed=3))
 
 
@@ -61,7 +54,7 @@ def _read_csv(path: Path) -> np.ndarray:
     return np.array([[float(v) for v in line.split(",")] for line in text.splitlines()])
 
 
-def test_tsne_files_parse_back_to_the_result(tsne: TsneResult, pca: np.ndarray) -> None:
+def test_tsne_files_parse_back_to_the_result(tsne: embeddings.TsneResult, pca: np.ndarray) -> None:
     out_dir = tsne.files[0].parent
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "run_info.json", "tsne_matrix.csv", "tsne_output.csv",
@@ -81,7 +74,7 @@ def test_tsne_files_parse_back_to_the_result(tsne: TsneResult, pca: np.ndarray) 
     assert info["negative_gradient_method"] == "bh" and info["neighbors"] == "exact"
 
 
-def test_umap_files_parse_back_to_the_result(umap_result: UmapResult) -> None:
+def test_umap_files_parse_back_to_the_result(umap_result: embeddings.UmapResult) -> None:
     out_dir = umap_result.files[0].parent
     assert sorted(p.name for p in out_dir.iterdir()) == ["run_info.json", "umap_output.csv"]
     np.testing.assert_array_equal(
@@ -93,7 +86,7 @@ def test_umap_files_parse_back_to_the_result(umap_result: UmapResult) -> None:
 
 
 def test_embeddings_preserve_pca_neighbourhoods(
-    tsne: TsneResult, umap_result: UmapResult, pca: np.ndarray
+    tsne: embeddings.TsneResult, umap_result: embeddings.UmapResult, pca: np.ndarray
 ) -> None:
     random_layout = np.random.default_rng(0).random((300, 2))
     assert neighbour_preservation(pca, random_layout) < 0.1
@@ -102,7 +95,7 @@ def test_embeddings_preserve_pca_neighbourhoods(
 
 
 def test_same_seed_same_coordinates(
-    tsne: TsneResult, umap_result: UmapResult, pca: np.ndarray, tmp_path: Path
+    tsne: embeddings.TsneResult, umap_result: embeddings.UmapResult, pca: np.ndarray, tmp_path: Path
 ) -> None:
     again = run_tsne(pca, out_dir=tmp_path / "t", params=TSNE_FAST)
     np.testing.assert_array_equal(again.coordinates, tsne.coordinates)
@@ -116,7 +109,7 @@ def test_same_seed_same_coordinates(
 
 
 def test_tsne_approximate_neighbours_path(
-    pca: np.ndarray, tsne: TsneResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pca: np.ndarray, tsne: embeddings.TsneResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The NN-descent neighbours used from EXACT_NEIGHBORS_MAX_CELLS cells on (lowered here):
     # as good an embedding as the exact path's, reproducible for the same seed.
@@ -131,7 +124,7 @@ def test_tsne_approximate_neighbours_path(
 
 
 def test_tsne_uniform_affinities(
-    pca: np.ndarray, tsne: TsneResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pca: np.ndarray, tsne: embeddings.TsneResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Uniform affinities over the 15-NN graph: the default from UNIFORM_MIN_CELLS cells
     # (lowered here), as good as perplexity 30 on these data.
@@ -152,7 +145,7 @@ def test_tsne_uniform_affinities(
 
 
 def test_umap_pca_initialisation_for_large_inputs(
-    pca: np.ndarray, umap_result: UmapResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pca: np.ndarray, umap_result: embeddings.UmapResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # From UMAP_PCA_INIT_MIN_CELLS cells (lowered here) UMAP starts from the PCA layout:
     # recorded, reproducible, as good as the spectral start on these data.
@@ -241,7 +234,7 @@ def test_bad_matrix_is_refused(matrix: np.ndarray, tmp_path: Path) -> None:
 
 
 def test_cells_and_spring_analysis_are_written_beside_the_result(
-    pca: np.ndarray, tsne: TsneResult, tmp_path: Path
+    pca: np.ndarray, tsne: embeddings.TsneResult, tmp_path: Path
 ) -> None:
     """Given the cells' ids and the SPRING analysis, t-SNE writes ``cells.txt`` (one id per
     row of ``tsne_output.csv``) and names the analysis in ``run_info.json``; the rest is
