@@ -44,7 +44,7 @@ from ..config import Settings
 from ..errors import Cancelled, NotFoundError
 from ..pipeline.folders import dataset_of, folders_of
 from ..storage import PathOutsideDataDir, safe_resolve
-from ..store import Store
+from ..store import READ_FILTER, Store
 from ._body import read_body
 from .auth import require_read
 from .errors import ERROR_RESPONSES, JSON, dumps, eve_error
@@ -177,9 +177,17 @@ def _folder(data_dir: Path, form: dict[str, str], name: str) -> Path:
         folder = viewer_path(data_dir, raw)
     except PathOutsideDataDir as exc:
         raise _CgiError(404, f"{name} {raw!r} is not a dataset folder of this server.") from exc
-    if not folder.is_dir():
+    if not folder.is_dir() or not _visible_folder(data_dir, folder):
         raise _CgiError(404, f"{name} {raw!r} is not a dataset folder of this server.")
     return folder
+
+
+def _visible_folder(data_dir: Path, folder: Path) -> bool:
+    """False for a folder of a dataset the request may not see (the store's read filter)."""
+    hidden = READ_FILTER.get()
+    root = (Path(data_dir) / "datasets").resolve()
+    parts = folder.relative_to(root).parts if folder.is_relative_to(root) else ()
+    return hidden is None or not parts or hidden.visible("dataset", {"_id": parts[0]})
 
 
 def load_counts(data_dir: Path, form: dict[str, str], cancel: Cancel | None = None) -> str:
