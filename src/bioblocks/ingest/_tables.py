@@ -82,6 +82,25 @@ def _has_header(n_lines: int, dims: tuple[int, ...], first: str, known: tuple[st
     return headed and not plain
 
 
+def _check_lines(
+    lines: list[str], dims: tuple[int, ...], known: tuple[str, ...], *, what: str, name: str
+) -> tuple[bool, int]:
+    """Return whether a side file's ``lines`` start with a header (a first field in
+    ``known``) and how many ``what`` names they hold; refuse an empty file and a number of
+    names that matches neither dimension of the matrix."""
+    if not lines:
+        raise IngestError(f"the {what}s file is empty", field=name)
+    header = _has_header(len(lines), dims, lines[0], known)
+    n = len(lines) - int(header)
+    if n not in dims:
+        raise IngestError(
+            f"{n:,} {what} names match neither dimension of the "
+            f"{' × '.join(f'{d:,}' for d in dims)} matrix; check that it belongs to this matrix",
+            field=name,
+        )
+    return header, n
+
+
 def _read_side_file(path: Path, *, budget: Budget, dims: tuple[int, ...], what: str) -> bytes:
     """Return the bytes of a side file, refusing one with more lines than the matrix can name.
 
@@ -111,17 +130,7 @@ def read_genes(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> GeneTabl
     name = path.name
     lines = text_lines(_read_side_file(path, budget=budget, dims=dims, what="gene names"),
                        name=name)
-    if not lines:
-        raise IngestError("the genes file is empty", field=name)
-    known = NAME_COLUMNS + ID_COLUMNS
-    header = _has_header(len(lines), dims, lines[0], known)
-    n = len(lines) - int(header)
-    if n not in dims:
-        raise IngestError(
-            f"{n:,} gene names match neither dimension of the "
-            f"{' × '.join(f'{d:,}' for d in dims)} matrix; check that it belongs to this matrix",
-            field=name,
-        )
+    header, _ = _check_lines(lines, dims, NAME_COLUMNS + ID_COLUMNS, what="gene", name=name)
     if name.removesuffix(".gz").endswith(".txt") and not header:
         return GeneTable(names=np.array([s.strip() for s in lines], dtype=object), ids=None)
     rows = [line.split("\t") for line in lines]
@@ -162,16 +171,7 @@ def read_cells(path: Path, *, budget: Budget, dims: tuple[int, ...]) -> CellTabl
     name = path.name
     raw = _read_side_file(path, budget=budget, dims=dims, what="cell names")
     lines = text_lines(raw, name=name)
-    if not lines:
-        raise IngestError("the cells file is empty", field=name)
-    header = _has_header(len(lines), dims, lines[0], CELL_HEADERS)
-    n = len(lines) - int(header)
-    if n not in dims:
-        raise IngestError(
-            f"{n:,} cell names match neither dimension of the "
-            f"{' × '.join(f'{d:,}' for d in dims)} matrix; check that it belongs to this matrix",
-            field=name,
-        )
+    header, n = _check_lines(lines, dims, CELL_HEADERS, what="cell", name=name)
     if not header:
         if b"\t" not in raw and b" " not in raw:
             return CellTable(barcodes=np.array(lines, dtype=object), obs=None)
