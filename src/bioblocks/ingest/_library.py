@@ -125,13 +125,8 @@ def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
         if imax > INT32_MAX:
             return data.astype(np.float32), zeros
         return data.astype(np.int32, copy=False), zeros
-    data, (first_nonfinite, first_negative, integral, vmax, zeros) = _scan(data)
-    if first_nonfinite >= 0:
-        raise IngestError(
-            f"the matrix holds a non-finite value ({data[first_nonfinite]}); "
-            "NaN and infinity are not counts",
-            field=name,
-        )
+    data, (_, first_negative, integral, vmax, zeros) = _scan(
+        data, name=name, non_finite="NaN and infinity are not counts")
     if first_negative >= 0:
         raise IngestError(
             f"the matrix holds negative values (e.g. {data[first_negative]}); "
@@ -147,13 +142,21 @@ def finish_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]:
     return data.astype(np.float32, copy=False), zeros
 
 
-def _scan(data: np.ndarray) -> tuple[np.ndarray, tuple[int, int, bool, float, int]]:
+def _scan(
+    data: np.ndarray, *, name: str | None = None, non_finite: str = ""
+) -> tuple[np.ndarray, tuple[int, int, bool, float, int]]:
     """Return ``data`` as float32 or float64 (other dtypes as float64) and its
     :func:`_kernels.scan_values`: first non-finite and first negative index (-1: none),
-    whether all are integral, the largest value, the number of zeros."""
+    whether all are integral, the largest value, the number of zeros. With ``name``, a
+    non-finite value raises :class:`IngestError` saying ``non_finite`` (what to do)."""
     if data.dtype != np.float32 and data.dtype != np.float64:
         data = data.astype(np.float64)
-    return data, _kernels.scan_values(data)
+    scan = _kernels.scan_values(data)
+    if name is not None and scan[0] >= 0:
+        raise IngestError(
+            f"the matrix holds a non-finite value ({data[scan[0]]}); {non_finite}", field=name
+        )
+    return data, scan
 
 
 def holds_counts(data: np.ndarray) -> bool:
@@ -172,13 +175,8 @@ def finish_view_values(data: np.ndarray, *, name: str) -> tuple[np.ndarray, int]
     :class:`IngestError` for NaN/infinite values and for values that are not real numbers.
     """
     check_values(data, name=name)
-    data, (first_nonfinite, _negative, _integral, _vmax, zeros) = _scan(data)
-    if first_nonfinite >= 0:
-        raise IngestError(
-            f"the matrix holds a non-finite value ({data[first_nonfinite]}); "
-            "replace NaN and infinity by numbers",
-            field=name,
-        )
+    data, (_, _negative, _integral, _vmax, zeros) = _scan(
+        data, name=name, non_finite="replace NaN and infinity by numbers")
     return data.astype(np.float32, copy=False), zeros
 
 
