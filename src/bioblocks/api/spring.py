@@ -417,7 +417,9 @@ def analysis_files(store: Store, data_dir: Path, analysis_id: str) -> dict[str, 
                      "SPRING subplot folder and its layout file"}, **ERROR_RESPONSES},
 )
 async def get_analysis_files(analysis_id: str, request: Request) -> Response:
-    """List the downloadable files of an analysis (those of its folder format that exist)."""
+    """List the downloadable files of an analysis (those of its folder format that exist);
+    an analysis with a layout also lists its Vitessce links under ``_links.visualization``
+    (:func:`bioblocks.api.vitessce.visualization_links`)."""
     data_dir = _settings(request).resolved_data_dir
     answer = await run_in_threadpool(analysis_files, request.app.state.store, data_dir, analysis_id)
     if answer["coordinates"] is not None:  # an analysis with a layout opens in Vitessce too
