@@ -182,9 +182,9 @@ def _cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 def test_sigterm_of_serve_stops_its_job_workers(settings: Settings, tmp_path: Path,
                                                  stop_signal: int) -> None:
     import httpx
-    from tests.jobs.test_server_processes import _free_port
 
     from bioblocks.storage import process_alive
+    from tests.jobs.test_server_processes import _free_port
 
     port = _free_port()
     log = tmp_path / "serve.log"
