@@ -187,6 +187,13 @@ MATRIX: dict[str, Op] = {
     "get_annotation_item_annotation__item_id__get": Op("read", "annotation"),
     "delete_annotation_item_annotation__item_id__delete": Op("write", "annotation",
                                                              allowed=204, etag=True),
+    "post_annotation_annotation_post": Op("write", body=lambda ids: {
+        "analysis": ids["analysis"], "name": "n",
+        "categories": [{"name": "a", "color": "#00ff00"}], "cells": {"a": [0]}},
+        allowed=422),  # allowed, then refused: the analysis of this matrix has no files
+    "patch_annotation_annotation__item_id__patch": Op(
+        "write", "annotation", body=lambda ids: {"name": "m"}, allowed=422, etag=True),
+    "get_history_annotation__item_id__history_get": Op("read", "annotation"),
     # not tied to a dataset
     "get_visualization": Op("open"),
     "get_visualization_item": Op("open", allowed=404),
@@ -207,16 +214,10 @@ MATRIX: dict[str, Op] = {
 
 #: Operations not yet checked by the matrix, each with the reason; the test prints them.
 NOT_YET_GUARDED: dict[str, str] = {
-    "post_annotation_annotation_post": "an analysis the caller may not see is missing to it "
-                                       "(422, the read filter), but a new annotation of a "
-                                       "visible analysis is not checked against the "
-                                       "writer's group yet",
-    "patch_annotation_annotation__item_id__patch": "guarded by item_guard (hidden: 404, "
-                                                   "not writable: 403); needs labels files "
-                                                   "to reach a 200 in this matrix",
-    "get_history_annotation__item_id__history_get": "guarded by item_guard; needs an "
-                                                    "annotation written through the API",
-    "get_labels_annotation__item_id__labels_get": "guarded by item_guard; needs labels files",
+    "get_labels_annotation__item_id__labels_get": (
+        "a hidden annotation is missing to its route (the store's read filter), but this "
+        "matrix has no labels file to read a visible one's (an annotation written through "
+        "the API with an analysis's files)"),
 }
 #: Routes outside the OpenAPI document: the SPRING viewer's own files and the page are
 #: public; its cgi-bin scripts are checked by :func:`test_spring_scripts_hide_private_folders`.

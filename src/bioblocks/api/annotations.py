@@ -46,7 +46,7 @@ from ._body import parse_body
 from .auth import require_read, require_write, writer_name
 from .errors import ERROR_RESPONSES, JSON, EveHTTPError, dumps
 from .eve import _as_eve, _check_id, _created, _invalid, _item_path, _Renderer, _write_body
-from .guard import item_guard
+from .guard import checked, item_guard
 
 router = APIRouter(tags=["annotation"], dependencies=[Depends(item_guard("annotation"))])
 
@@ -364,6 +364,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "OK"}, **ERR
 async def post_annotation(request: Request) -> Response:
     """Save a named labelling of an analysis's cells (version 1)."""
     payload = await parse_body(request, limit=request.app.state.settings.max_body_bytes)
+    await checked(request, "annotation", None, payload)  # write on the analysis's dataset
     return await run_in_threadpool(create, request, payload, writer_name(request))
 
 
