@@ -31,8 +31,16 @@ MEDIA_TYPES = {"h5ad": "application/x-hdf5", "zarr": "application/zip"}
 
 @router.get(
     "/analysis/{analysis_id}/export",
-    responses={200: {"description": "The AnnData file (`.h5ad`, or `.zarr.zip`: the "
-                     "AnnData-Zarr store zipped)"}, **ERROR_RESPONSES},
+    response_class=Response,
+    responses={
+        200: {"description": "The AnnData file (`.h5ad`, or `.zarr.zip`: the AnnData-Zarr "
+                             "store zipped)",
+              "content": {media: {} for media in MEDIA_TYPES.values()}},
+        206: {"description": "The byte range asked for (`Range`)",
+              "content": {media: {} for media in MEDIA_TYPES.values()}},
+        304: {"description": "Not modified (`If-None-Match`, `If-Modified-Since`)"},
+        **ERROR_RESPONSES,
+    },
 )
 async def export_analysis_file(
     analysis_id: str,
