@@ -251,3 +251,20 @@ def test_an_imported_h5ad_is_exported_as_it_came_in(store: Any, settings: Any, t
     umap = analysis_dir(settings.resolved_data_dir, doc["_id"], analyses["UMAP"])
     assert (umap / "cells.txt").read_text().splitlines() == list(original.obs_names)
     assert json.loads((umap / "run_info.json").read_text())["springAnalysis"] == analyses["SPRING"]
+
+
+def test_a_disk_without_room_is_refused_before_writing(
+    hpc_family: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from bioblocks.errors import StorageFullError
+    from bioblocks.storage import _space
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(_space.shutil, "disk_usage",
+                        lambda _: usage._replace(free=50 * 1024**2))
+    with pytest.raises(StorageFullError):
+        export_analysis(hpc_family.store, hpc_family.settings, hpc_family.spring_id,
+                        tmp_path / "full.h5ad")
+    assert not list(tmp_path.iterdir())

@@ -55,7 +55,7 @@ import scipy.sparse as sp
 
 from ..errors import ConflictError, InputError, NotFoundError
 from ..progress import Progress, null_progress
-from ..storage import analysis_dir, matrix_path, staging_path
+from ..storage import analysis_dir, ensure_free_space, matrix_path, staging_path
 from ..store import Doc, Store, find_docs, get_doc
 from .operations import spring_subplot
 
@@ -263,6 +263,8 @@ class _Parts:
     uns: dict[str, Any]
     cell_rows: np.ndarray
     counts_path: Path
+    #: Cells of the dataset's whole matrix.
+    n_matrix_cells: int
     totals: np.ndarray | None
     skipped: dict[str, str]
 
@@ -385,7 +387,8 @@ def _parts(settings: Settings, family: Family) -> _Parts:
         "exported": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     })
     return _Parts(obs=obs, var=var, obsm=obsm, uns=uns, cell_rows=cell_rows,
-                  counts_path=counts_path, totals=totals, skipped=skipped)
+                  counts_path=counts_path, n_matrix_cells=len(obs_all), totals=totals,
+                  skipped=skipped)
 
 
 def _blocks(parts: _Parts, block_rows: int) -> Any:
@@ -482,6 +485,15 @@ def write_zarr_store(store_dir: Path, parts: _Parts, *, block_rows: int, progres
     return wrote
 
 
+def _size_bound(parts: _Parts) -> int:
+    """An upper bound of an export's bytes: the canonical matrix's share of these cells, for
+    ``X`` and the counts (float32/int32 values with int32 indices, as the matrix), while the
+    zarr store and its zip exist side by side; plus 64 MiB for the tables and embeddings."""
+    whole = parts.counts_path.stat().st_size
+    share = whole * parts.cell_rows.size / max(parts.n_matrix_cells, 1)
+    return int(2 * 2 * share + sum(a.nbytes for a in parts.obsm.values()) + 64 * 1024**2)
+
+
 def export_analysis(
     store: Store,
     settings: Settings,
@@ -498,7 +510,8 @@ def export_analysis(
     staged beside ``path`` and renamed into place (an existing file is replaced). Returns
     an :class:`ExportSummary`. Raises NotFoundError for an unknown analysis or missing
     files, ConflictError when its files disagree with the dataset's matrix, InputError
-    (``format``) for an unknown format.
+    (``format``) for an unknown format, StorageFullError (before writing) when the disk
+    lacks room for it.
     """
     fmt = check_format(format)
     t0 = time.perf_counter()
@@ -507,6 +520,7 @@ def export_analysis(
     family = analysis_family(store, analysis_id)
     parts = _parts(settings, family)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_free_space(path.parent, _size_bound(parts), what=path.name)
     staged = path.with_name(f".{path.name}.{os.getpid()}.partial")
     tree = path.with_name(f".{path.name}.{os.getpid()}.zarr")
     try:
