@@ -43,7 +43,7 @@ import shutil
 import time
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +76,8 @@ EXPORTS_FOLDER = "exports"
 ZARR_CHUNK = 1_000_000
 #: The continuous track the SPRING viewer colours nothing with (all zeros): not exported.
 _UNIFORM = "Uniform"
+#: The ``obsm``/``uns`` key (scanpy's) of each embedding's process type.
 _EMBEDDING_KEYS = {"TSNE": "tsne", "UMAP": "umap"}
-_OUTPUTS = {"TSNE": "tsne_output.csv", "UMAP": "umap_output.csv"}
 
 
 def check_format(value: object) -> str:
@@ -352,7 +352,7 @@ def _parts(settings: Settings, family: Family) -> _Parts:
         process = str(doc["processType"])
         efolder = analysis_dir(data_dir, dataset["_id"], doc["_id"])
         try:
-            xy = sf.read_embedding(efolder, _OUTPUTS[process])
+            xy = sf.read_embedding(efolder, sf.LAYOUTS[process])
         except NotFoundError as exc:
             skipped[str(doc["_id"])] = str(exc)
             continue
@@ -391,17 +391,20 @@ def _parts(settings: Settings, family: Family) -> _Parts:
                   skipped=skipped)
 
 
-def _blocks(parts: _Parts, block_rows: int) -> Any:
+def _blocks(
+    parts: _Parts, block_rows: int
+) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix | None]]:
     """Yield ``(X, counts)`` per block of cells: float32 CSR blocks, counts None when the
     dataset is view-only (``X`` then holds its values as they are)."""
     from ..ingest import read_canonical_rows
 
     rows = parts.cell_rows
-    target = None if parts.totals is None else float(np.mean(parts.totals[rows])) if rows.size else 0.0
+    # spec §2: every cell scaled to the mean total count of the analysed cells
+    target = float(np.mean(parts.totals[rows])) if parts.totals is not None and rows.size else 0.0
     for start in range(0, max(rows.size, 1), block_rows):
         block = rows[start : start + block_rows]
         counts = read_canonical_rows(parts.counts_path, block)
-        if parts.totals is None or target is None:
+        if parts.totals is None:
             yield counts.astype(np.float32), None
             continue
         totals = parts.totals[block]
