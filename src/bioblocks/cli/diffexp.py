@@ -46,7 +46,7 @@ def diffexp(
     from ..analysis.diffexp import METHODS
     from ..analysis.diffexp import diffexp as run
     from ..analysis.explore import open_explore_matrix
-    from ..pipeline.diffexp import analysis_folders
+    from ..pipeline.folders import analysis_folders
 
     if method not in METHODS:
         raise InputError(f"use one of {', '.join(METHODS)} (not {method!r})", field="--method")
