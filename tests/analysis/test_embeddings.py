@@ -181,44 +181,32 @@ def test_tsne_reports_progress_and_can_be_cancelled(pca: np.ndarray, tmp_path: P
 
 
 @pytest.mark.parametrize(
-    ("options", "field"),
+    ("method", "options", "field"),
     [
-        ({"perplexity": 100.0}, "perplexity"),
-        ({"perplexity": 0.0}, "perplexity"),
-        ({"n_iter": 1}, "n_iter"),
-        ({"seed": -1}, "seed"),
-        ({"affinity": "gaussian"}, "affinity"),
-        ({"affinity": "uniform", "perplexity": 30.0}, "perplexity"),
-        ({"k_neighbors": 0}, "k_neighbors"),
-        ({"k_neighbors": 100}, "k_neighbors"),
-        ({"perplexity": "thirty"}, "perplexity"),
+        ("tsne", {"perplexity": 100.0}, "perplexity"),
+        ("tsne", {"perplexity": 0.0}, "perplexity"),
+        ("tsne", {"n_iter": 1}, "n_iter"),
+        ("tsne", {"seed": -1}, "seed"),
+        ("tsne", {"affinity": "gaussian"}, "affinity"),
+        ("tsne", {"affinity": "uniform", "perplexity": 30.0}, "perplexity"),
+        ("tsne", {"k_neighbors": 0}, "k_neighbors"),
+        ("tsne", {"k_neighbors": 100}, "k_neighbors"),
+        ("tsne", {"perplexity": "thirty"}, "perplexity"),
+        ("umap", {"n_neighbors": 100}, "n_neighbors"),
+        ("umap", {"n_neighbors": 1}, "n_neighbors"),
+        ("umap", {"min_dist": -0.1}, "min_dist"),
+        ("umap", {"min_dist": 2.0}, "min_dist"),
+        ("umap", {"init": "tsne"}, "init"),
     ],
 )
-def test_tsne_bad_parameters_name_the_field(
-    pca: np.ndarray, tmp_path: Path, options: dict, field: str
+def test_bad_parameters_name_the_field(
+    pca: np.ndarray, tmp_path: Path, method: str, options: dict, field: str
 ) -> None:
+    run, params = (run_tsne, TsneParams) if method == "tsne" else (run_umap, UmapParams)
     with pytest.raises(AnalysisInputError) as info:
-        run_tsne(pca[:100], out_dir=tmp_path, params=TsneParams(**options))
+        run(pca[:100], out_dir=tmp_path, params=params(**options))
     assert info.value.field == field
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize(
-    ("options", "field"),
-    [
-        ({"n_neighbors": 100}, "n_neighbors"),
-        ({"n_neighbors": 1}, "n_neighbors"),
-        ({"min_dist": -0.1}, "min_dist"),
-        ({"min_dist": 2.0}, "min_dist"),
-        ({"init": "tsne"}, "init"),
-    ],
-)
-def test_umap_bad_parameters_name_the_field(
-    pca: np.ndarray, tmp_path: Path, options: dict, field: str
-) -> None:
-    with pytest.raises(AnalysisInputError) as info:
-        run_umap(pca[:100], out_dir=tmp_path, params=UmapParams(**options))
-    assert info.value.field == field
 
 
 @pytest.mark.parametrize(
