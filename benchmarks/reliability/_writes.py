@@ -70,12 +70,16 @@ def _ids(server: Server) -> dict[str, str]:
         store.close()
 
 
-def write_operations(schema: dict[str, Any], ids: dict[str, str]) -> list[tuple[str, str]]:
-    """Return ``(METHOD, concrete path)`` for every write operation in the OpenAPI ``schema``."""
+def write_operations(schema: dict[str, Any], ids: dict[str, str], *,
+                     reads: bool = False) -> list[tuple[str, str]]:
+    """Return ``(METHOD, concrete path)`` for every write operation in the OpenAPI ``schema``
+    (with ``reads``: only the POSTs that merely read, marked ``x-bioblocks-reads``)."""
     ops = []
     for path, item in schema.get("paths", {}).items():
-        for method in item:
+        for method, operation in item.items():
             if method not in _WRITE_METHODS:
+                continue
+            if bool(operation.get("x-bioblocks-reads")) != reads:
                 continue
             resource = path.strip("/").split("/")[0]
             concrete = re.sub(r"\{[^}]+\}", ids.get(resource, "0123456789abcdef01234567"), path)
@@ -89,7 +93,10 @@ def credentials(server: Server) -> Row:
     Each must answer 401; the store and the files tree must be unchanged afterwards.
     """
     schema = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
-    ops = write_operations(schema, _ids(server))
+    ids = _ids(server)
+    # POSTs that only read answer without a token where reads need none; a bad one is 401
+    ops = [(m, p, False) for m, p in write_operations(schema, ids)]
+    ops += [(m, p, True) for m, p in write_operations(schema, ids, reads=True)]
     variants: dict[str, dict[str, str]] = {
         "none": {},
         "revoked": {"Authorization": f"Bearer {server.revoked_token}"},
@@ -103,8 +110,10 @@ def credentials(server: Server) -> Row:
     wrong: list[str] = []
     body = b'{"name": "credential check", "kind": "SPRING", "parameters": {}}'
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        for method, path in ops:
+        for method, path, read in ops:
             for label, headers in variants.items():
+                if read and label == "none":
+                    continue
                 tried += 1
                 resp = client.request(method, path, content=body,
                                       headers={**headers, "Content-Type": "application/json"})
@@ -113,7 +122,8 @@ def credentials(server: Server) -> Row:
                 elif len(wrong) < 6:
                     wrong.append(f"{method} {path} [{label}] -> {resp.status_code}")
     after = snapshot(server)
-    notes = f"{len(ops)} write operations x {len(variants)} header variants"
+    notes = (f"{sum(not r for *_, r in ops)} write operations x {len(variants)} header variants, "
+             f"{sum(r for *_, r in ops)} reading POSTs x {len(variants) - 1} bad credentials")
     if wrong:
         notes += "; not 401: " + ", ".join(wrong)
     if before != after:
@@ -185,9 +195,10 @@ def concurrency(server: Server, *, label: str, n: int = 64, rounds: int = 3) -> 
 
 
 def data_usage(data_dir: Path) -> int:
-    """Return the bytes of every file under ``data_dir`` except the SQLite database files."""
+    """Return the bytes of every file under ``data_dir`` except those of :data:`_VOLATILE`
+    (the SQLite database and its journals, the workers' presence files)."""
     total = 0
     for path in data_dir.rglob("*"):
-        if path.is_file() and not path.name.endswith((".db", ".db-wal", ".db-shm", ".db-journal")):
+        if path.is_file() and not _VOLATILE.search(path.relative_to(data_dir).as_posix()):
             total += path.lstat().st_size
     return total

@@ -158,7 +158,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 AnalysisId = Annotated[str, "the analysis `_id`"]
 
 
-@router.post("/analysis/{analysis_id}/diffexp", responses=_RESPONSES)
+#: A POST that only reads: OpenAPI marks it so (``x-bioblocks-reads``) for clients and checks
+#: that tell writes from reads (a token is needed only where reads need one).
+READS = {"x-bioblocks-reads": True}
+
+
+@router.post("/analysis/{analysis_id}/diffexp", responses=_RESPONSES, openapi_extra=READS)
 async def analysis_diffexp(analysis_id: AnalysisId, request: Request) -> Response:
     """Test every gene for a difference between two groups of cells; return the top genes."""
     settings = request.app.state.settings
