@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .resources import get_path
 from .store import Doc, Store
 
 log = logging.getLogger(__name__)
@@ -188,13 +189,6 @@ def combine(where: Mapping[str, Any] | None, extra: Mapping[str, Any] | None
     return {"$and": [dict(where), dict(extra)]}
 
 
-def _path_value(doc: Mapping[str, Any], path: str) -> Any:
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
 
 
 def visible(resource: str, doc: Mapping[str, Any], hidden: Hidden) -> bool:
@@ -204,7 +198,7 @@ def visible(resource: str, doc: Mapping[str, Any], hidden: Hidden) -> bool:
         return True
     path, kind = rule
     ids = hidden.dataset if kind == "dataset" else hidden.analysis
-    return _path_value(doc, path) not in ids
+    return get_path(doc, path) not in ids
 
 
 def owning_dataset(store: Store, resource: str, doc: Mapping[str, Any]) -> Doc | None:
@@ -213,7 +207,7 @@ def owning_dataset(store: Store, resource: str, doc: Mapping[str, Any]) -> Doc |
     if rule is None:
         return None
     path, kind = rule
-    ref = _path_value(doc, path)
+    ref = get_path(doc, path)
     if kind == "analysis" and resource != "analysis":
         analysis = store.get("analysis", ref) if isinstance(ref, str) else None
         return None if analysis is None else owning_dataset(store, "analysis", analysis)

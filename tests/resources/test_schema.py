@@ -14,6 +14,7 @@ from bioblocks.resources import (
     deep_merge,
     expand_dotted,
     format_date,
+    get_path,
     json_schema,
     parse_date,
 )
@@ -150,3 +151,12 @@ def test_helpers() -> None:
     schema = json_schema(RESOURCES["visualization"].schema)
     assert "isOriginal" in schema["required"] and schema["additionalProperties"] is False
     assert schema["properties"]["name"] == {"type": "string", "minLength": 1, "maxLength": 64}
+
+
+def test_get_path_reads_dotted_fields_and_answers_none_where_a_part_is_missing() -> None:
+    doc = {"associatedDataset": {"dataset": "d1"}, "name": "x", "list": [1, 2]}
+    assert get_path(doc, "associatedDataset.dataset") == "d1"
+    assert get_path(doc, "name") == "x"
+    assert get_path(doc, "missing.dataset") is None
+    assert get_path(doc, "name.dataset") is None  # a string is not a mapping
+    assert get_path(doc, "list.0") is None  # lists are not walked

@@ -31,7 +31,15 @@ from ..access import (
     visible,
 )
 from ..config import Settings
-from ..resources import RESOURCES, UUID_PATTERN, UUID_RE, Resource, format_date, json_schema
+from ..resources import (
+    RESOURCES,
+    UUID_PATTERN,
+    UUID_RE,
+    Resource,
+    format_date,
+    get_path,
+    json_schema,
+)
 from ..store import Store, acting_as
 from ._body import parse_body
 from ._params import (
@@ -81,13 +89,6 @@ def _check_id(item_id: str) -> None:
 # -- rendering ----------------------------------------------------------------------------
 
 
-def _get_path(doc: dict[str, Any], path: str) -> Any:
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
@@ -102,7 +103,7 @@ def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
 def _related(resource: Resource, doc: dict[str, Any]) -> dict[str, Any]:
     links: dict[str, Any] = {}
     for path, (relation, is_list) in resource.relations.items():
-        value = _get_path(doc, path)
+        value = get_path(doc, path)
         if not value:
             continue
         target = RESOURCES.get(relation.resource)
@@ -146,7 +147,7 @@ def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
         target = RESOURCES[relation.resource]
         ids: set[str] = set()
         for doc in docs:
-            value = _get_path(doc, path)
+            value = get_path(doc, path)
             if isinstance(value, list):
                 ids.update(v for v in value if isinstance(v, str))
             elif isinstance(value, str):
@@ -159,7 +160,7 @@ def _embed(store: Store, resource: Resource, docs: list[dict[str, Any]],
         if nested and found:
             embedded.extend(_embed(store, target, list(found.values()), nested, hidden))
         for doc in docs:
-            value = _get_path(doc, path)
+            value = get_path(doc, path)
             if isinstance(value, list):
                 _set_path(doc, path, [
                     _Embedded(target, found[v]) for v in value

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..resources import Resource
+from ..resources import Resource, get_path
 
 #: Top-level keys of a metadata file and their resources, in dependency order.
 COLLECTIONS: tuple[tuple[str, str], ...] = (
@@ -40,19 +40,12 @@ def first_issue(issues: Any, prefix: str = "") -> tuple[str, str]:
     return prefix or "document", str(issues)
 
 
-def _get_path(doc: Mapping[str, Any], path: str) -> Any:
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
 
 
 def references(resource: Resource, doc: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
     """Yield ``(field path, referenced resource, id)`` for every data_relation value."""
     for path, (relation, is_list) in resource.relations.items():
-        value = _get_path(doc, path)
+        value = get_path(doc, path)
         values = value if is_list and isinstance(value, list) else [value]
         for item in values:
             if isinstance(item, str):

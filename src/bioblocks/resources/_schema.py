@@ -347,6 +347,17 @@ class Validator:
         return checker.document, checker.errors
 
 
+def get_path(document: Mapping[str, Any], path: str) -> Any:
+    """Return the value at the dotted ``path`` of ``document`` (``"a.b"`` → ``document["a"]["b"]``),
+    or None where a part is missing or not a mapping."""
+    node: Any = document
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
 def expand_dotted(document: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``document`` with dotted keys expanded: ``{"a.b": 1}`` → ``{"a": {"b": 1}}``."""
     out: dict[str, Any] = {}
